@@ -1,0 +1,110 @@
+/**
+ * littlegrad: a small, fast, honest autograd library for Deno, on WebGPU.
+ *
+ * Tensors live on the GPU (WebGPU, built into Deno) or on a CPU reference
+ * backend with the same semantics. `grad` traces a pure function into a tape
+ * and replays it in reverse; `sgd` returns new parameters. No tensor has a
+ * mutable `.grad`.
+ *
+ * @example
+ * ```ts
+ * import { sgd, tensor, Tensor, valueAndGrad } from "./mod.ts";
+ *
+ * const loss = (p: { w: Tensor; b: Tensor }, x: Tensor, y: Tensor) =>
+ *   x.matmul(p.w).add(p.b).tanh().sub(y).pow(2).mean();
+ *
+ * const x = tensor([[0, 1], [1, 0], [1, 1], [0, 0]]);
+ * const y = tensor([[1], [-1], [0], [0]]);
+ * let params = { w: tensor([[0.1], [-0.2]]), b: tensor([0]) };
+ * const step = valueAndGrad(loss); // differentiates argument 0
+ * for (let i = 0; i < 100; i++) {
+ *   const [value, grads] = step(params, x, y);
+ *   const next = sgd(params, grads, { lr: 0.5 });
+ *   if (i % 50 === 0) console.log(await value.item());
+ *   for (const t of [value, params.w, params.b, grads.w, grads.b]) t.dispose();
+ *   params = next;
+ * }
+ * ```
+ * @module
+ */
+
+export {
+  type Axis,
+  type NestedArray,
+  type ReduceOptions,
+  stopGradient,
+  Tensor,
+} from "./src/tensor.ts";
+export {
+  arange,
+  type CreateOptions,
+  full,
+  ones,
+  randomNormal,
+  type RandomOptions,
+  randomUniform,
+  tensor,
+  type TensorOptions,
+  zeros,
+} from "./src/creation.ts";
+export {
+  abs,
+  add,
+  broadcastTo,
+  div,
+  exp,
+  log,
+  logSoftmax,
+  matmul,
+  max,
+  maximum,
+  mean,
+  mul,
+  neg,
+  pow,
+  relu,
+  reshape,
+  sigmoid,
+  softmax,
+  sqrt,
+  sub,
+  sum,
+  tanh,
+  transpose,
+} from "./src/ops.ts";
+export { mse, softmaxCrossEntropy } from "./src/losses.ts";
+export {
+  grad,
+  type GradOptions,
+  printTrace,
+  type Pullback,
+  valueAndGrad,
+  vjp,
+} from "./src/transforms.ts";
+export { sgd, type SgdOptions } from "./src/optim.ts";
+export {
+  checkGrads,
+  type CheckGradsOptions,
+  GradCheckError,
+  type GradCheckFailure,
+} from "./src/check_grads.ts";
+export {
+  disposeTree,
+  flattenTree,
+  type Leaf,
+  type Tree,
+  treeMap,
+  treeTensors,
+} from "./src/tree.ts";
+export { type MemoryStats, memoryStats, sync } from "./src/memory.ts";
+export {
+  availableBackends,
+  type BackendInfo,
+  backendInfo,
+  type BackendName,
+  useBackend,
+} from "./src/backends.ts";
+export type { DType } from "./src/dtype.ts";
+export type { Shape } from "./src/shape.ts";
+export type { Equation, Tape } from "./src/tape.ts";
+export type { Prim } from "./src/primitives.ts";

@@ -1,0 +1,116 @@
+/**
+ * The small private interface every backend implements. A backend stores flat
+ * float32 buffers and runs four kinds of work on strided views of them:
+ * elementwise maps, reductions, batched matmul and reads. Everything else
+ * (broadcasting, transposes, gradients) is built above this line.
+ * @module
+ */
+
+import type { Shape } from "./shape.ts";
+
+/** Elementwise operations with one input. */
+export type UnaryOp =
+  | "copy"
+  | "neg"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "tanh"
+  | "sigmoid"
+  | "abs"
+  | "sign";
+
+/** Elementwise operations with two inputs of the same shape. */
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "lt"
+  | "eq";
+
+/** Reductions over the trailing axes of a view. */
+export type ReduceOp = "sum" | "max";
+
+/** A flat buffer of float32 values owned by one backend, reference counted. */
+export interface Storage {
+  readonly backend: Backend;
+  /** Number of float32 elements the buffer holds. */
+  readonly size: number;
+  /** Number of views (tensors) that share this buffer. */
+  refs: number;
+}
+
+/** A strided window onto a storage: element `idx` lives at `offset + Σ idx[i]·strides[i]`. */
+export interface View {
+  readonly storage: Storage;
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/** Counters a backend keeps about its buffers. */
+export interface BackendMemory {
+  /** Buffers currently holding tensor data. */
+  liveBuffers: number;
+  /** Bytes in those buffers. */
+  liveBytes: number;
+  /** Bytes kept in the pool for reuse (WebGPU only). */
+  pooledBytes: number;
+  /** Highest `liveBytes` seen. */
+  peakBytes: number;
+}
+
+/** What every backend provides. Results are always fresh contiguous storages. */
+export interface Backend {
+  /** `"webgpu"` or `"cpu"`. */
+  readonly name: "webgpu" | "cpu";
+  /** Human-readable device description (the adapter for WebGPU). */
+  readonly adapter: string;
+  /** Copies host data into a new storage. */
+  upload(data: Float32Array): Storage;
+  /** Reads a whole storage back to the host. */
+  read(storage: Storage): Promise<Float32Array>;
+  /** Applies an elementwise op to views of identical shape. */
+  map(op: UnaryOp | BinaryOp, inputs: readonly View[], shape: Shape): Storage;
+  /**
+   * Reduces a view whose last axes are the reduced ones: the view's flat
+   * element order is `outSize` groups of `reduceSize` elements.
+   */
+  reduce(
+    op: ReduceOp,
+    input: View,
+    outSize: number,
+    reduceSize: number,
+  ): Storage;
+  /**
+   * Batched matmul of 3-D views `[batch, m, k]` and `[batch, k, n]` (a batch
+   * stride may be 0 to broadcast), giving a contiguous `[batch, m, n]`.
+   */
+  matmul(
+    a: View,
+    b: View,
+    batch: number,
+    m: number,
+    k: number,
+    n: number,
+  ): Storage;
+  /** Returns a storage's memory to the backend. */
+  free(storage: Storage): void;
+  /** Resolves once all work queued so far has finished. */
+  sync(): Promise<void>;
+  /** Memory counters. */
+  memory(): BackendMemory;
+}
+
+/** True when a view covers its storage densely in row-major order from `offset`. */
+export function isContiguous(view: View): boolean {
+  let expected = 1;
+  for (let i = view.shape.length - 1; i >= 0; i--) {
+    if (view.shape[i] !== 1 && view.strides[i] !== expected) return false;
+    expected *= view.shape[i];
+  }
+  return true;
+}

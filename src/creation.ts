@@ -1,0 +1,290 @@
+/**
+ * Creating tensors: from nested arrays or typed arrays, filled, ranges and
+ * seeded random values. Every function takes `{ backend }` to choose where
+ * the tensor lives (default: `backendInfo().name`).
+ * @module
+ */
+
+import { type BackendName, resolveBackend } from "./backends.ts";
+import { checkDType, type DType } from "./dtype.ts";
+import {
+  checkShape,
+  contiguousStrides,
+  type Shape,
+  shapeString,
+  sizeOf,
+} from "./shape.ts";
+import { describe, type NestedArray, Tensor } from "./tensor.ts";
+
+/** Options shared by the creation functions. */
+export interface CreateOptions {
+  /** Element type (only `"float32"` today). */
+  dtype?: DType;
+  /** Backend to create the tensor on (default: the current default backend). */
+  backend?: BackendName;
+}
+
+/** Options of `tensor`. */
+export interface TensorOptions extends CreateOptions {
+  /** Shape for flat input (a typed array or flat array); inferred otherwise. */
+  shape?: Shape;
+}
+
+function fromFlat(
+  op: string,
+  data: Float32Array,
+  shape: Shape,
+  opts: CreateOptions,
+): Tensor {
+  checkDType(op, opts.dtype ?? "float32");
+  const backend = resolveBackend(opts.backend);
+  const storage = backend.upload(data);
+  return new Tensor({
+    storage,
+    shape: [...shape],
+    strides: contiguousStrides(shape),
+    offset: 0,
+  });
+}
+
+/** Infers the shape of nested arrays, throwing a `TypeError` on ragged or non-numeric input. */
+function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
+  const shape: number[] = [];
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) {
+    shape.push(level.length);
+  }
+  const flat: number[] = [];
+  const walk = (node: unknown, depth: number, path: number[]) => {
+    if (depth === shape.length) {
+      if (typeof node !== "number") {
+        const where = path.length ? ` at [${path.join(",")}]` : "";
+        throw new TypeError(
+          Array.isArray(node)
+            ? `tensor: ragged nested array: element${where} is an array, but its siblings are numbers`
+            : `tensor: element${where} is ${describe(node)}, expected a number`,
+        );
+      }
+      flat.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new TypeError(
+        `tensor: ragged nested array: expected length ${shape[depth]} at [${
+          path.join(",")
+        }], got ${
+          Array.isArray(node) ? `length ${node.length}` : describe(node)
+        } (inferred shape ${shapeString(shape)})`,
+      );
+    }
+    node.forEach((child, i) => walk(child, depth + 1, [...path, i]));
+  };
+  walk(data, 0, []);
+  return { shape, flat };
+}
+
+/**
+ * Creates a tensor from a number, nested arrays of numbers, or a typed array
+ * (give `shape` for flat data; default is 1-D).
+ *
+ * @param data The values.
+ * @param opts `shape`, `dtype`, `backend`.
+ * @returns A new tensor.
+ * @example
+ * ```ts
+ * import { tensor } from "./mod.ts";
+ * const a = tensor([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
+ * const b = tensor(new Float32Array(6), { shape: [3, 2] });
+ * const c = tensor(3.5); // a scalar, shape []
+ * ```
+ */
+export function tensor(
+  data: NestedArray | Float32Array | ArrayLike<number>,
+  opts: TensorOptions = {},
+): Tensor {
+  let flat: Float32Array;
+  let shape: Shape;
+  if (typeof data === "number") {
+    flat = new Float32Array([data]);
+    shape = [];
+  } else if (Array.isArray(data)) {
+    const inferred = inferNested(data);
+    flat = new Float32Array(inferred.flat);
+    shape = inferred.shape;
+  } else if (
+    ArrayBuffer.isView(data) ||
+    (data && typeof data === "object" && "length" in data)
+  ) {
+    flat = data instanceof Float32Array
+      ? data
+      : Float32Array.from(data as ArrayLike<number>);
+    shape = [flat.length];
+  } else {
+    throw new TypeError(
+      `tensor: expected a number, nested arrays or a typed array, got ${
+        describe(data)
+      }`,
+    );
+  }
+  if (opts.shape) {
+    checkShape("tensor", opts.shape);
+    if (sizeOf(opts.shape) !== flat.length) {
+      throw new TypeError(
+        `tensor: shape ${shapeString(opts.shape)} needs ${
+          sizeOf(opts.shape)
+        } values, got ${flat.length}`,
+      );
+    }
+    shape = opts.shape;
+  }
+  return fromFlat("tensor", flat, shape, opts);
+}
+
+/**
+ * A tensor of `shape` filled with `value`.
+ *
+ * @example
+ * ```ts
+ * import { full } from "./mod.ts";
+ * const x = full([2, 2], 7);
+ * ```
+ */
+export function full(
+  shape: Shape,
+  value: number,
+  opts: CreateOptions = {},
+): Tensor {
+  checkShape("full", shape);
+  if (typeof value !== "number") {
+    throw new TypeError(`full: value must be a number, got ${describe(value)}`);
+  }
+  return fromFlat(
+    "full",
+    new Float32Array(sizeOf(shape)).fill(value),
+    shape,
+    opts,
+  );
+}
+
+/**
+ * A tensor of zeros.
+ *
+ * @example
+ * ```ts
+ * import { zeros } from "./mod.ts";
+ * const b = zeros([10]);
+ * ```
+ */
+export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+/**
+ * A tensor of ones.
+ *
+ * @example
+ * ```ts
+ * import { ones } from "./mod.ts";
+ * const m = ones([3, 3]);
+ * ```
+ */
+export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
+
+/**
+ * Evenly spaced values in `[start, stop)`, like `numpy.arange`. With one
+ * number it counts from 0.
+ *
+ * @example
+ * ```ts
+ * import { arange } from "./mod.ts";
+ * console.log(await arange(4).array()); // [0, 1, 2, 3]
+ * console.log(await arange(1, 2, 0.25).array()); // [1, 1.25, 1.5, 1.75]
+ * ```
+ */
+export function arange(
+  start: number,
+  stop?: number,
+  step = 1,
+  opts: CreateOptions = {},
+): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (![start, stop, step].every(Number.isFinite) || step === 0) {
+    throw new RangeError(
+      `arange: start, stop and step must be finite and step non-zero, got ${start}, ${stop}, ${step}`,
+    );
+  }
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = start + i * step;
+  return fromFlat("arange", data, [n], opts);
+}
+
+/** Options of the random creation functions. */
+export interface RandomOptions extends CreateOptions {
+  /** Seed; the same seed gives the same values on every backend (default 0). */
+  seed?: number;
+}
+
+/** @internal A small, fast, seedable generator returning floats in [0, 1). */
+export function generator(seed: number): () => number {
+  let state = (seed >>> 0) ^ 0x9e3779b9;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    z = (z ^ (z >>> 16)) >>> 0;
+    return z / 4294967296;
+  };
+}
+
+/**
+ * Uniform random values in `[low, high)` from a seeded generator.
+ *
+ * @example
+ * ```ts
+ * import { randomUniform } from "./mod.ts";
+ * const u = randomUniform([2, 3], { seed: 1, low: -1, high: 1 });
+ * ```
+ */
+export function randomUniform(
+  shape: Shape,
+  opts: RandomOptions & { low?: number; high?: number } = {},
+): Tensor {
+  checkShape("randomUniform", shape);
+  const { low = 0, high = 1 } = opts;
+  const next = generator(opts.seed ?? 0);
+  const data = new Float32Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * next();
+  return fromFlat("randomUniform", data, shape, opts);
+}
+
+/**
+ * Normally distributed random values (Box–Muller) from a seeded generator.
+ *
+ * @example
+ * ```ts
+ * import { randomNormal } from "./mod.ts";
+ * const w = randomNormal([784, 128], { seed: 0, std: 0.05 });
+ * ```
+ */
+export function randomNormal(
+  shape: Shape,
+  opts: RandomOptions & { mean?: number; std?: number } = {},
+): Tensor {
+  checkShape("randomNormal", shape);
+  const { mean = 0, std = 1 } = opts;
+  const next = generator(opts.seed ?? 0);
+  const data = new Float32Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i += 2) {
+    const u1 = 1 - next(); // (0, 1]: log is finite
+    const u2 = next();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    data[i] = mean + std * r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < data.length) {
+      data[i + 1] = mean + std * r * Math.sin(2 * Math.PI * u2);
+    }
+  }
+  return fromFlat("randomNormal", data, shape, opts);
+}

@@ -1,0 +1,82 @@
+/**
+ * Every tensor op as a free function, for a functional style:
+ * `add(x, 1)` is `x.add(1)`. Plain numbers are accepted wherever a tensor is.
+ * @module
+ */
+
+import { resolveBackend } from "./backends.ts";
+import { type Axis, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
+import type { Shape } from "./shape.ts";
+
+function lift(x: Tensor | number, other: Tensor | number): Tensor {
+  if (x instanceof Tensor) return x;
+  if (other instanceof Tensor) return scalar(x, other.backend);
+  return scalar(x, resolveBackend());
+}
+
+type Binary = (a: Tensor | number, b: Tensor | number) => Tensor;
+const binary =
+  (name: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): Binary =>
+  (
+    a,
+    b,
+  ) => {
+    if (a instanceof Tensor || b instanceof Tensor) return lift(a, b)[name](b);
+    using x = lift(a, b); // both numbers: a temporary scalar on the default backend
+    return x[name](b);
+  };
+
+/** `a + b` with broadcasting. @example `add(x, 1)` */
+export const add: Binary = binary("add");
+/** `a - b` with broadcasting. @example `sub(x, y)` */
+export const sub: Binary = binary("sub");
+/** `a * b` with broadcasting. @example `mul(x, 2)` */
+export const mul: Binary = binary("mul");
+/** `a / b` with broadcasting. @example `div(x, y)` */
+export const div: Binary = binary("div");
+/** `a ** b` with broadcasting. @example `pow(x, 2)` */
+export const pow: Binary = binary("pow");
+/** Elementwise maximum with broadcasting; ties split the gradient. @example `maximum(x, 0)` */
+export const maximum: Binary = binary("maximum");
+
+/** `-x`. @example `neg(x)` */
+export const neg = (x: Tensor): Tensor => x.neg();
+/** `e ** x`. @example `exp(x)` */
+export const exp = (x: Tensor): Tensor => x.exp();
+/** Natural logarithm. @example `log(x)` */
+export const log = (x: Tensor): Tensor => x.log();
+/** Square root. @example `sqrt(x)` */
+export const sqrt = (x: Tensor): Tensor => x.sqrt();
+/** Hyperbolic tangent. @example `tanh(x)` */
+export const tanh = (x: Tensor): Tensor => x.tanh();
+/** Logistic sigmoid. @example `sigmoid(x)` */
+export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
+/** `max(x, 0)`; gradient 0.5 at 0. @example `relu(x)` */
+export const relu = (x: Tensor): Tensor => x.relu();
+/** Absolute value. @example `abs(x)` */
+export const abs = (x: Tensor): Tensor => x.abs();
+
+/** Sum over axes. @example `sum(x, 1, { keepdims: true })` */
+export const sum = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
+  x.sum(axis, opts);
+/** Maximum over axes. @example `max(x, -1)` */
+export const max = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
+  x.max(axis, opts);
+/** Mean over axes. @example `mean(x)` */
+export const mean = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
+  x.mean(axis, opts);
+
+/** Matrix product (2-D, batched, or with 1-D operands). @example `matmul(x, w)` */
+export const matmul = (a: Tensor, b: Tensor): Tensor => a.matmul(b);
+/** Same data, new shape. @example `reshape(x, [2, -1])` */
+export const reshape = (x: Tensor, shape: Shape): Tensor => x.reshape(shape);
+/** Permute axes. @example `transpose(x, [1, 0])` */
+export const transpose = (x: Tensor, perm?: readonly number[]): Tensor =>
+  x.transpose(perm);
+/** Broadcast to a shape. @example `broadcastTo(b, [4, 3])` */
+export const broadcastTo = (x: Tensor, shape: Shape): Tensor =>
+  x.broadcastTo(shape);
+/** Softmax along an axis. @example `softmax(logits)` */
+export const softmax = (x: Tensor, axis = -1): Tensor => x.softmax(axis);
+/** Log-softmax along an axis. @example `logSoftmax(logits)` */
+export const logSoftmax = (x: Tensor, axis = -1): Tensor => x.logSoftmax(axis);

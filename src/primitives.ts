@@ -1,0 +1,189 @@
+/**
+ * The closed set of primitives. Every op in littlegrad is one of these or a
+ * composition of them; each primitive has a forward rule here (shape rule and
+ * backend call, on views) and a VJP rule in `vjp_rules.ts`.
+ *
+ * Movement primitives (`reshape`, `transpose`, `broadcast`) are views: they
+ * change strides and launch no kernel (a reshape of a non-contiguous view
+ * copies once).
+ * @module
+ */
+
+import type { BinaryOp, UnaryOp, View } from "./backend.ts";
+import { isContiguous } from "./backend.ts";
+import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
+
+/** Unary elementwise primitives. */
+export const UNARY_PRIMS = [
+  "neg",
+  "exp",
+  "log",
+  "sqrt",
+  "tanh",
+  "sigmoid",
+  "abs",
+  "sign",
+] as const satisfies readonly UnaryOp[];
+/** Binary elementwise primitives (inputs of identical shape). */
+export const BINARY_PRIMS = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "maximum",
+  "lt",
+  "eq",
+] as const satisfies readonly BinaryOp[];
+/** Every primitive, as printed in traces. */
+export const PRIMS = [
+  ...UNARY_PRIMS,
+  ...BINARY_PRIMS,
+  "sum",
+  "max",
+  "matmul",
+  "reshape",
+  "transpose",
+  "broadcast",
+] as const;
+
+/** The name of a primitive. */
+export type Prim = typeof PRIMS[number];
+
+/** Static parameters of an equation (the non-tensor arguments of a primitive). */
+export interface PrimParams {
+  /** Reduced axes (`sum`, `max`), sorted. */
+  axes?: readonly number[];
+  /** Target shape (`reshape`, `broadcast`). */
+  shape?: Shape;
+  /** Axis permutation (`transpose`). */
+  perm?: readonly number[];
+}
+
+const UNARY = new Set<string>(UNARY_PRIMS);
+const BINARY = new Set<string>(BINARY_PRIMS);
+
+/** A fresh, contiguous view of a whole storage. */
+function dense(storage: View["storage"], shape: Shape): View {
+  return { storage, shape, strides: contiguousStrides(shape), offset: 0 };
+}
+
+/** A view sharing `view`'s storage with a permuted axis order. */
+export function permuteView(view: View, perm: readonly number[]): View {
+  return {
+    storage: view.storage,
+    shape: perm.map((p) => view.shape[p]),
+    strides: perm.map((p) => view.strides[p]),
+    offset: view.offset,
+  };
+}
+
+/** A contiguous copy of `view` unless it already is contiguous. */
+function contiguous(view: View): View {
+  if (isContiguous(view)) return view;
+  const storage = view.storage.backend.map("copy", [view], view.shape);
+  return dense(storage, view.shape);
+}
+
+/**
+ * Collapses the leading (batch) axes of a matmul operand into one, giving the
+ * `[batch, rows, cols]` strides the kernel takes; copies first when the batch
+ * axes cannot be expressed with one stride.
+ */
+function batched(view: View): { view: View; temp: boolean } {
+  const nb = view.shape.length - 2;
+  let ok = true;
+  for (let i = 0; i < nb - 1; i++) {
+    if (
+      view.shape[i] !== 1 &&
+      view.strides[i] !== view.strides[i + 1] * view.shape[i + 1]
+    ) {
+      ok = false;
+    }
+  }
+  const source = ok ? view : contiguous(view);
+  const batch = sizeOf(view.shape.slice(0, nb));
+  const batchStride = nb === 0 ? 0 : source.strides[nb - 1];
+  return {
+    view: {
+      storage: source.storage,
+      shape: [batch, view.shape[nb], view.shape[nb + 1]],
+      strides: [
+        batch === 1 ? 0 : batchStride,
+        source.strides[nb],
+        source.strides[nb + 1],
+      ],
+      offset: source.offset,
+    },
+    temp: source !== view,
+  };
+}
+
+/**
+ * Runs a primitive's forward rule. Inputs are assumed validated by the caller
+ * (the op layer checks shapes and names the user-facing op in errors).
+ */
+export function runPrimitive(
+  prim: Prim,
+  inputs: readonly View[],
+  params: PrimParams,
+): View {
+  const x = inputs[0];
+  const backend = x.storage.backend;
+  if (UNARY.has(prim)) {
+    return dense(backend.map(prim as UnaryOp, inputs, x.shape), x.shape);
+  }
+  if (BINARY.has(prim)) {
+    return dense(backend.map(prim as BinaryOp, inputs, x.shape), x.shape);
+  }
+  switch (prim) {
+    case "sum":
+    case "max": {
+      const axes = params.axes!;
+      const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+      const arranged = permuteView(x, [...kept, ...axes]);
+      const outShape = kept.map((i) => x.shape[i]);
+      const storage = backend.reduce(
+        prim,
+        arranged,
+        sizeOf(outShape),
+        sizeOf(axes.map((i) => x.shape[i])),
+      );
+      return dense(storage, outShape);
+    }
+    case "matmul": {
+      const [a, b] = inputs;
+      const nd = a.shape.length;
+      const [m, k, n] = [a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]];
+      const A = batched(a);
+      const B = batched(b);
+      const storage = backend.matmul(A.view, B.view, A.view.shape[0], m, k, n);
+      if (A.temp) backend.free(A.view.storage);
+      if (B.temp) backend.free(B.view.storage);
+      return dense(storage, [...a.shape.slice(0, nd - 2), m, n]);
+    }
+    case "reshape": {
+      const shape = params.shape!;
+      const source = contiguous(x);
+      return {
+        storage: source.storage,
+        shape,
+        strides: contiguousStrides(shape),
+        offset: source.offset,
+      };
+    }
+    case "transpose":
+      return permuteView(x, params.perm!);
+    case "broadcast": {
+      const shape = params.shape!;
+      const lead = shape.length - x.shape.length;
+      const strides = shape.map((d, i) =>
+        i < lead || (x.shape[i - lead] === 1 && d !== 1)
+          ? 0
+          : x.strides[i - lead]
+      );
+      return { storage: x.storage, shape, strides, offset: x.offset };
+    }
+  }
+  throw new Error(`internal: no forward rule for primitive '${prim}'`);
+}

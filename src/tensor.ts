@@ -1,0 +1,714 @@
+/**
+ * The `Tensor` class: an immutable, typed, shaped handle on a backend buffer,
+ * with every op as a method. Ops either apply one primitive (`apply`) or are
+ * compositions of other ops; nothing else touches a backend.
+ * @module
+ */
+
+import type { Backend, Storage, View } from "./backend.ts";
+import { isContiguous } from "./backend.ts";
+import type { DType } from "./dtype.ts";
+import { type Prim, type PrimParams, runPrimitive } from "./primitives.ts";
+import {
+  broadcastShapes,
+  checkShape,
+  normalizeAxes,
+  type Shape,
+  shapeString,
+  sizeOf,
+} from "./shape.ts";
+import type { Tape } from "./tape.ts";
+
+/** One axis or several; `undefined` means all axes. */
+export type Axis = number | readonly number[];
+
+/** Options of the reductions `sum`, `max` and `mean`. */
+export interface ReduceOptions {
+  /** Keep reduced axes as size-1 axes (default `false`). */
+  keepdims?: boolean;
+}
+
+/** Nested arrays of numbers, as returned by `Tensor.array()`. */
+export type NestedArray = number | NestedArray[];
+
+// ---- trace state -----------------------------------------------------------
+
+/** Tapes of the transforms currently tracing, innermost last. */
+export const tapeStack: Tape[] = [];
+/** Tensors created in each open scope, innermost last. */
+const scopeStack: Set<Tensor>[] = [];
+let nextId = 0;
+let liveTensors = 0;
+
+/** @internal Number of tensors created and not yet disposed. */
+export function liveTensorCount(): number {
+  return liveTensors;
+}
+
+/** @internal Opens a scope: tensors created until it closes are tracked in it. */
+export function openScope(): Set<Tensor> {
+  const scope = new Set<Tensor>();
+  scopeStack.push(scope);
+  return scope;
+}
+
+/**
+ * @internal Closes the innermost scope. Tensors in `keep` escape; the rest are
+ * disposed — unless a transform is still tracing, whose backward pass may
+ * need them: then they all move to the enclosing scope, which disposes them
+ * when that transform returns.
+ */
+export function closeScope(
+  scope: Set<Tensor>,
+  keep: Iterable<Tensor> = [],
+): void {
+  if (scopeStack.pop() !== scope) {
+    throw new Error("internal: scopes closed out of order");
+  }
+  const parent = scopeStack.at(-1);
+  const kept = new Set(keep);
+  for (const t of scope) {
+    if (t.disposed) continue;
+    if (kept.has(t) || tapeStack.length > 0) parent?.add(t);
+    else t.dispose();
+  }
+}
+
+/**
+ * @internal Closes the innermost scope without disposing anything: `keep`
+ * moves to the enclosing scope, and the rest is returned for the caller to
+ * dispose later (a vjp's residuals). While a transform is still tracing,
+ * everything moves to the enclosing scope and the returned set is empty.
+ */
+export function detachScope(
+  scope: Set<Tensor>,
+  keep: Iterable<Tensor>,
+): Set<Tensor> {
+  if (scopeStack.pop() !== scope) {
+    throw new Error("internal: scopes closed out of order");
+  }
+  const parent = scopeStack.at(-1);
+  if (tapeStack.length > 0) {
+    for (const t of scope) parent?.add(t);
+    return new Set();
+  }
+  for (const t of keep) {
+    if (scope.delete(t)) parent?.add(t);
+  }
+  return scope;
+}
+
+/**
+ * @internal Runs `fn` in a scope: temporaries it creates are released when it
+ * returns (or throws), except the tensors it returns.
+ */
+export function scoped<T>(
+  fn: () => T,
+  escaping: (result: T) => Iterable<Tensor>,
+): T {
+  const scope = openScope();
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    closeScope(scope);
+    throw err;
+  }
+  closeScope(scope, escaping(result));
+  return result;
+}
+
+/** Runs a composite op so that only its result outlives it. */
+function composite(fn: () => Tensor): Tensor {
+  return scoped(fn, (t) => [t]);
+}
+
+// ---- the class -------------------------------------------------------------
+
+/**
+ * An n-dimensional array on a backend (WebGPU or CPU). Tensors are immutable:
+ * every op returns a new tensor. Data is read back asynchronously with
+ * `await t.data()`, `await t.array()` or `await t.item()`.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "./mod.ts";
+ * const x = tensor([[1, 2], [3, 4]]);
+ * const y = x.mul(2).add(1).sum(1);
+ * console.log(await y.array()); // [7, 15]
+ * ```
+ */
+export class Tensor {
+  /** Unique id, used to name the tensor in traces (`%id`). */
+  readonly id: number;
+  /** Size of each axis. */
+  readonly shape: Shape;
+  /** Element type. */
+  readonly dtype: DType = "float32";
+  #view: View | null;
+
+  /**
+   * Wraps a backend view. Users create tensors with `tensor`, `zeros`, ...
+   * @internal
+   */
+  constructor(view: View) {
+    this.id = nextId++;
+    this.shape = Object.freeze([...view.shape]);
+    this.#view = view;
+    view.storage.refs++;
+    liveTensors++;
+    scopeStack.at(-1)?.add(this);
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /** Number of axes. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** Whether `dispose()` was called. */
+  get disposed(): boolean {
+    return this.#view === null;
+  }
+
+  /** The backend holding the data. */
+  get backend(): Backend {
+    return this.view("backend").storage.backend;
+  }
+
+  /** @internal The strided view; throws a clear error after `dispose()`. */
+  view(op: string): View {
+    if (!this.#view) {
+      throw new ReferenceError(
+        `${op}: tensor %${this.id} (shape ${
+          shapeString(this.shape)
+        }) was used after dispose()`,
+      );
+    }
+    return this.#view;
+  }
+
+  /**
+   * Releases the tensor's memory. Idempotent. Using the tensor afterwards
+   * throws a `ReferenceError`.
+   *
+   * @example
+   * ```ts
+   * import { ones } from "./mod.ts";
+   * const x = ones([1024]);
+   * x.dispose();
+   * ```
+   */
+  dispose(): void {
+    const view = this.#view;
+    if (!view) return;
+    this.#view = null;
+    liveTensors--;
+    releaseStorage(view.storage);
+  }
+
+  /** Lets `using x = ...` dispose the tensor at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
+   * Reads the values back as a flat row-major `Float32Array`. Waits for all
+   * queued GPU work this tensor depends on.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "./mod.ts";
+   * console.log(await tensor([1, 2]).data()); // Float32Array [1, 2]
+   * ```
+   */
+  async data(): Promise<Float32Array> {
+    const view = this.view("data");
+    const backend = view.storage.backend;
+    if (
+      isContiguous(view) && view.offset === 0 && view.storage.size === this.size
+    ) {
+      return await backend.read(view.storage);
+    }
+    const copy = backend.map("copy", [view], this.shape);
+    try {
+      return await backend.read(copy);
+    } finally {
+      backend.free(copy);
+    }
+  }
+
+  /**
+   * Reads the values back as nested arrays (a number for a scalar).
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "./mod.ts";
+   * console.log(await tensor([[1, 2], [3, 4]]).array()); // [[1, 2], [3, 4]]
+   * ```
+   */
+  async array(): Promise<NestedArray> {
+    const flat = await this.data();
+    const build = (axis: number, offset: number): NestedArray => {
+      if (axis === this.ndim) return flat[offset];
+      const stride = sizeOf(this.shape.slice(axis + 1));
+      return Array.from(
+        { length: this.shape[axis] },
+        (_, i) => build(axis + 1, offset + i * stride),
+      );
+    };
+    return build(0, 0);
+  }
+
+  /**
+   * Reads a one-element tensor back as a number.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "./mod.ts";
+   * console.log(await tensor([1, 2, 3]).sum().item()); // 6
+   * ```
+   */
+  async item(): Promise<number> {
+    if (this.size !== 1) {
+      throw new TypeError(
+        `item: tensor has shape ${
+          shapeString(this.shape)
+        } (${this.size} elements); item() needs exactly 1`,
+      );
+    }
+    return (await this.data())[0];
+  }
+
+  /** Describes the tensor without reading the GPU: `Tensor(float32[2,3], webgpu)`. */
+  toString(): string {
+    const where = this.#view ? this.#view.storage.backend.name : "disposed";
+    return `Tensor(${this.dtype}${shapeString(this.shape)}, ${where})`;
+  }
+
+  /** Used by `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  // ---- elementwise ----------------------------------------------------------
+
+  /** Elementwise `this + other`, with NumPy broadcasting. @example `x.add(1)` */
+  add(other: Tensor | number): Tensor {
+    return binary("add", this, other);
+  }
+  /** Elementwise `this - other`, with broadcasting. @example `x.sub(y)` */
+  sub(other: Tensor | number): Tensor {
+    return binary("sub", this, other);
+  }
+  /** Elementwise `this * other`, with broadcasting. @example `x.mul(0.5)` */
+  mul(other: Tensor | number): Tensor {
+    return binary("mul", this, other);
+  }
+  /** Elementwise `this / other` (IEEE: `1/0 = inf`), with broadcasting. @example `x.div(y)` */
+  div(other: Tensor | number): Tensor {
+    return binary("div", this, other);
+  }
+  /**
+   * Elementwise `this ** other`, with broadcasting. A negative base gives a
+   * real result only for integral exponents (`(-2)**3 = -8`), else NaN.
+   * @example `x.pow(2)`
+   */
+  pow(other: Tensor | number): Tensor {
+    return binary("pow", this, other);
+  }
+  /**
+   * Elementwise maximum, with broadcasting. Where the inputs tie, the
+   * gradient is split evenly between them (what central differences see).
+   * @example `x.maximum(y)`
+   */
+  maximum(other: Tensor | number): Tensor {
+    return binary("maximum", this, other);
+  }
+  /** @internal Elementwise `this < other` as 1/0 (no gradient). */
+  lt(other: Tensor | number): Tensor {
+    return binary("lt", this, other);
+  }
+  /** @internal Elementwise `this == other` as 1/0 (no gradient). */
+  eq(other: Tensor | number): Tensor {
+    return binary("eq", this, other);
+  }
+  /** Elementwise `-this`. @example `x.neg()` */
+  neg(): Tensor {
+    return apply("neg", [this]);
+  }
+  /** Elementwise `e ** this`. @example `x.exp()` */
+  exp(): Tensor {
+    return apply("exp", [this]);
+  }
+  /** Elementwise natural logarithm (`log(0) = -inf`). @example `x.log()` */
+  log(): Tensor {
+    return apply("log", [this]);
+  }
+  /** Elementwise square root. @example `x.sqrt()` */
+  sqrt(): Tensor {
+    return apply("sqrt", [this]);
+  }
+  /** Elementwise hyperbolic tangent (stable for large inputs). @example `x.tanh()` */
+  tanh(): Tensor {
+    return apply("tanh", [this]);
+  }
+  /** Elementwise logistic `1 / (1 + e^-x)` (stable for large inputs). @example `x.sigmoid()` */
+  sigmoid(): Tensor {
+    return apply("sigmoid", [this]);
+  }
+  /** Elementwise absolute value; its gradient at 0 is 0. @example `x.abs()` */
+  abs(): Tensor {
+    return apply("abs", [this]);
+  }
+  /** @internal Elementwise sign (-1, 0, 1), no gradient. */
+  sign(): Tensor {
+    return apply("sign", [this]);
+  }
+  /**
+   * Elementwise `max(this, 0)`. Its gradient at exactly 0 is 0.5, the
+   * symmetric subgradient that central differences measure (PyTorch uses 0).
+   * @example `x.relu()`
+   */
+  relu(): Tensor {
+    return this.maximum(0);
+  }
+
+  // ---- reductions -----------------------------------------------------------
+
+  /**
+   * Sum over `axis` (all axes when omitted).
+   * @example `x.sum()`, `x.sum(1, { keepdims: true })`, `x.sum([0, 2])`
+   */
+  sum(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    return reduce("sum", this, axis, opts);
+  }
+  /**
+   * Maximum over `axis` (all axes when omitted). Ties share the gradient evenly.
+   * @example `x.max(-1)`
+   */
+  max(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    return reduce("max", this, axis, opts);
+  }
+  /** Mean over `axis` (all axes when omitted). @example `x.mean(0)` */
+  mean(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    const axes = normalizeAxes("mean", axis, this.ndim);
+    const count = sizeOf(axes.map((a) => this.shape[a]));
+    return composite(() => this.sum(axes, opts).div(count));
+  }
+
+  // ---- linear algebra and shape ---------------------------------------------
+
+  /**
+   * Matrix product with NumPy semantics: 2-D `[m,k]·[k,n]`, batched
+   * `[...,m,k]·[...,k,n]` with broadcast batch axes, and 1-D operands
+   * treated as a row (left) or column (right) vector.
+   * @example `x.matmul(w)`
+   */
+  matmul(other: Tensor): Tensor {
+    return matmul(this, other);
+  }
+
+  /**
+   * The same data with a new shape of the same size; one entry may be -1.
+   * @example `x.reshape([2, -1])`
+   */
+  reshape(shape: Shape): Tensor {
+    checkReshapeArgs(shape);
+    const inferred = inferShape(this, shape);
+    return apply("reshape", [this], { shape: inferred });
+  }
+
+  /**
+   * Permutes axes (reverses them when `perm` is omitted). A view: no copy.
+   * @example `x.transpose()`, `x.transpose([0, 2, 1])`
+   */
+  transpose(perm?: readonly number[]): Tensor {
+    const p = perm ?? [...this.shape.keys()].reverse();
+    const sorted = [...p].sort((a, b) => a - b);
+    if (p.length !== this.ndim || sorted.some((v, i) => v !== i)) {
+      throw new RangeError(
+        `transpose: permutation ${
+          shapeString(p)
+        } is not a permutation of the ${this.ndim} axes of a tensor of shape ${
+          shapeString(this.shape)
+        }`,
+      );
+    }
+    return apply("transpose", [this], { perm: p });
+  }
+
+  /**
+   * Broadcasts to `shape` with NumPy rules. A view: no copy.
+   * @example `tensor([1, 2]).broadcastTo([3, 2])`
+   */
+  broadcastTo(shape: Shape): Tensor {
+    checkShape("broadcastTo", shape);
+    const target = [...shape];
+    const result = shape.length >= this.ndim
+      ? tryBroadcast(this.shape, target)
+      : false;
+    if (!result) {
+      throw new TypeError(
+        `broadcastTo: cannot broadcast shape ${shapeString(this.shape)} to ${
+          shapeString(shape)
+        }`,
+      );
+    }
+    if (sameShape(this.shape, target)) {
+      return apply("reshape", [this], { shape: target });
+    }
+    return apply("broadcast", [this], { shape: target });
+  }
+
+  // ---- normalisation --------------------------------------------------------
+
+  /**
+   * Softmax along `axis` (default last), computed stably.
+   * @example `logits.softmax(-1)`
+   */
+  softmax(axis = -1): Tensor {
+    const ax = normalizeAxes("softmax", axis, this.ndim);
+    return composite(() => {
+      const shifted = this.sub(stopGradient(this.max(ax, { keepdims: true })));
+      const e = shifted.exp();
+      return e.div(e.sum(ax, { keepdims: true }));
+    });
+  }
+
+  /**
+   * Log of the softmax along `axis` (default last), computed stably.
+   * @example `logits.logSoftmax()`
+   */
+  logSoftmax(axis = -1): Tensor {
+    const ax = normalizeAxes("logSoftmax", axis, this.ndim);
+    return composite(() => {
+      const shifted = this.sub(stopGradient(this.max(ax, { keepdims: true })));
+      return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
+    });
+  }
+}
+
+// ---- primitive application ---------------------------------------------------
+
+function releaseStorage(storage: Storage): void {
+  if (--storage.refs === 0) storage.backend.free(storage);
+}
+
+/**
+ * @internal Applies one primitive: checks the inputs are alive and on one
+ * backend, runs the forward rule, and records the equation on every tape
+ * that is tracing one of the inputs.
+ */
+export function apply(
+  prim: Prim,
+  inputs: readonly Tensor[],
+  params: PrimParams = {},
+): Tensor {
+  const views = inputs.map((t) => t.view(prim));
+  const backend = views[0].storage.backend;
+  for (const v of views) {
+    if (v.storage.backend !== backend) {
+      throw new TypeError(
+        `${prim}: inputs live on different backends (${
+          views.map((x) => x.storage.backend.name).join(", ")
+        }); move them to one backend first`,
+      );
+    }
+  }
+  const out = new Tensor(runPrimitive(prim, views, params));
+  for (const tape of tapeStack) tape.record(prim, inputs, out, params);
+  return out;
+}
+
+/**
+ * A tensor with the same value as `x` through which no gradient flows: the
+ * transforms treat it as a constant.
+ *
+ * @param x The tensor to cut from the graph.
+ * @returns A new tensor sharing `x`'s data.
+ * @example
+ * ```ts
+ * import { grad, stopGradient, tensor, Tensor } from "./mod.ts";
+ * const f = (x: Tensor) => x.mul(stopGradient(x)).sum(); // d/dx = x, not 2x
+ * console.log(await grad(f)(tensor([3])).array()); // [3]
+ * ```
+ */
+export function stopGradient(x: Tensor): Tensor {
+  const v = x.view("stopGradient");
+  return new Tensor({
+    storage: v.storage,
+    shape: v.shape,
+    strides: v.strides,
+    offset: v.offset,
+  });
+}
+
+// ---- constants -------------------------------------------------------------
+
+const constantCache = new WeakMap<Backend, Map<number, Storage>>();
+
+/** A scalar tensor holding `value` on `backend`; small storages are cached. */
+export function scalar(value: number, backend: Backend): Tensor {
+  let cache = constantCache.get(backend);
+  if (!cache) constantCache.set(backend, cache = new Map());
+  let storage = cache.get(value);
+  if (!storage) {
+    storage = backend.upload(new Float32Array([value]));
+    if (cache.size < 1024) {
+      storage.refs++; // the cache's own reference keeps it alive
+      cache.set(value, storage);
+    }
+  }
+  return new Tensor({ storage, shape: [], strides: [], offset: 0 });
+}
+
+function operand(
+  op: string,
+  x: Tensor | number,
+  like: Tensor | number,
+): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x !== "number") {
+    throw new TypeError(
+      `${op}: expected a Tensor or a number, got ${describe(x)}`,
+    );
+  }
+  if (!(like instanceof Tensor)) {
+    throw new TypeError(`${op}: at least one operand must be a Tensor`);
+  }
+  return scalar(x, like.backend);
+}
+
+/** @internal Short description of a value for error messages. */
+export function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (Array.isArray(x)) return "an array";
+  if (typeof x === "object") {
+    return (x as object).constructor?.name ?? "an object";
+  }
+  return `${typeof x} (${String(x)})`;
+}
+
+// ---- composites ------------------------------------------------------------
+
+function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function tryBroadcast(from: Shape, to: Shape): boolean {
+  const lead = to.length - from.length;
+  return from.every((d, i) => d === 1 || d === to[lead + i]);
+}
+
+/** Broadcasts both operands to a common shape, then applies a binary primitive. */
+function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
+  return composite(() => {
+    const x = operand(op, a, b);
+    const y = operand(op, b, a);
+    const shape = broadcastShapes(op, x.shape, y.shape);
+    const xs = sameShape(x.shape, shape)
+      ? x
+      : apply("broadcast", [x], { shape });
+    const ys = sameShape(y.shape, shape)
+      ? y
+      : apply("broadcast", [y], { shape });
+    return apply(op, [xs, ys]);
+  });
+}
+
+function reduce(
+  op: "sum" | "max",
+  x: Tensor,
+  axis: Axis | undefined,
+  opts: ReduceOptions,
+): Tensor {
+  const axes = normalizeAxes(op, axis, x.ndim);
+  return composite(() => {
+    const out = axes.length === 0
+      ? apply("reshape", [x], { shape: x.shape })
+      : apply(op, [x], { axes });
+    if (!opts.keepdims) return out;
+    return out.reshape(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  });
+}
+
+function matmul(a: Tensor, b: Tensor): Tensor {
+  if (!(b instanceof Tensor)) {
+    throw new TypeError(`matmul: expected a Tensor, got ${describe(b)}`);
+  }
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new TypeError(
+      `matmul: operands must have at least 1 axis, got shapes ${
+        shapeString(a.shape)
+      } and ${shapeString(b.shape)}`,
+    );
+  }
+  const k = a.shape[a.ndim - 1];
+  const kb = b.shape[Math.max(b.ndim - 2, 0)];
+  if (k !== kb) {
+    throw new TypeError(
+      `matmul: inner dimensions differ: ${shapeString(a.shape)} @ ${
+        shapeString(b.shape)
+      } (${k} vs ${kb})`,
+    );
+  }
+  return composite(() => {
+    const a2 = a.ndim === 1 ? a.reshape([1, k]) : a;
+    const b2 = b.ndim === 1 ? b.reshape([k, 1]) : b;
+    const batch = broadcastShapes(
+      "matmul",
+      a2.shape.slice(0, -2),
+      b2.shape.slice(0, -2),
+    );
+    const m = a2.shape[a2.ndim - 2];
+    const n = b2.shape[b2.ndim - 1];
+    const out = apply("matmul", [
+      a2.broadcastTo([...batch, m, k]),
+      b2.broadcastTo([...batch, k, n]),
+    ]);
+    if (a.ndim > 1 && b.ndim > 1) return out;
+    const shape = [
+      ...batch,
+      ...(a.ndim > 1 ? [m] : []),
+      ...(b.ndim > 1 ? [n] : []),
+    ];
+    return out.reshape(shape);
+  });
+}
+
+function checkReshapeArgs(shape: Shape): void {
+  if (
+    !Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < -1)
+  ) {
+    throw new TypeError(
+      `reshape: shape entries must be non-negative integers or -1, got ${
+        Array.isArray(shape) ? `[${shape.join(",")}]` : String(shape)
+      }`,
+    );
+  }
+  if (shape.filter((d) => d === -1).length > 1) {
+    throw new TypeError(
+      `reshape: at most one -1 is allowed, got ${shapeString(shape)}`,
+    );
+  }
+}
+
+function inferShape(x: Tensor, shape: Shape): number[] {
+  const known = sizeOf(shape.filter((d) => d !== -1));
+  const out = shape.map((
+    d,
+  ) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
+  if (sizeOf(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
+    throw new TypeError(
+      `reshape: cannot reshape ${
+        shapeString(x.shape)
+      } (${x.size} elements) to ${shapeString(shape)}`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,365 @@
+/**
+ * Function transforms: `vjp`, `grad` and `valueAndGrad`. Each traces the
+ * function into a `Tape` while it runs, then replays the tape in reverse,
+ * applying each primitive's VJP rule and summing cotangents per variable.
+ * @module
+ */
+
+import { Tape } from "./tape.ts";
+import {
+  apply,
+  closeScope,
+  describe,
+  detachScope,
+  openScope,
+  scalar,
+  scoped,
+  tapeStack,
+  Tensor,
+} from "./tensor.ts";
+import { flattenTree, type Tree, treeTensors } from "./tree.ts";
+import { VJP_RULES } from "./vjp_rules.ts";
+import { shapeString } from "./shape.ts";
+
+/** Options of `grad` and `valueAndGrad`. */
+export interface GradOptions {
+  /** Which positional argument(s) to differentiate (default `0`). */
+  argnums?: number | readonly number[];
+  /** `fn` returns `[value, aux]`; `aux` is passed through untouched. */
+  hasAux?: boolean;
+}
+
+/** The pullback of `vjp`: maps output cotangents to one cotangent tree per primal. */
+export interface Pullback {
+  /** Computes the input cotangents for output cotangent `cotangent`. */
+  (cotangent: Tree): Tree[];
+  /** The recorded tape (the traced computation). */
+  readonly tape: Tape;
+  /** Releases the forward values the pullback keeps. Idempotent. */
+  dispose(): void;
+  /** Same as `dispose()`, for `using`. */
+  [Symbol.dispose](): void;
+}
+
+/** A new tensor sharing `t`'s data, connected to `t` on every active tape. */
+function alias(t: Tensor): Tensor {
+  return apply("reshape", [t], { shape: t.shape });
+}
+
+interface Traced {
+  out: unknown;
+  tape: Tape;
+  inputs: { unflatten: (v: readonly Tensor[]) => Tree; aliases: Tensor[] }[];
+  residuals: Set<Tensor>;
+}
+
+/** Runs `fn` with the leaves of `args[argnums]` as traced inputs. */
+function traceCall(
+  op: string,
+  fn: (...args: never[]) => unknown,
+  args: readonly unknown[],
+  argnums: readonly number[],
+  escaping: (out: unknown) => Tensor[],
+): Traced {
+  if (typeof fn !== "function") {
+    throw new TypeError(`${op}: expected a function, got ${describe(fn)}`);
+  }
+  for (const i of argnums) {
+    if (!Number.isInteger(i) || i < 0 || i >= args.length) {
+      throw new RangeError(
+        `${op}: argnums ${i} is out of range: the function was called with ${args.length} argument(s)`,
+      );
+    }
+  }
+  const scope = openScope();
+  const tape = new Tape();
+  let out: unknown;
+  const inputs: Traced["inputs"] = [];
+  try {
+    const traced = [...args];
+    for (const i of argnums) {
+      const { leaves, unflatten } = flattenTree(args[i]);
+      const aliases = leaves.map(({ path, value }) => {
+        if (!(value instanceof Tensor)) {
+          throw new TypeError(
+            `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${
+              describe(value)
+            }; ` +
+              "only tensors can be differentiated (pass other values in arguments not listed in argnums)",
+          );
+        }
+        return alias(value);
+      });
+      for (const a of aliases) tape.addInput(a);
+      inputs.push({ unflatten: (v) => unflatten(v) as Tree, aliases });
+      traced[i] = unflatten(aliases);
+    }
+    tapeStack.push(tape);
+    try {
+      out = (fn as (...a: unknown[]) => unknown)(...traced);
+    } finally {
+      tapeStack.splice(tapeStack.lastIndexOf(tape), 1);
+    }
+    escaping(out); // validates the output before anything is detached
+  } catch (err) {
+    closeScope(scope);
+    throw err;
+  }
+  return { out, tape, inputs, residuals: detachScope(scope, escaping(out)) };
+}
+
+/** Replays `tape` in reverse from the given output cotangents. */
+function backward(
+  tape: Tape,
+  makeSeeds: () => readonly [Tensor, Tensor][],
+  inputs: Traced["inputs"],
+): Tree[] {
+  return scoped(() => {
+    const seeds = makeSeeds();
+    const cotangents = new Map<number, Tensor>();
+    const accumulate = (t: Tensor, g: Tensor) => {
+      const prev = cotangents.get(t.id);
+      cotangents.set(t.id, prev ? prev.add(g) : g);
+    };
+    for (const [out, g] of seeds) if (tape.isActive(out)) accumulate(out, g);
+    for (let i = tape.equations.length - 1; i >= 0; i--) {
+      const eqn = tape.equations[i];
+      const g = cotangents.get(eqn.output.id);
+      if (!g) continue;
+      cotangents.delete(eqn.output.id);
+      const wants = eqn.inputs.map((t) => tape.isActive(t));
+      const grads = VJP_RULES[eqn.prim](g, eqn, wants);
+      eqn.inputs.forEach((t, j) => {
+        const gj = grads[j];
+        if (wants[j] && gj) accumulate(t, gj);
+      });
+    }
+    // Every result is a fresh alias, so no two results (nor a result and a
+    // user's tensor) are the same object.
+    return inputs.map(({ aliases, unflatten }) =>
+      unflatten(aliases.map((a) => {
+        const g = cotangents.get(a.id);
+        return g ? alias(g) : scalar(0, a.backend).broadcastTo(a.shape);
+      }))
+    );
+  }, (trees) => treeTensors(trees));
+}
+
+function outputTensors(op: string, out: unknown): Tensor[] {
+  const { leaves } = flattenTree(out);
+  return leaves.map(({ path, value }) => {
+    if (!(value instanceof Tensor)) {
+      throw new TypeError(
+        `${op}: the function must return a Tensor or a tree of tensors, but it returned ${
+          describe(value)
+        }${path ? ` at '${path}'` : ""}`,
+      );
+    }
+    return value;
+  });
+}
+
+/**
+ * Reverse-mode differentiation of `fn` at `primals`: returns `fn(...primals)`
+ * and a pullback mapping a cotangent for that output (same tree structure
+ * and shapes) to a cotangent for each primal. The pullback keeps the forward
+ * values until `pullback.dispose()`.
+ *
+ * @param fn A pure function of tensors (or trees of tensors).
+ * @param primals The point to differentiate at.
+ * @returns `[output, pullback]`.
+ * @example
+ * ```ts
+ * import { tensor, vjp, Tensor } from "./mod.ts";
+ * const [y, pullback] = vjp((x: Tensor) => x.mul(x), tensor([1, 2, 3]));
+ * const [dx] = pullback(tensor([1, 1, 1]));
+ * console.log(await (dx as Tensor).array()); // [2, 4, 6]
+ * pullback.dispose();
+ * ```
+ */
+export function vjp<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  ...primals: A
+): [R, Pullback] {
+  const argnums = primals.map((_, i) => i);
+  const traced = traceCall(
+    "vjp",
+    fn as never,
+    primals,
+    argnums,
+    (o) => outputTensors("vjp", o),
+  );
+  const outs = outputTensors("vjp", traced.out);
+  let released = false;
+  const dispose = () => {
+    if (released) return;
+    released = true;
+    for (const t of traced.residuals) t.dispose();
+  };
+  const pullback = ((cotangent: Tree) => {
+    if (released) {
+      throw new ReferenceError("vjp: the pullback was used after dispose()");
+    }
+    const cts = outputTensors("vjp pullback", cotangent);
+    if (cts.length !== outs.length) {
+      throw new TypeError(
+        `vjp pullback: expected ${outs.length} cotangent tensor(s), one per output, got ${cts.length}`,
+      );
+    }
+    cts.forEach((c, i) => {
+      if (shapeString(c.shape) !== shapeString(outs[i].shape)) {
+        throw new TypeError(
+          `vjp pullback: cotangent ${i} has shape ${
+            shapeString(c.shape)
+          }, but the output has shape ${shapeString(outs[i].shape)}`,
+        );
+      }
+    });
+    return backward(
+      traced.tape,
+      () => outs.map((o, i) => [o, cts[i]]),
+      traced.inputs,
+    );
+  }) as Pullback;
+  Object.defineProperty(pullback, "tape", { value: traced.tape });
+  pullback.dispose = dispose;
+  pullback[Symbol.dispose] = dispose;
+  return [traced.out as R, pullback];
+}
+
+function argnumList(
+  argnums: GradOptions["argnums"],
+): { list: number[]; single: boolean } {
+  if (argnums === undefined) return { list: [0], single: true };
+  if (typeof argnums === "number") return { list: [argnums], single: true };
+  return { list: [...argnums], single: false };
+}
+
+/**
+ * Transforms a scalar-valued `fn` into a function returning
+ * `[value, gradients]`; gradients have the tree structure of the
+ * differentiated argument (a tuple of them when `argnums` is an array). With
+ * `hasAux`, `fn` returns `[value, aux]` and so does the result's first entry.
+ * Every temporary tensor of the forward and backward pass is released
+ * before it returns.
+ *
+ * @param fn A pure function returning a scalar tensor (shape `[]`).
+ * @param opts `argnums` (default 0) and `hasAux`.
+ * @returns The transformed function.
+ * @example
+ * ```ts
+ * import { tensor, valueAndGrad, Tensor } from "./mod.ts";
+ * const f = (p: { w: Tensor }) => p.w.pow(2).sum();
+ * const [value, grads] = valueAndGrad(f)({ w: tensor([1, 2]) });
+ * console.log(await value.item(), await grads.w.array()); // 5 [2, 4]
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function valueAndGrad<A extends unknown[]>(
+  fn: (...args: A) => any,
+  opts: GradOptions = {},
+) {
+  const { list, single } = argnumList(opts.argnums);
+  const op = "valueAndGrad";
+  // deno-lint-ignore no-explicit-any
+  return (...args: A): [any, any] => {
+    const split = (out: unknown): [unknown, unknown] => {
+      if (!opts.hasAux) return [out, undefined];
+      if (!Array.isArray(out) || out.length !== 2) {
+        throw new TypeError(
+          `${op}: with hasAux the function must return [value, aux], got ${
+            describe(out)
+          }`,
+        );
+      }
+      return [out[0], out[1]];
+    };
+    const escaping = (out: unknown) => {
+      const [value, aux] = split(out);
+      if (!(value instanceof Tensor)) {
+        throw new TypeError(
+          `${op}: the function must return a scalar Tensor, but it returned ${
+            describe(value)
+          }`,
+        );
+      }
+      if (value.ndim !== 0) {
+        throw new TypeError(
+          `${op}: the function must return a scalar (shape []), but it returned shape ${
+            shapeString(value.shape)
+          }; reduce it with .sum() or .mean(), or use vjp for non-scalar outputs`,
+        );
+      }
+      return [value, ...treeTensors(aux)];
+    };
+    const traced = traceCall(op, fn as never, args, list, escaping);
+    const [value, aux] = split(traced.out) as [Tensor, unknown];
+    let grads: Tree[];
+    try {
+      grads = backward(
+        traced.tape,
+        () => [[value, scalar(1, value.backend)]],
+        traced.inputs,
+      );
+    } finally {
+      for (const t of traced.residuals) t.dispose();
+    }
+    return [opts.hasAux ? [value, aux] : value, single ? grads[0] : grads];
+  };
+}
+
+/**
+ * Transforms a scalar-valued `fn` into a function returning its gradient
+ * with respect to argument `argnums` (default 0), with that argument's tree
+ * structure. Apply it twice for second derivatives: `grad(grad(f))`.
+ *
+ * @param fn A pure function returning a scalar tensor.
+ * @param opts `argnums` and `hasAux` (then the result is `[grads, aux]`).
+ * @returns The gradient function.
+ * @example
+ * ```ts
+ * import { grad, tensor, Tensor } from "./mod.ts";
+ * const f = (x: Tensor) => x.tanh().sum();
+ * const d2 = grad((x: Tensor) => grad(f)(x).sum());
+ * console.log(await d2(tensor([0.5])).array()); // -2·tanh(0.5)·(1 - tanh²(0.5))
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function grad<A extends unknown[]>(
+  fn: (...args: A) => any,
+  opts: GradOptions = {},
+) {
+  const inner = valueAndGrad(fn, opts);
+  // deno-lint-ignore no-explicit-any
+  return (...args: A): any => {
+    const [out, grads] = inner(...args);
+    if (!opts.hasAux) {
+      (out as Tensor).dispose();
+      return grads;
+    }
+    (out[0] as Tensor).dispose();
+    return [grads, out[1]];
+  };
+}
+
+/**
+ * Prints the tape `fn` records at `args`, one primitive a line, for
+ * debugging and tests. Nothing it creates outlives the call.
+ *
+ * @example
+ * ```ts
+ * import { printTrace, tensor, Tensor } from "./mod.ts";
+ * console.log(printTrace((x: Tensor) => x.mul(2).sum(), tensor([1, 2])));
+ * ```
+ */
+export function printTrace<A extends unknown[]>(
+  fn: (...args: A) => unknown,
+  ...args: A
+): string {
+  const [out, pullback] = vjp(fn, ...args);
+  const outs = treeTensors(out);
+  const text = pullback.tape.toString(outs);
+  pullback.dispose();
+  for (const t of outs) t.dispose();
+  return text;
+}

@@ -1,0 +1,98 @@
+/**
+ * Vector-Jacobian product rules, one per primitive, written with the public
+ * tensor ops — so the backward pass is itself traced, and `grad(grad(f))`
+ * works. The mapped type makes a primitive without a rule a compile error.
+ * @module
+ */
+
+import type { Equation } from "./tape.ts";
+import type { Prim } from "./primitives.ts";
+import type { Tensor } from "./tensor.ts";
+
+/**
+ * Given the output cotangent `g` of an equation, returns one cotangent per
+ * input (`null` where the input needs none: `wants[i]` is false, or the
+ * primitive is not differentiable in it).
+ */
+type VjpRule = (
+  g: Tensor,
+  eqn: Equation,
+  wants: readonly boolean[],
+) => (Tensor | null)[];
+
+/** Sums `g` over the axes a `broadcast` expanded, back to `shape`. */
+function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
+  const lead = g.ndim - shape.length;
+  const axes = g.shape.map((_, i) => i).filter((i) =>
+    i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)
+  );
+  return g.sum(axes).reshape(shape);
+}
+
+/** Swaps the last two axes. */
+function mT(x: Tensor): Tensor {
+  const perm = [...x.shape.keys()];
+  [perm[x.ndim - 2], perm[x.ndim - 1]] = [perm[x.ndim - 1], perm[x.ndim - 2]];
+  return x.transpose(perm);
+}
+
+const noGradient: VjpRule = (_g, eqn) => eqn.inputs.map(() => null);
+
+/** The VJP rule of every primitive. */
+export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
+  neg: (g) => [g.neg()],
+  exp: (g, { output }) => [g.mul(output)],
+  log: (g, { inputs: [x] }) => [g.div(x)],
+  sqrt: (g, { output }) => [g.div(output.mul(2))],
+  tanh: (g, { output }) => [g.mul(output.mul(output).neg().add(1))],
+  sigmoid: (g, { output }) => [g.mul(output.mul(output.neg().add(1)))],
+  abs: (g, { inputs: [x] }) => [g.mul(x.sign())],
+  sign: noGradient,
+  add: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g : null],
+  sub: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g.neg() : null],
+  mul: (
+    g,
+    { inputs: [a, b] },
+    [wa, wb],
+  ) => [wa ? g.mul(b) : null, wb ? g.mul(a) : null],
+  div: (g, { inputs: [_a, b], output }, [wa, wb]) => [
+    wa ? g.div(b) : null,
+    wb ? g.mul(output).div(b).neg() : null,
+  ],
+  pow: (g, { inputs: [a, b], output }, [wa, wb]) => [
+    wa ? g.mul(b).mul(a.pow(b.sub(1))) : null,
+    wb ? g.mul(output).mul(a.log()) : null,
+  ],
+  maximum: (g, { inputs: [a, b] }, [wa, wb]) => {
+    // Ties split the gradient evenly: the mean of the one-sided derivatives.
+    const half = a.eq(b).mul(0.5);
+    return [
+      wa ? g.mul(b.lt(a).add(half)) : null,
+      wb ? g.mul(a.lt(b).add(half)) : null,
+    ];
+  },
+  lt: noGradient,
+  eq: noGradient,
+  sum: (g, { inputs: [x], params }) => {
+    const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
+    return [g.reshape(kept).broadcastTo(x.shape)];
+  },
+  max: (g, { inputs: [x], output, params }) => {
+    // The gradient goes to the maxima, split evenly among ties.
+    const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
+    const mask = x.eq(output.reshape(kept));
+    const count = mask.sum(params.axes!, { keepdims: true });
+    return [mask.div(count).mul(g.reshape(kept))];
+  },
+  matmul: (g, { inputs: [a, b] }, [wa, wb]) => [
+    wa ? g.matmul(mT(b)) : null,
+    wb ? mT(a).matmul(g) : null,
+  ],
+  reshape: (g, { inputs: [x] }) => [g.reshape(x.shape)],
+  transpose: (g, { params }) => {
+    const inverse = new Array<number>(params.perm!.length);
+    params.perm!.forEach((p, i) => (inverse[p] = i));
+    return [g.transpose(inverse)];
+  },
+  broadcast: (g, { inputs: [x] }) => [unbroadcast(g, x.shape)],
+};
