@@ -5,7 +5,7 @@
  */
 
 import { generator, randomUniform, tensor } from "./creation.ts";
-import { scoped, Tensor } from "./tensor.ts";
+import { scoped, type Tensor } from "./tensor.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
 import { grad } from "./transforms.ts";
 import { shapeString } from "./shape.ts";

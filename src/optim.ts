@@ -4,7 +4,7 @@
  * @module
  */
 
-import { scoped, Tensor } from "./tensor.ts";
+import { scoped, type Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 import { type Tree, treeMap, treeTensors } from "./tree.ts";
 

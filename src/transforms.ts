@@ -29,6 +29,22 @@ export interface GradOptions {
   hasAux?: boolean;
 }
 
+/**
+ * The gradients `grad` returns for options `O`: the type of argument 0 by
+ * default, of argument `N` for `argnums: N`, a tuple for an array.
+ */
+export type GradsOf<A extends unknown[], O> = O extends { argnums: infer N }
+  ? N extends number ? A[N]
+  : N extends readonly number[] ? { -readonly [K in keyof N]: A[N[K] & number] }
+  : A[0]
+  : A[0];
+
+/** What a function differentiated with options `O` returns: `[value, aux]` with `hasAux`. */
+export type ValueOf<R, O> = O extends { hasAux: true } ? R : Tensor;
+
+/** The auxiliary output of a `hasAux` function returning `[value, aux]`. */
+export type AuxOf<R> = R extends readonly [unknown, infer X] ? X : never;
+
 /** The pullback of `vjp`: maps output cotangents to one cotangent tree per primal. */
 export interface Pullback {
   /** Computes the input cotangents for output cotangent `cotangent`. */
@@ -254,15 +270,18 @@ function argnumList(
  * console.log(await value.item(), await grads.w.array()); // 5 [2, 4]
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export function valueAndGrad<A extends unknown[]>(
-  fn: (...args: A) => any,
-  opts: GradOptions = {},
-) {
+export function valueAndGrad<
+  A extends unknown[],
+  R,
+  // deno-lint-ignore ban-types
+  const O extends GradOptions = {},
+>(
+  fn: (...args: A) => R,
+  opts: O = {} as O,
+): (...args: A) => [ValueOf<R, O>, GradsOf<A, O>] {
   const { list, single } = argnumList(opts.argnums);
   const op = "valueAndGrad";
-  // deno-lint-ignore no-explicit-any
-  return (...args: A): [any, any] => {
+  return (...args: A): [ValueOf<R, O>, GradsOf<A, O>] => {
     const split = (out: unknown): [unknown, unknown] => {
       if (!opts.hasAux) return [out, undefined];
       if (!Array.isArray(out) || out.length !== 2) {
@@ -304,7 +323,10 @@ export function valueAndGrad<A extends unknown[]>(
     } finally {
       for (const t of traced.residuals) t.dispose();
     }
-    return [opts.hasAux ? [value, aux] : value, single ? grads[0] : grads];
+    return [
+      (opts.hasAux ? [value, aux] : value) as ValueOf<R, O>,
+      (single ? grads[0] : grads) as GradsOf<A, O>,
+    ];
   };
 }
 
@@ -324,21 +346,29 @@ export function valueAndGrad<A extends unknown[]>(
  * console.log(await d2(tensor([0.5])).array()); // -2·tanh(0.5)·(1 - tanh²(0.5))
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export function grad<A extends unknown[]>(
-  fn: (...args: A) => any,
-  opts: GradOptions = {},
-) {
+export function grad<
+  A extends unknown[],
+  R,
+  // deno-lint-ignore ban-types
+  const O extends GradOptions = {},
+>(
+  fn: (...args: A) => R,
+  opts: O = {} as O,
+): (
+  ...args: A
+) => O extends { hasAux: true } ? [GradsOf<A, O>, AuxOf<R>] : GradsOf<A, O> {
   const inner = valueAndGrad(fn, opts);
-  // deno-lint-ignore no-explicit-any
-  return (...args: A): any => {
+  type Out = O extends { hasAux: true } ? [GradsOf<A, O>, AuxOf<R>]
+    : GradsOf<A, O>;
+  return (...args: A): Out => {
     const [out, grads] = inner(...args);
     if (!opts.hasAux) {
       (out as Tensor).dispose();
-      return grads;
+      return grads as Out;
     }
-    (out[0] as Tensor).dispose();
-    return [grads, out[1]];
+    const [value, aux] = out as [Tensor, unknown];
+    value.dispose();
+    return [grads, aux] as Out;
   };
 }
 

@@ -1,0 +1,86 @@
+/**
+ * Test helpers: run a test on every backend, compare arrays with tolerances.
+ * A backend that is missing is reported as an ignored test, never silently
+ * skipped; with LITTLEGRAD_REQUIRE_WEBGPU=1 (set by CI) a missing WebGPU
+ * adapter fails the run (see adapter_test.ts).
+ * @module
+ */
+
+import { availableBackends, type BackendName, useBackend } from "../mod.ts";
+
+/** Every backend the tests cover. */
+export const BACKENDS: readonly BackendName[] = ["webgpu", "cpu"];
+
+/**
+ * Registers `fn` once per backend as `name [backend]`, with that backend as
+ * the default while it runs.
+ */
+export function testBoth(
+  name: string,
+  fn: (backend: BackendName) => void | Promise<void>,
+): void {
+  for (const backend of BACKENDS) {
+    Deno.test({
+      name: `${name} [${backend}]`,
+      ignore: !availableBackends().includes(backend),
+      async fn() {
+        useBackend(backend);
+        try {
+          await fn(backend);
+        } finally {
+          useBackend(availableBackends()[0]);
+        }
+      },
+    });
+  }
+}
+
+/** Flattens nested arrays / typed arrays / numbers into a plain number list. */
+export function flat(x: unknown): number[] {
+  if (typeof x === "number") return [x];
+  if (ArrayBuffer.isView(x)) return Array.from(x as Float32Array);
+  if (Array.isArray(x)) return x.flatMap(flat);
+  throw new TypeError(`flat: unexpected ${typeof x}`);
+}
+
+/**
+ * Asserts `actual` and `expected` have the same length and agree elementwise
+ * within `atol + rtol·|expected|` (NaN matches NaN, ±Infinity must match).
+ */
+export function assertClose(
+  actual: unknown,
+  expected: unknown,
+  { atol = 1e-5, rtol = 1e-4, label = "" }: {
+    atol?: number;
+    rtol?: number;
+    label?: string;
+  } = {},
+): void {
+  const a = flat(actual);
+  const e = flat(expected);
+  if (a.length !== e.length) {
+    throw new Error(
+      `${label}: length ${a.length} differs from expected ${e.length}`,
+    );
+  }
+  for (let i = 0; i < a.length; i++) {
+    const ok = Number.isNaN(e[i])
+      ? Number.isNaN(a[i])
+      : !Number.isFinite(e[i])
+      ? a[i] === e[i]
+      : Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]);
+    if (!ok) {
+      throw new Error(
+        `${label}: element ${i} is ${a[i]}, expected ${
+          e[i]
+        } (atol ${atol}, rtol ${rtol})\n` +
+          `  actual:   [${a.slice(0, 12).join(", ")}${
+            a.length > 12 ? ", ..." : ""
+          }]\n` +
+          `  expected: [${e.slice(0, 12).join(", ")}${
+            e.length > 12 ? ", ..." : ""
+          }]`,
+      );
+    }
+  }
+}
