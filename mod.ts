@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { sgd, tensor, Tensor, valueAndGrad } from "./mod.ts";
+ * import { sgd, tensor, Tensor, valueAndGrad } from "littlegrad";
  *
  * const loss = (p: { w: Tensor; b: Tensor }, x: Tensor, y: Tensor) =>
  *   x.matmul(p.w).add(p.b).tanh().sub(y).pow(2).mean();

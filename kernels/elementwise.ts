@@ -4,12 +4,7 @@
  * @module
  */
 
-import {
-  FLAT_INDEX,
-  stridedOffset,
-  WGSL_HELPERS,
-  WORKGROUP,
-} from "./common.ts";
+import { FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
 
 /** How a kernel addresses one input: dense, a single broadcast value, or strided. */
 export type InputLayout = "dense" | "scalar" | "strided";

@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  FLAT_INDEX,
-  stridedOffset,
-  WGSL_HELPERS,
-  WORKGROUP,
-} from "./common.ts";
+import { FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
 
 /** Kernel variants: one workgroup per group, or one invocation per group. */
 export type ReduceStrategy = "workgroup" | "thread";
@@ -64,9 +59,7 @@ export function reduceKernel(
   dense: boolean,
 ): string {
   const load = dense ? `in0[args[4] + flat]` : `in0[off]`;
-  const offset = dense
-    ? ""
-    : stridedOffset(ndim, "flat", "5u", `${5 + ndim}u`, "args[4]", "off");
+  const offset = dense ? "" : stridedOffset(ndim, "flat", "5u", `${5 + ndim}u`, "args[4]", "off");
   const accumulate = (loop: string) => `
   var acc = ${INIT[op]};
   ${loop} {
@@ -112,9 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = ${WORKGROUP / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = ${
-    COMBINE[op]("partial[lid]", "partial[lid + s]")
-  }; }
+    if (lid < s) { partial[lid] = ${COMBINE[op]("partial[lid]", "partial[lid + s]")}; }
     workgroupBarrier();
   }
   if (lid == 0u && valid) { out[g] = partial[0]; }

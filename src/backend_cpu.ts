@@ -28,8 +28,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   log: Math.log,
   sqrt: Math.sqrt,
   tanh: Math.tanh,
-  sigmoid: (x) =>
-    x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)),
+  sigmoid: (x) => x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)),
   abs: Math.abs,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN),
 };
@@ -98,8 +97,7 @@ export function createCpuBackend(): Backend {
     name: "cpu",
     adapter: "CPU (TypeScript reference)",
     upload: (data) => make(new Float32Array(data)),
-    read: (storage) =>
-      Promise.resolve(new Float32Array((storage as CpuStorage).data)),
+    read: (storage) => Promise.resolve(new Float32Array((storage as CpuStorage).data)),
     map(op, inputs, shape: Shape) {
       const n = sizeOf(shape);
       const out = new Float32Array(n);

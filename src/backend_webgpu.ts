@@ -25,12 +25,7 @@ import {
   elementwiseMeta,
   type InputLayout,
 } from "../kernels/elementwise.ts";
-import {
-  reduceKernel,
-  reduceKey,
-  reduceMeta,
-  type ReduceStrategy,
-} from "../kernels/reduce.ts";
+import { reduceKernel, reduceKey, reduceMeta, type ReduceStrategy } from "../kernels/reduce.ts";
 import { MATMUL_TILE, matmulKernel, matmulMeta } from "../kernels/matmul.ts";
 
 interface GpuStorage extends Storage {
@@ -99,9 +94,7 @@ class WebGPUBackend implements Backend {
     // A validation error here is a bug in littlegrad: make it loud.
     device.addEventListener("uncapturederror", (event) => {
       console.error(
-        `littlegrad WebGPU error: ${
-          (event as GPUUncapturedErrorEvent).error.message
-        }`,
+        `littlegrad WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`,
       );
     });
   }
@@ -245,11 +238,7 @@ class WebGPUBackend implements Backend {
     const out = this.#newStorage(n);
     if (n === 0) return out;
     const layouts: InputLayout[] = inputs.map((v) =>
-      isContiguous(v)
-        ? "dense"
-        : v.strides.every((s) => s === 0)
-        ? "scalar"
-        : "strided"
+      isContiguous(v) ? "dense" : v.strides.every((s) => s === 0) ? "scalar" : "strided"
     );
     const ndim = shape.length;
     const pipeline = this.#pipeline(

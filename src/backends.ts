@@ -60,7 +60,7 @@ export interface BackendInfo {
  * @returns The chosen backend's description.
  * @example
  * ```ts
- * import { tensor, useBackend } from "./mod.ts";
+ * import { tensor, useBackend } from "littlegrad";
  * useBackend("cpu");
  * const x = tensor([1, 2, 3]); // lives on the CPU backend
  * ```
@@ -76,7 +76,7 @@ export function useBackend(name: BackendName): BackendInfo {
  * @returns `{ name, adapter }`, e.g. `{ name: "webgpu", adapter: "llvmpipe (LLVM 15.0.6, 256 bits)" }`.
  * @example
  * ```ts
- * import { backendInfo } from "./mod.ts";
+ * import { backendInfo } from "littlegrad";
  * console.log(backendInfo().name); // "webgpu" where an adapter exists, else "cpu"
  * ```
  */
@@ -90,7 +90,7 @@ export function backendInfo(): BackendInfo {
  * @returns The available backend names, WebGPU first when present.
  * @example
  * ```ts
- * import { availableBackends } from "./mod.ts";
+ * import { availableBackends } from "littlegrad";
  * if (availableBackends().includes("webgpu")) console.log("GPU ready");
  * ```
  */

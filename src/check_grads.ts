@@ -66,7 +66,7 @@ function unravel(i: number, shape: readonly number[]): string {
 /**
  * Checks `fn`'s reverse-mode gradients against central differences at
  * `args`. A non-scalar output is reduced with a random cotangent `u`
- * (checking `u·J`). Throws a `GradCheckError` naming the argument, the
+ * (checking `u·J`); a scalar output is checked directly. Throws a `GradCheckError` naming the argument, the
  * element, the expected and obtained values and the tolerances when
  * `|got - expected| > atol + rtol·|expected|` anywhere.
  *
@@ -75,7 +75,7 @@ function unravel(i: number, shape: readonly number[]): string {
  * @param opts Mode, step, tolerances, seed.
  * @example
  * ```ts
- * import { checkGrads, tensor, Tensor } from "./mod.ts";
+ * import { checkGrads, tensor, Tensor } from "littlegrad";
  * await checkGrads((x: Tensor) => x.tanh().sum(), [tensor([0.1, -0.5, 2])]);
  * ```
  */
@@ -102,8 +102,10 @@ export async function checkGrads(
   // Scalarise the output with fixed random cotangents.
   const probe = scoped(() => call(...args), (out) => treeTensors(out));
   const outs = treeTensors(probe);
+  // A scalar output is checked as is (so reported values are its gradient);
+  // other outputs are reduced with a random cotangent.
   const cotangents = outs.map((o, i) =>
-    randomUniform(o.shape, {
+    o.ndim === 0 ? tensor(1, { backend: o.backend.name }) : randomUniform(o.shape, {
       seed: seed + 7919 * (i + 1),
       low: -1,
       high: 1,
@@ -113,9 +115,7 @@ export async function checkGrads(
   for (const o of outs) o.dispose();
   const scalarFn = (...a: unknown[]) => {
     const leaves = treeTensors(call(...a));
-    return leaves.map((o, i) => o.mul(cotangents[i]).sum()).reduce((x, y) =>
-      x.add(y)
-    );
+    return leaves.map((o, i) => o.mul(cotangents[i]).sum()).reduce((x, y) => x.add(y));
   };
   const evaluate = (a: unknown[]): Promise<number> => {
     const value = scoped(() => scalarFn(...a), (t) => [t]);
@@ -173,9 +173,7 @@ export async function checkGrads(
             perturbed[group.argnum] = group.unflatten(
               group.items.map((item, k) =>
                 make(
-                  item.data.map((x, i) =>
-                    x + sign * eps * directions[gi][k][i]
-                  ),
+                  item.data.map((x, i) => x + sign * eps * directions[gi][k][i]),
                   item.x,
                 )
               ),
@@ -245,24 +243,16 @@ export async function checkGrads(
   if (failures.length > 0) {
     const lines = failures.slice(0, 10).map((f) =>
       `  argument ${f.argnum}${f.path ? ` '${f.path}'` : ""} at ${f.where}: ` +
-      `central difference ${f.expected.toPrecision(6)}, reverse mode ${
-        f.got.toPrecision(6)
-      } ` +
+      `central difference ${f.expected.toPrecision(6)}, reverse mode ${f.got.toPrecision(6)} ` +
       `(|diff| ${Math.abs(f.got - f.expected).toExponential(2)})`
     );
-    const more = failures.length > 10
-      ? `\n  ... and ${failures.length - 10} more`
-      : "";
+    const more = failures.length > 10 ? `\n  ... and ${failures.length - 10} more` : "";
     throw new GradCheckError(
       failures,
       `checkGrads: ${failures.length} gradient value(s) disagree with central differences ` +
-        `(eps ${eps}, atol ${atol}, rtol ${rtol}, mode ${mode}):\n${
-          lines.join("\n")
-        }${more}` +
+        `(eps ${eps}, atol ${atol}, rtol ${rtol}, mode ${mode}):\n${lines.join("\n")}${more}` +
         `\n  shapes: ${
-          args.map((a) =>
-            treeTensors(a).map((t) => shapeString(t.shape)).join(" ")
-          ).join(" | ")
+          args.map((a) => treeTensors(a).map((t) => shapeString(t.shape)).join(" ")).join(" | ")
         }`,
     );
   }

@@ -7,13 +7,7 @@
 
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { checkDType, type DType } from "./dtype.ts";
-import {
-  checkShape,
-  contiguousStrides,
-  type Shape,
-  shapeString,
-  sizeOf,
-} from "./shape.ts";
+import { checkShape, contiguousStrides, type Shape, shapeString, sizeOf } from "./shape.ts";
 import { describe, type NestedArray, Tensor } from "./tensor.ts";
 
 /** Options shared by the creation functions. */
@@ -69,9 +63,7 @@ function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
       throw new TypeError(
-        `tensor: ragged nested array: expected length ${shape[depth]} at [${
-          path.join(",")
-        }], got ${
+        `tensor: ragged nested array: expected length ${shape[depth]} at [${path.join(",")}], got ${
           Array.isArray(node) ? `length ${node.length}` : describe(node)
         } (inferred shape ${shapeString(shape)})`,
       );
@@ -91,7 +83,7 @@ function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
  * @returns A new tensor.
  * @example
  * ```ts
- * import { tensor } from "./mod.ts";
+ * import { tensor } from "littlegrad";
  * const a = tensor([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
  * const b = tensor(new Float32Array(6), { shape: [3, 2] });
  * const c = tensor(3.5); // a scalar, shape []
@@ -114,15 +106,11 @@ export function tensor(
     ArrayBuffer.isView(data) ||
     (data && typeof data === "object" && "length" in data)
   ) {
-    flat = data instanceof Float32Array
-      ? data
-      : Float32Array.from(data as ArrayLike<number>);
+    flat = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
     shape = [flat.length];
   } else {
     throw new TypeError(
-      `tensor: expected a number, nested arrays or a typed array, got ${
-        describe(data)
-      }`,
+      `tensor: expected a number, nested arrays or a typed array, got ${describe(data)}`,
     );
   }
   if (opts.shape) {
@@ -144,7 +132,7 @@ export function tensor(
  *
  * @example
  * ```ts
- * import { full } from "./mod.ts";
+ * import { full } from "littlegrad";
  * const x = full([2, 2], 7);
  * ```
  */
@@ -170,7 +158,7 @@ export function full(
  *
  * @example
  * ```ts
- * import { zeros } from "./mod.ts";
+ * import { zeros } from "littlegrad";
  * const b = zeros([10]);
  * ```
  */
@@ -183,7 +171,7 @@ export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
  *
  * @example
  * ```ts
- * import { ones } from "./mod.ts";
+ * import { ones } from "littlegrad";
  * const m = ones([3, 3]);
  * ```
  */
@@ -197,7 +185,7 @@ export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
  *
  * @example
  * ```ts
- * import { arange } from "./mod.ts";
+ * import { arange } from "littlegrad";
  * console.log(await arange(4).array()); // [0, 1, 2, 3]
  * console.log(await arange(1, 2, 0.25).array()); // [1, 1.25, 1.5, 1.75]
  * ```
@@ -244,7 +232,7 @@ export function generator(seed: number): () => number {
  *
  * @example
  * ```ts
- * import { randomUniform } from "./mod.ts";
+ * import { randomUniform } from "littlegrad";
  * const u = randomUniform([2, 3], { seed: 1, low: -1, high: 1 });
  * ```
  */
@@ -265,7 +253,7 @@ export function randomUniform(
  *
  * @example
  * ```ts
- * import { randomNormal } from "./mod.ts";
+ * import { randomNormal } from "littlegrad";
  * const w = randomNormal([784, 128], { seed: 0, std: 0.05 });
  * ```
  */

@@ -14,9 +14,7 @@ export const SUPPORTED_DTYPES: readonly DType[] = ["float32"];
 export function checkDType(op: string, dtype: DType): void {
   if (!SUPPORTED_DTYPES.includes(dtype)) {
     throw new TypeError(
-      `${op}: dtype '${dtype}' is not supported yet (supported: ${
-        SUPPORTED_DTYPES.join(", ")
-      })`,
+      `${op}: dtype '${dtype}' is not supported yet (supported: ${SUPPORTED_DTYPES.join(", ")})`,
     );
   }
 }

@@ -12,7 +12,7 @@ import { shapeString } from "./shape.ts";
  *
  * @example
  * ```ts
- * import { mse, tensor } from "./mod.ts";
+ * import { mse, tensor } from "littlegrad";
  * console.log(await mse(tensor([1, 2]), tensor([1, 4])).item()); // 2
  * ```
  */
@@ -27,7 +27,7 @@ export function mse(pred: Tensor, target: Tensor | number): Tensor {
  *
  * @example
  * ```ts
- * import { softmaxCrossEntropy, tensor } from "./mod.ts";
+ * import { softmaxCrossEntropy, tensor } from "littlegrad";
  * const loss = softmaxCrossEntropy(tensor([[2, 0], [0, 2]]), [0, 1]);
  * console.log(await loss.item()); // ≈ 0.127
  * ```
@@ -51,9 +51,7 @@ export function softmaxCrossEntropy(
         `softmaxCrossEntropy: ${list.length} labels for a batch of ${batch}`,
       );
     }
-    const bad = list.findIndex((c) =>
-      !Number.isInteger(c) || c < 0 || c >= classes
-    );
+    const bad = list.findIndex((c) => !Number.isInteger(c) || c < 0 || c >= classes);
     if (bad >= 0) {
       throw new RangeError(
         `softmaxCrossEntropy: label ${
@@ -63,16 +61,12 @@ export function softmaxCrossEntropy(
     }
   } else if (labels.size !== batch) {
     throw new TypeError(
-      `softmaxCrossEntropy: labels of shape ${
-        shapeString(labels.shape)
-      } for a batch of ${batch}`,
+      `softmaxCrossEntropy: labels of shape ${shapeString(labels.shape)} for a batch of ${batch}`,
     );
   }
   return scoped(() => {
     const backend = logits.backend.name;
-    const ids = labels instanceof Tensor
-      ? labels
-      : tensor(Array.from(labels), { backend });
+    const ids = labels instanceof Tensor ? labels : tensor(Array.from(labels), { backend });
     const oneHot = ids.reshape([batch, 1]).eq(
       arange(classes, undefined, 1, { backend }).reshape([1, classes]),
     );

@@ -27,7 +27,7 @@ export interface MemoryStats {
  * @returns Counts over every backend.
  * @example
  * ```ts
- * import { memoryStats, ones } from "./mod.ts";
+ * import { memoryStats, ones } from "littlegrad";
  * const before = memoryStats().liveTensors;
  * const x = ones([4]);
  * console.log(memoryStats().liveTensors - before); // 1
@@ -58,7 +58,7 @@ export function memoryStats(): MemoryStats {
  *
  * @example
  * ```ts
- * import { ones, sync } from "./mod.ts";
+ * import { ones, sync } from "littlegrad";
  * const y = ones([1024]).add(1);
  * await sync();
  * ```

@@ -15,16 +15,15 @@ function lift(x: Tensor | number, other: Tensor | number): Tensor {
 }
 
 type Binary = (a: Tensor | number, b: Tensor | number) => Tensor;
-const binary =
-  (name: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): Binary =>
-  (
-    a,
-    b,
-  ) => {
-    if (a instanceof Tensor || b instanceof Tensor) return lift(a, b)[name](b);
-    using x = lift(a, b); // both numbers: a temporary scalar on the default backend
-    return x[name](b);
-  };
+const binary = (name: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): Binary =>
+(
+  a,
+  b,
+) => {
+  if (a instanceof Tensor || b instanceof Tensor) return lift(a, b)[name](b);
+  using x = lift(a, b); // both numbers: a temporary scalar on the default backend
+  return x[name](b);
+};
 
 /** `a + b` with broadcasting. @example `add(x, 1)` */
 export const add: Binary = binary("add");
@@ -57,25 +56,20 @@ export const relu = (x: Tensor): Tensor => x.relu();
 export const abs = (x: Tensor): Tensor => x.abs();
 
 /** Sum over axes. @example `sum(x, 1, { keepdims: true })` */
-export const sum = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
-  x.sum(axis, opts);
+export const sum = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor => x.sum(axis, opts);
 /** Maximum over axes. @example `max(x, -1)` */
-export const max = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
-  x.max(axis, opts);
+export const max = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor => x.max(axis, opts);
 /** Mean over axes. @example `mean(x)` */
-export const mean = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
-  x.mean(axis, opts);
+export const mean = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor => x.mean(axis, opts);
 
 /** Matrix product (2-D, batched, or with 1-D operands). @example `matmul(x, w)` */
 export const matmul = (a: Tensor, b: Tensor): Tensor => a.matmul(b);
 /** Same data, new shape. @example `reshape(x, [2, -1])` */
 export const reshape = (x: Tensor, shape: Shape): Tensor => x.reshape(shape);
 /** Permute axes. @example `transpose(x, [1, 0])` */
-export const transpose = (x: Tensor, perm?: readonly number[]): Tensor =>
-  x.transpose(perm);
+export const transpose = (x: Tensor, perm?: readonly number[]): Tensor => x.transpose(perm);
 /** Broadcast to a shape. @example `broadcastTo(b, [4, 3])` */
-export const broadcastTo = (x: Tensor, shape: Shape): Tensor =>
-  x.broadcastTo(shape);
+export const broadcastTo = (x: Tensor, shape: Shape): Tensor => x.broadcastTo(shape);
 /** Softmax along an axis. @example `softmax(logits)` */
 export const softmax = (x: Tensor, axis = -1): Tensor => x.softmax(axis);
 /** Log-softmax along an axis. @example `logSoftmax(logits)` */

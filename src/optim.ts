@@ -25,7 +25,7 @@ export interface SgdOptions {
  * @returns The updated parameters.
  * @example
  * ```ts
- * import { sgd, tensor } from "./mod.ts";
+ * import { sgd, tensor } from "littlegrad";
  * const params = { w: tensor([1, 2]) };
  * const next = sgd(params, { w: tensor([10, 10]) }, { lr: 0.1 });
  * console.log(await next.w.array()); // [0, 1]
@@ -47,9 +47,9 @@ export function sgd<P extends Tree>(
         (p: Tensor, g: Tensor) => {
           if (shapeString(p.shape) !== shapeString(g.shape)) {
             throw new TypeError(
-              `sgd: gradient of shape ${
-                shapeString(g.shape)
-              } for a parameter of shape ${shapeString(p.shape)}`,
+              `sgd: gradient of shape ${shapeString(g.shape)} for a parameter of shape ${
+                shapeString(p.shape)
+              }`,
             );
           }
           return p.sub(g.mul(opts.lr));

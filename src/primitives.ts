@@ -178,9 +178,7 @@ export function runPrimitive(
       const shape = params.shape!;
       const lead = shape.length - x.shape.length;
       const strides = shape.map((d, i) =>
-        i < lead || (x.shape[i - lead] === 1 && d !== 1)
-          ? 0
-          : x.strides[i - lead]
+        i < lead || (x.shape[i - lead] === 1 && d !== 1) ? 0 : x.strides[i - lead]
       );
       return { storage: x.storage, shape, strides, offset: x.offset };
     }

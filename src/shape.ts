@@ -40,9 +40,7 @@ export function checkShape(op: string, shape: Shape): void {
   for (const d of shape) {
     if (typeof d !== "number" || !Number.isInteger(d) || d < 0) {
       throw new TypeError(
-        `${op}: shape entries must be non-negative integers, got [${
-          shape.map(String).join(",")
-        }]`,
+        `${op}: shape entries must be non-negative integers, got [${shape.map(String).join(",")}]`,
       );
     }
   }

@@ -59,24 +59,25 @@ export class Tape {
 
   /**
    * Prints the trace, one equation a line, e.g.
-   * `%7:f32[4,1] = matmul %3 %5`. Constants appear as `%n` without a defining line.
+   * `%7:f32[4,1] = matmul %3 %5`. Variables are numbered from 0; constants appear without a defining line.
    */
   toString(outputs: readonly Tensor[] = []): string {
-    const name = (t: Tensor) => `%${t.id}`;
+    // Variables are numbered in order of first appearance, so traces of the
+    // same function print identically whatever tensors existed before.
+    const numbers = new Map<number, number>();
+    const name = (t: Tensor) => {
+      if (!numbers.has(t.id)) numbers.set(t.id, numbers.size);
+      return `%${numbers.get(t.id)}`;
+    };
     const typed = (t: Tensor) => `${name(t)}:f32${shapeString(t.shape)}`;
     const lines = [`{ lambda ${this.inputs.map(typed).join(" ")} .`];
     for (const e of this.equations) {
       const params = Object.entries(e.params)
-        .map(([k, v]) =>
-          `${k}=${Array.isArray(v) ? shapeString(v) : String(v)}`
-        )
+        .map(([k, v]) => `${k}=${Array.isArray(v) ? shapeString(v) : String(v)}`)
         .join(" ");
       const args = e.inputs.map(name).join(" ");
-      lines.push(
-        `  ${typed(e.output)} = ${e.prim}${
-          params ? `[${params}]` : ""
-        } ${args}`,
-      );
+      const out = typed(e.output);
+      lines.push(`  ${out} = ${e.prim}${params ? `[${params}]` : ""} ${args}`);
     }
     lines.push(`  in ( ${outputs.map(name).join(" ")} ) }`);
     return lines.join("\n");

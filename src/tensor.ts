@@ -132,7 +132,7 @@ function composite(fn: () => Tensor): Tensor {
  *
  * @example
  * ```ts
- * import { tensor } from "./mod.ts";
+ * import { tensor } from "littlegrad";
  * const x = tensor([[1, 2], [3, 4]]);
  * const y = x.mul(2).add(1).sum(1);
  * console.log(await y.array()); // [7, 15]
@@ -184,9 +184,7 @@ export class Tensor {
   view(op: string): View {
     if (!this.#view) {
       throw new ReferenceError(
-        `${op}: tensor %${this.id} (shape ${
-          shapeString(this.shape)
-        }) was used after dispose()`,
+        `${op}: tensor %${this.id} (shape ${shapeString(this.shape)}) was used after dispose()`,
       );
     }
     return this.#view;
@@ -198,7 +196,7 @@ export class Tensor {
    *
    * @example
    * ```ts
-   * import { ones } from "./mod.ts";
+   * import { ones } from "littlegrad";
    * const x = ones([1024]);
    * x.dispose();
    * ```
@@ -222,7 +220,7 @@ export class Tensor {
    *
    * @example
    * ```ts
-   * import { tensor } from "./mod.ts";
+   * import { tensor } from "littlegrad";
    * console.log(await tensor([1, 2]).data()); // Float32Array [1, 2]
    * ```
    */
@@ -247,7 +245,7 @@ export class Tensor {
    *
    * @example
    * ```ts
-   * import { tensor } from "./mod.ts";
+   * import { tensor } from "littlegrad";
    * console.log(await tensor([[1, 2], [3, 4]]).array()); // [[1, 2], [3, 4]]
    * ```
    */
@@ -269,7 +267,7 @@ export class Tensor {
    *
    * @example
    * ```ts
-   * import { tensor } from "./mod.ts";
+   * import { tensor } from "littlegrad";
    * console.log(await tensor([1, 2, 3]).sum().item()); // 6
    * ```
    */
@@ -449,14 +447,10 @@ export class Tensor {
   broadcastTo(shape: Shape): Tensor {
     checkShape("broadcastTo", shape);
     const target = [...shape];
-    const result = shape.length >= this.ndim
-      ? tryBroadcast(this.shape, target)
-      : false;
+    const result = shape.length >= this.ndim ? tryBroadcast(this.shape, target) : false;
     if (!result) {
       throw new TypeError(
-        `broadcastTo: cannot broadcast shape ${shapeString(this.shape)} to ${
-          shapeString(shape)
-        }`,
+        `broadcastTo: cannot broadcast shape ${shapeString(this.shape)} to ${shapeString(shape)}`,
       );
     }
     if (sameShape(this.shape, target)) {
@@ -533,7 +527,7 @@ export function apply(
  * @returns A new tensor sharing `x`'s data.
  * @example
  * ```ts
- * import { grad, stopGradient, tensor, Tensor } from "./mod.ts";
+ * import { grad, stopGradient, tensor, Tensor } from "littlegrad";
  * const f = (x: Tensor) => x.mul(stopGradient(x)).sum(); // d/dx = x, not 2x
  * console.log(await grad(f)(tensor([3])).array()); // [3]
  * ```
@@ -611,12 +605,8 @@ function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
     const x = operand(op, a, b);
     const y = operand(op, b, a);
     const shape = broadcastShapes(op, x.shape, y.shape);
-    const xs = sameShape(x.shape, shape)
-      ? x
-      : apply("broadcast", [x], { shape });
-    const ys = sameShape(y.shape, shape)
-      ? y
-      : apply("broadcast", [y], { shape });
+    const xs = sameShape(x.shape, shape) ? x : apply("broadcast", [x], { shape });
+    const ys = sameShape(y.shape, shape) ? y : apply("broadcast", [y], { shape });
     return apply(op, [xs, ys]);
   });
 }
@@ -643,9 +633,9 @@ function matmul(a: Tensor, b: Tensor): Tensor {
   }
   if (a.ndim === 0 || b.ndim === 0) {
     throw new TypeError(
-      `matmul: operands must have at least 1 axis, got shapes ${
-        shapeString(a.shape)
-      } and ${shapeString(b.shape)}`,
+      `matmul: operands must have at least 1 axis, got shapes ${shapeString(a.shape)} and ${
+        shapeString(b.shape)
+      }`,
     );
   }
   const k = a.shape[a.ndim - 1];
@@ -667,10 +657,9 @@ function matmul(a: Tensor, b: Tensor): Tensor {
     );
     const m = a2.shape[a2.ndim - 2];
     const n = b2.shape[b2.ndim - 1];
-    const out = apply("matmul", [
-      a2.broadcastTo([...batch, m, k]),
-      b2.broadcastTo([...batch, k, n]),
-    ]);
+    const expand = (t: Tensor, shape: number[]) =>
+      sameShape(t.shape, shape) ? t : t.broadcastTo(shape);
+    const out = apply("matmul", [expand(a2, [...batch, m, k]), expand(b2, [...batch, k, n])]);
     if (a.ndim > 1 && b.ndim > 1) return out;
     const shape = [
       ...batch,
@@ -705,9 +694,9 @@ function inferShape(x: Tensor, shape: Shape): number[] {
   ) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
   if (sizeOf(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
     throw new TypeError(
-      `reshape: cannot reshape ${
-        shapeString(x.shape)
-      } (${x.size} elements) to ${shapeString(shape)}`,
+      `reshape: cannot reshape ${shapeString(x.shape)} (${x.size} elements) to ${
+        shapeString(shape)
+      }`,
     );
   }
   return out;

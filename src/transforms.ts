@@ -43,7 +43,9 @@ export type GradsOf<A extends unknown[], O> = O extends { argnums: infer N }
 export type ValueOf<R, O> = O extends { hasAux: true } ? R : Tensor;
 
 /** The auxiliary output of a `hasAux` function returning `[value, aux]`. */
-export type AuxOf<R> = R extends readonly [unknown, infer X] ? X : never;
+export type AuxOf<R> = R extends readonly [unknown, infer X] ? X
+  : R extends readonly (infer E)[] ? E
+  : never;
 
 /** The pullback of `vjp`: maps output cotangents to one cotangent tree per primal. */
 export interface Pullback {
@@ -98,9 +100,7 @@ function traceCall(
       const aliases = leaves.map(({ path, value }) => {
         if (!(value instanceof Tensor)) {
           throw new TypeError(
-            `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${
-              describe(value)
-            }; ` +
+            `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${describe(value)}; ` +
               "only tensors can be differentiated (pass other values in arguments not listed in argnums)",
           );
         }
@@ -186,7 +186,7 @@ function outputTensors(op: string, out: unknown): Tensor[] {
  * @returns `[output, pullback]`.
  * @example
  * ```ts
- * import { tensor, vjp, Tensor } from "./mod.ts";
+ * import { tensor, vjp, Tensor } from "littlegrad";
  * const [y, pullback] = vjp((x: Tensor) => x.mul(x), tensor([1, 2, 3]));
  * const [dx] = pullback(tensor([1, 1, 1]));
  * console.log(await (dx as Tensor).array()); // [2, 4, 6]
@@ -264,7 +264,7 @@ function argnumList(
  * @returns The transformed function.
  * @example
  * ```ts
- * import { tensor, valueAndGrad, Tensor } from "./mod.ts";
+ * import { tensor, valueAndGrad, Tensor } from "littlegrad";
  * const f = (p: { w: Tensor }) => p.w.pow(2).sum();
  * const [value, grads] = valueAndGrad(f)({ w: tensor([1, 2]) });
  * console.log(await value.item(), await grads.w.array()); // 5 [2, 4]
@@ -286,9 +286,7 @@ export function valueAndGrad<
       if (!opts.hasAux) return [out, undefined];
       if (!Array.isArray(out) || out.length !== 2) {
         throw new TypeError(
-          `${op}: with hasAux the function must return [value, aux], got ${
-            describe(out)
-          }`,
+          `${op}: with hasAux the function must return [value, aux], got ${describe(out)}`,
         );
       }
       return [out[0], out[1]];
@@ -297,9 +295,7 @@ export function valueAndGrad<
       const [value, aux] = split(out);
       if (!(value instanceof Tensor)) {
         throw new TypeError(
-          `${op}: the function must return a scalar Tensor, but it returned ${
-            describe(value)
-          }`,
+          `${op}: the function must return a scalar Tensor, but it returned ${describe(value)}`,
         );
       }
       if (value.ndim !== 0) {
@@ -340,7 +336,7 @@ export function valueAndGrad<
  * @returns The gradient function.
  * @example
  * ```ts
- * import { grad, tensor, Tensor } from "./mod.ts";
+ * import { grad, tensor, Tensor } from "littlegrad";
  * const f = (x: Tensor) => x.tanh().sum();
  * const d2 = grad((x: Tensor) => grad(f)(x).sum());
  * console.log(await d2(tensor([0.5])).array()); // -2·tanh(0.5)·(1 - tanh²(0.5))
@@ -378,7 +374,7 @@ export function grad<
  *
  * @example
  * ```ts
- * import { printTrace, tensor, Tensor } from "./mod.ts";
+ * import { printTrace, tensor, Tensor } from "littlegrad";
  * console.log(printTrace((x: Tensor) => x.mul(2).sum(), tensor([1, 2])));
  * ```
  */

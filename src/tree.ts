@@ -32,7 +32,7 @@ export interface Leaf {
  * @returns The leaves with their paths, and `unflatten(newLeaves)`.
  * @example
  * ```ts
- * import { flattenTree, tensor } from "./mod.ts";
+ * import { flattenTree, tensor } from "littlegrad";
  * const { leaves, unflatten } = flattenTree({ w: tensor([1]), b: [tensor([2])] });
  * console.log(leaves.map((l) => l.path)); // ["w", "b.0"]
  * const again = unflatten(leaves.map((l) => l.value));
@@ -76,7 +76,7 @@ function join(path: string, key: string): string {
  *
  * @example
  * ```ts
- * import { tensor, treeTensors } from "./mod.ts";
+ * import { tensor, treeTensors } from "littlegrad";
  * console.log(treeTensors({ a: tensor(1), b: [tensor(2), "x"] }).length); // 2
  * ```
  */
@@ -94,7 +94,7 @@ export function treeTensors(tree: unknown): Tensor[] {
  * @param rest Trees with the same structure.
  * @example
  * ```ts
- * import { tensor, treeMap } from "./mod.ts";
+ * import { tensor, treeMap } from "littlegrad";
  * const doubled = treeMap((x) => x.mul(2), { w: tensor([1, 2]) });
  * ```
  */
@@ -111,9 +111,7 @@ export function treeMap<T>(
       flat.some((l, i) => l.path !== leaves[i].path)
     ) {
       throw new TypeError(
-        `treeMap: tree ${
-          j + 1
-        } does not have the structure of the first (paths ${
+        `treeMap: tree ${j + 1} does not have the structure of the first (paths ${
           leaves.map((l) => l.path).join(", ")
         } vs ${flat.map((l) => l.path).join(", ")})`,
       );
@@ -133,7 +131,7 @@ export function treeMap<T>(
  *
  * @example
  * ```ts
- * import { disposeTree, tensor } from "./mod.ts";
+ * import { disposeTree, tensor } from "littlegrad";
  * disposeTree({ w: tensor([1]), b: tensor([2]) });
  * ```
  */

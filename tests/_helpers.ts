@@ -71,15 +71,9 @@ export function assertClose(
       : Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]);
     if (!ok) {
       throw new Error(
-        `${label}: element ${i} is ${a[i]}, expected ${
-          e[i]
-        } (atol ${atol}, rtol ${rtol})\n` +
-          `  actual:   [${a.slice(0, 12).join(", ")}${
-            a.length > 12 ? ", ..." : ""
-          }]\n` +
-          `  expected: [${e.slice(0, 12).join(", ")}${
-            e.length > 12 ? ", ..." : ""
-          }]`,
+        `${label}: element ${i} is ${a[i]}, expected ${e[i]} (atol ${atol}, rtol ${rtol})\n` +
+          `  actual:   [${a.slice(0, 12).join(", ")}${a.length > 12 ? ", ..." : ""}]\n` +
+          `  expected: [${e.slice(0, 12).join(", ")}${e.length > 12 ? ", ..." : ""}]`,
       );
     }
   }

@@ -5,9 +5,7 @@ Deno.test("WebGPU adapter is present when CI requires it", () => {
   const required = Deno.env.get("LITTLEGRAD_REQUIRE_WEBGPU") === "1";
   const present = availableBackends().includes("webgpu");
   console.log(
-    `backends: ${
-      availableBackends().join(", ")
-    }; default: ${backendInfo().adapter}`,
+    `backends: ${availableBackends().join(", ")}; default: ${backendInfo().adapter}`,
   );
   if (required) {
     assert.ok(

@@ -29,8 +29,7 @@ type Case = {
 
 const u = (shape: number[], seed: number, low = -1, high = 1) => () =>
   randomUniform(shape, { seed, low, high });
-const n = (shape: number[], seed: number) => () =>
-  randomNormal(shape, { seed });
+const n = (shape: number[], seed: number) => () => randomNormal(shape, { seed });
 const map1 = (f: (a: number) => number) => (a: number[]) => a.map(f);
 
 const unary: Case[] = [
@@ -315,9 +314,7 @@ Deno.test({
       for (const x of made) x.dispose();
       const results = [];
       for (const backend of ["webgpu", "cpu"] as const) {
-        const inputs = host.map((h) =>
-          tensor(h.data, { shape: h.shape, backend })
-        );
+        const inputs = host.map((h) => tensor(h.data, { shape: h.shape, backend }));
         const y = c.fn(...inputs);
         assert.equal(y.backend.name, backend);
         results.push({ shape: y.shape, data: await y.data() });
@@ -390,9 +387,7 @@ testBoth("large inputs: tanh, sigmoid, softmax stay finite", async () => {
 
 testBoth("reductions of long vectors (chunked on the GPU)", async () => {
   const N = 100_003;
-  const host = new Float32Array(N).map((_, i) =>
-    ((i * 7919) % 1000) / 1000 - 0.5
-  );
+  const host = new Float32Array(N).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
   const x = tensor(host);
   let sum = 0;
   let max = -Infinity;

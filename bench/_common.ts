@@ -1,0 +1,158 @@
+/**
+ * Shared helpers for the `deno bench` suite in `bench/` (not a bench file
+ * itself: `deno bench` only runs `*_bench.ts`).
+ *
+ * Timing model: littlegrad ops only enqueue GPU work, and waiting for the
+ * queue (`await sync()`) costs a fixed ~10 ms in Deno on top of the work
+ * itself. Each bench therefore queues `K` operations, waits once, and names
+ * `×K` in its title: the time per operation is `time/iter ÷ K`. Inputs are
+ * created once, before the first timed region; every result is disposed
+ * inside the iteration, and a leak check fails the bench if live tensors or
+ * bytes grow from one iteration to the next.
+ * @module
+ */
+
+import {
+  availableBackends,
+  backendInfo,
+  type BackendName,
+  memoryStats,
+  sync,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
+
+/** The backends every bench is registered for, WebGPU first. */
+export const BACKENDS: readonly BackendName[] = ["webgpu", "cpu"];
+
+/** Whether `backend` can run here; a bench for a missing one is registered with `ignore: true`. */
+export function available(backend: BackendName): boolean {
+  return availableBackends().includes(backend);
+}
+
+/** Why WebGPU cannot be used here, or `null` where it can. */
+export function webgpuUnavailableReason(): string | null {
+  if (available("webgpu")) return null;
+  try {
+    tensor(0, { backend: "webgpu" }).dispose();
+    return "unknown reason";
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** The note printed where WebGPU is missing, so ignored benches are never silent. */
+export function ignoredNote(file: string): string {
+  return `${file}: every [webgpu] bench is registered with ignore: true: ${webgpuUnavailableReason()}`;
+}
+
+/** Prints the one-time header: adapter, backends and how to read the figures. */
+export function printHeader(): void {
+  const info = backendInfo();
+  const lines = [
+    "littlegrad benchmarks",
+    `  default backend: ${info.name} | adapter: ${info.adapter}`,
+    `  backends here:   ${availableBackends().join(", ")}`,
+    "  each bench queues ×K ops, then one `await sync()` inside the timed region;",
+    "  time per op = time/iter ÷ K (the empty-queue sync floor is benched too).",
+  ];
+  if (!available("webgpu")) lines.push(`  ${ignoredNote("bench/")}`);
+  console.log(lines.join("\n") + "\n");
+}
+
+/**
+ * Memoizes an async fixture: `setup` runs once, on the first iteration and
+ * before its timed region, and its uploads are waited for.
+ */
+export function fixture<T>(setup: () => T): () => Promise<T> {
+  let value: Promise<T> | null = null;
+  return () =>
+    value ??= (async () => {
+      const result = setup();
+      await sync();
+      return result;
+    })();
+}
+
+/**
+ * Fails a bench whose iterations leak: after the first iteration (which may
+ * legitimately cache constants) live tensors and live bytes must stay flat.
+ */
+export class LeakCheck {
+  #expected: { liveTensors: number; liveBytes: number } | null = null;
+
+  constructor(readonly label: string) {}
+
+  /** Call after an iteration has disposed everything it created. */
+  check(): void {
+    const { liveTensors, liveBytes } = memoryStats();
+    if (!this.#expected) {
+      this.#expected = { liveTensors, liveBytes };
+      return;
+    }
+    const e = this.#expected;
+    if (liveTensors !== e.liveTensors || liveBytes !== e.liveBytes) {
+      throw new Error(
+        `${this.label}: memory grew between iterations: ` +
+          `live tensors ${e.liveTensors} → ${liveTensors}, ` +
+          `live bytes ${e.liveBytes} → ${liveBytes}`,
+      );
+    }
+  }
+}
+
+/** `Deno.bench` options controlling how many iterations run. */
+export interface Runs {
+  /** Measured iterations (Deno may add a few more to fill its time budget). */
+  n: number;
+  /** Warmup iterations (must be ≥ 1: Deno treats 0 as its default). */
+  warmup: number;
+}
+
+/** What `benchQueued` registers. */
+export interface QueuedBench<T> {
+  /** Operation name, e.g. `matmul 512`; `×K [backend]` is appended. */
+  name: string;
+  /** Deno bench group. */
+  group: string;
+  /** Operations queued per iteration before the one sync. */
+  k: number;
+  /** Creates the inputs on `backend` (called once, untimed). */
+  setup: (backend: BackendName) => T;
+  /** Queues one operation and returns its result, which is disposed after timing. */
+  op: (inputs: T) => Tensor;
+  /** Iteration counts per backend; a backend without an entry is not benched. */
+  runs: Partial<Record<BackendName, Runs>>;
+}
+
+/**
+ * Registers one bench per backend that queues `k` results of `op`, waits
+ * for the device once, and disposes the results after the timed region. The
+ * CPU bench is the group's baseline when there is one.
+ */
+export function benchQueued<T>(spec: QueuedBench<T>): void {
+  for (const backend of BACKENDS) {
+    const runs = spec.runs[backend];
+    if (!runs) continue;
+    const name = `${spec.name} ×${spec.k} [${backend}]`;
+    const inputs = fixture(() => spec.setup(backend));
+    const leaks = new LeakCheck(name);
+    Deno.bench({
+      name,
+      group: spec.group,
+      baseline: backend === "cpu",
+      ignore: !available(backend),
+      ...runs,
+      async fn(b) {
+        const x = await inputs();
+        const results: Tensor[] = new Array(spec.k);
+        b.start();
+        for (let i = 0; i < spec.k; i++) results[i] = spec.op(x);
+        await sync();
+        b.end();
+        for (const r of results) r.dispose();
+        leaks.check();
+      },
+    });
+  }
+}

@@ -1,0 +1,506 @@
+/**
+ * Two moons: littlegrad's "hello world".
+ *
+ * Generates the classic two-moons dataset (two interleaved half circles),
+ * trains a small multilayer perceptron (2 → 16 → 16 → 2, tanh, softmax
+ * cross-entropy) on it with full-batch gradient descent, and draws the
+ * learned decision boundary and the loss curve into `moons.svg`.
+ *
+ * Everything runs on the default backend: WebGPU when Deno finds an adapter,
+ * the CPU reference backend otherwise. The loop shows the library's two
+ * habits: gradients come from the pure function `valueAndGrad(loss)`, and
+ * tensors are immutable, so each step disposes the parameters and gradients
+ * it replaces. Reading a value back from the GPU waits for all queued work,
+ * so the loss is only read every few steps.
+ *
+ * Run it with `deno task demo`. It exits with code 1 if the model fails to
+ * reach 95% training accuracy.
+ * @module
+ */
+
+import {
+  backendInfo,
+  disposeTree,
+  memoryStats,
+  randomNormal,
+  sgd,
+  softmaxCrossEntropy,
+  type Tensor,
+  tensor,
+  valueAndGrad,
+  vjp,
+  zeros,
+} from "../mod.ts";
+
+// ---- settings ----------------------------------------------------------------
+
+const POINTS = 200; // dataset size, half per moon
+const NOISE = 0.1; // standard deviation of the Gaussian noise
+const SEED = 7;
+const LAYERS = [2, 16, 16, 2]; // input, hidden, hidden, classes
+const STEPS = 1000;
+const LEARNING_RATE = 0.5;
+const LOG_EVERY = 10; // read the loss back every this many steps
+const GRID = 60; // the decision boundary is sampled on GRID × GRID points
+const OUTPUT = "moons.svg";
+
+// ---- data --------------------------------------------------------------------
+
+/** mulberry32: a tiny seeded generator of floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Points `[x1, x2]` with their class (0: upper moon, 1: lower moon). */
+interface Dataset {
+  points: [number, number][];
+  labels: number[];
+}
+
+/**
+ * The two-moons dataset, as in scikit-learn's `make_moons`: the upper half
+ * circle of radius 1 around (0, 0) and the lower one around (1, 0.5), with
+ * Gaussian noise of standard deviation `noise` added to each coordinate.
+ */
+function makeMoons(n: number, noise: number, seed: number): Dataset {
+  const random = mulberry32(seed);
+  const gaussian = () =>
+    // Box–Muller
+    Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const points: [number, number][] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = i < n / 2 ? 0 : 1;
+    const angle = Math.PI * random();
+    const [x1, x2] = label === 0
+      ? [Math.cos(angle), Math.sin(angle)]
+      : [1 - Math.cos(angle), 0.5 - Math.sin(angle)];
+    points.push([x1 + noise * gaussian(), x2 + noise * gaussian()]);
+    labels.push(label);
+  }
+  return { points, labels };
+}
+
+// ---- model -------------------------------------------------------------------
+
+/**
+ * One dense layer's parameters. (A type alias, not an interface: `sgd` takes
+ * any tree of tensors, and only type aliases get the implicit index signature
+ * that tree type needs.)
+ */
+type Layer = { w: Tensor; b: Tensor };
+
+/** Weights drawn with variance 1 / fan-in (suits tanh), zero biases. */
+function initMlp(sizes: number[], seed: number): Layer[] {
+  return sizes.slice(1).map((fanOut, i) => ({
+    w: randomNormal([sizes[i], fanOut], {
+      seed: seed + i,
+      std: 1 / Math.sqrt(sizes[i]),
+    }),
+    b: zeros([fanOut]),
+  }));
+}
+
+/** The MLP: logits `[n, classes]` for points `x` of shape `[n, 2]`. */
+function mlp(params: Layer[], x: Tensor): Tensor {
+  return params.reduce((h, { w, b }, i) => {
+    const z = h.matmul(w).add(b);
+    return i < params.length - 1 ? z.tanh() : z;
+  }, x);
+}
+
+/** The training objective: mean softmax cross-entropy. */
+function loss(params: Layer[], x: Tensor, labels: Tensor): Tensor {
+  return softmaxCrossEntropy(mlp(params, x), labels);
+}
+
+/**
+ * The model's probability of class 1 at each point, read back to the CPU.
+ *
+ * Outside a transform nobody releases the intermediate tensors of a forward
+ * pass. `vjp` keeps them for a backward pass we never run, and disposing its
+ * pullback releases them all: a compact way to run inference without leaks.
+ */
+async function predict(
+  params: Layer[],
+  points: [number, number][],
+): Promise<Float32Array> {
+  const x = tensor(points);
+  const [probs, pullback] = vjp(() => mlp(params, x).softmax());
+  pullback.dispose();
+  const values = await probs.data(); // [p(class 0), p(class 1)] per row
+  probs.dispose();
+  x.dispose();
+  return values.filter((_, i) => i % 2 === 1);
+}
+
+// ---- training ----------------------------------------------------------------
+
+const { name: backend, adapter } = backendInfo();
+console.log(`backend: ${backend} (${adapter})`);
+
+const data = makeMoons(POINTS, NOISE, SEED);
+const x = tensor(data.points);
+const labels = tensor(data.labels);
+let params = initMlp(LAYERS, SEED);
+
+const step = valueAndGrad(loss);
+const history: { step: number; loss: number }[] = [];
+const interactive = Deno.stdout.isTerminal();
+const started = performance.now();
+const seconds = () => (performance.now() - started) / 1000;
+let bytesAfterFirstStep = 0;
+
+for (let i = 0; i < STEPS; i++) {
+  const [value, grads]: [Tensor, Layer[]] = step(params, x, labels);
+  const next = sgd(params, grads, { lr: LEARNING_RATE });
+  disposeTree([params, grads]);
+  params = next;
+  if (i === 0) bytesAfterFirstStep = memoryStats().liveBytes;
+
+  if (i % LOG_EVERY === 0 || i === STEPS - 1) {
+    const current = await value.item(); // waits for the GPU
+    history.push({ step: i, loss: current });
+    const line = `step ${String(i + 1).padStart(4)}/${STEPS}  loss ${current.toFixed(4)}  ${
+      seconds().toFixed(1)
+    }s`;
+    if (interactive) {
+      await Deno.stdout.write(new TextEncoder().encode(`\r${line}`));
+    } else if (i % 100 === 0 || i === STEPS - 1) console.log(line);
+  }
+  value.dispose();
+}
+if (interactive) console.log();
+const trainSeconds = seconds();
+
+// ---- evaluation --------------------------------------------------------------
+
+const predicted = await predict(params, data.points);
+const correct = data.labels.filter((label, i) => (predicted[i] > 0.5 ? 1 : 0) === label).length;
+const accuracy = correct / POINTS;
+console.log(
+  `accuracy: ${(100 * accuracy).toFixed(1)}% (${correct}/${POINTS}) after ${STEPS} steps in ${
+    trainSeconds.toFixed(1)
+  }s`,
+);
+
+const bounds = plotBounds(data.points, 0.3);
+const gridPoints: [number, number][] = [];
+for (let row = 0; row < GRID; row++) {
+  for (let col = 0; col < GRID; col++) {
+    gridPoints.push([
+      bounds.x1 + (col + 0.5) * (bounds.x2 - bounds.x1) / GRID,
+      bounds.y2 - (row + 0.5) * (bounds.y2 - bounds.y1) / GRID,
+    ]);
+  }
+}
+const surface = await predict(params, gridPoints); // one batched forward pass
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+console.log(
+  `live tensor memory: ${kib(bytesAfterFirstStep)} after step 1, ${
+    kib(memoryStats().liveBytes)
+  } after step ${STEPS}`,
+);
+disposeTree([params, x, labels]);
+
+// ---- the picture -------------------------------------------------------------
+
+/** The data's extent in both axes, widened by `pad`. */
+interface Bounds {
+  x1: number;
+  x2: number;
+  y1: number;
+  y2: number;
+}
+
+function plotBounds(points: [number, number][], pad: number): Bounds {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  return {
+    x1: Math.min(...xs) - pad,
+    x2: Math.max(...xs) + pad,
+    y1: Math.min(...ys) - pad,
+    y2: Math.max(...ys) + pad,
+  };
+}
+
+/** Rounds a coordinate for the SVG text. */
+const r = (v: number) => Math.round(v * 10) / 10;
+
+/** About `count` round tick values (1, 2 or 5 × 10ⁿ apart) covering [lo, hi]. */
+function ticks(lo: number, hi: number, count = 5): number[] {
+  const raw = (hi - lo) / count;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const spacing = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / spacing) * spacing; t <= hi + 1e-9; t += spacing) {
+    out.push(Math.round(t / spacing) * spacing);
+  }
+  return out;
+}
+
+const COLORS = {
+  class0: "#2f6fb3",
+  class1: "#e0772b",
+  soft0: [201, 222, 244], // region colours at full confidence
+  soft1: [251, 221, 195],
+  ink: "#333",
+  grid: "#e6e6e6",
+};
+
+/** Region colour for probability `p` of class 1: soft blue → white → soft orange. */
+function regionColor(p: number): string {
+  const [from, t] = p < 0.5 ? [COLORS.soft0, 1 - 2 * p] : [COLORS.soft1, 2 * p - 1];
+  const level = Math.round(t * 12) / 12; // few distinct colours: smaller file
+  const mix = from.map((c) => Math.round(255 + (c - 255) * level ** 0.7));
+  return `rgb(${mix.join(",")})`;
+}
+
+/**
+ * The p = 0.5 contour of a row-major GRID × GRID field (marching squares), as
+ * segments between cell centres in grid coordinates (col, row).
+ */
+function contour(field: Float32Array, size: number): [number, number][][] {
+  const segments: [number, number][][] = [];
+  const at = (col: number, row: number) => field[row * size + col] - 0.5;
+  for (let row = 0; row < size - 1; row++) {
+    for (let col = 0; col < size - 1; col++) {
+      const corners: [number, number][] = [
+        [col, row],
+        [col + 1, row],
+        [col + 1, row + 1],
+        [col, row + 1],
+      ];
+      const crossings: [number, number][] = [];
+      for (let k = 0; k < 4; k++) {
+        const [ca, ra] = corners[k];
+        const [cb, rb] = corners[(k + 1) % 4];
+        const [va, vb] = [at(ca, ra), at(cb, rb)];
+        if ((va < 0) !== (vb < 0)) {
+          const t = va / (va - vb);
+          crossings.push([ca + t * (cb - ca), ra + t * (rb - ra)]);
+        }
+      }
+      for (let k = 0; k + 1 < crossings.length; k += 2) {
+        segments.push([crossings[k], crossings[k + 1]]);
+      }
+    }
+  }
+  return segments;
+}
+
+/** A plot area: where it sits in the SVG, in pixels. */
+interface Frame {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Frame, gridlines, tick labels and axis titles of a plot area. */
+function axes(
+  f: Frame,
+  xTicks: { at: number; label: string }[],
+  yTicks: { at: number; label: string }[],
+  xTitle: string,
+  yTitle: string,
+  gridlines: boolean,
+): string {
+  const bottom = f.top + f.height;
+  const parts: string[] = [];
+  for (const { at, label } of xTicks) {
+    if (gridlines) {
+      parts.push(
+        `<line x1="${r(at)}" y1="${f.top}" x2="${r(at)}" y2="${bottom}" stroke="${COLORS.grid}"/>`,
+      );
+    }
+    parts.push(
+      `<line x1="${r(at)}" y1="${bottom}" x2="${r(at)}" y2="${
+        bottom + 5
+      }" stroke="${COLORS.ink}"/>`,
+      `<text x="${r(at)}" y="${bottom + 18}" text-anchor="middle">${label}</text>`,
+    );
+  }
+  for (const { at, label } of yTicks) {
+    if (gridlines) {
+      parts.push(
+        `<line x1="${f.left}" y1="${r(at)}" x2="${f.left + f.width}" y2="${
+          r(at)
+        }" stroke="${COLORS.grid}"/>`,
+      );
+    }
+    parts.push(
+      `<line x1="${f.left - 5}" y1="${r(at)}" x2="${f.left}" y2="${
+        r(at)
+      }" stroke="${COLORS.ink}"/>`,
+      `<text x="${f.left - 8}" y="${r(at) + 4}" text-anchor="end">${label}</text>`,
+    );
+  }
+  const midY = f.top + f.height / 2;
+  parts.push(
+    `<text x="${f.left + f.width / 2}" y="${bottom + 38}" text-anchor="middle">${xTitle}</text>`,
+    `<text transform="translate(${
+      f.left - 44
+    } ${midY}) rotate(-90)" text-anchor="middle">${yTitle}</text>`,
+  );
+  return parts.join("\n");
+}
+
+/** Panel (a): predicted class regions, the p = 0.5 boundary, and the data. */
+function boundaryPanel(f: Frame, b: Bounds): string {
+  const sx = (v: number) => f.left + (v - b.x1) / (b.x2 - b.x1) * f.width;
+  const sy = (v: number) => f.top + (b.y2 - v) / (b.y2 - b.y1) * f.height;
+  const parts: string[] = [];
+
+  // Cells, merging runs of equal colour along each row.
+  const edgeX = (col: number) => Math.round(f.left + col * f.width / GRID);
+  const edgeY = (row: number) => Math.round(f.top + row * f.height / GRID);
+  for (let row = 0; row < GRID; row++) {
+    let start = 0;
+    for (let col = 1; col <= GRID; col++) {
+      const color = regionColor(surface[row * GRID + start]);
+      if (col < GRID && regionColor(surface[row * GRID + col]) === color) {
+        continue;
+      }
+      parts.push(
+        `<rect x="${edgeX(start)}" y="${edgeY(row)}" width="${edgeX(col) - edgeX(start)}" height="${
+          edgeY(row + 1) - edgeY(row)
+        }" fill="${color}"/>`,
+      );
+      start = col;
+    }
+  }
+  const cells = `<g shape-rendering="crispEdges">\n${parts.join("\n")}\n</g>`;
+
+  // The boundary, through cell centres.
+  const gx = (col: number) => f.left + (col + 0.5) * f.width / GRID;
+  const gy = (row: number) => f.top + (row + 0.5) * f.height / GRID;
+  const path = contour(surface, GRID)
+    .map(([[c1, r1], [c2, r2]]) => `M${r(gx(c1))} ${r(gy(r1))}L${r(gx(c2))} ${r(gy(r2))}`)
+    .join("");
+  const boundary =
+    `<path d="${path}" fill="none" stroke="#555" stroke-width="1.5" stroke-dasharray="5 3" stroke-linecap="round"/>`;
+
+  const dots = data.points.map(([px, py], i) => {
+    const label = data.labels[i];
+    const wrong = (predicted[i] > 0.5 ? 1 : 0) !== label;
+    return `<circle cx="${r(sx(px))}" cy="${r(sy(py))}" r="4" fill="${
+      label ? COLORS.class1 : COLORS.class0
+    }" stroke="${wrong ? "#000" : "#fff"}" stroke-width="${wrong ? 2 : 1}"/>`;
+  });
+
+  const frame =
+    `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`;
+  const format = (v: number) => String(Math.round(v * 10) / 10);
+  return [
+    cells,
+    boundary,
+    `<g>\n${dots.join("\n")}\n</g>`,
+    frame,
+    axes(
+      f,
+      ticks(b.x1, b.x2).map((v) => ({ at: sx(v), label: format(v) })),
+      ticks(b.y1, b.y2, 4).map((v) => ({ at: sy(v), label: format(v) })),
+      "x₁",
+      "x₂",
+      false,
+    ),
+  ].join("\n");
+}
+
+/** Panel (b): the loss against the step, on a log scale. */
+function lossPanel(f: Frame): string {
+  const losses = history.map((h) => h.loss);
+  const lo = Math.floor(Math.log10(Math.min(...losses)));
+  const hi = Math.ceil(Math.log10(Math.max(...losses)));
+  const sx = (step: number) => f.left + step / STEPS * f.width;
+  const sy = (loss: number) => f.top + (hi - Math.log10(loss)) / (hi - lo) * f.height;
+  const decades = Array.from({ length: hi - lo + 1 }, (_, k) => 10 ** (lo + k));
+  const minor = decades.slice(0, -1).flatMap((d) =>
+    [2, 3, 4, 5, 6, 7, 8, 9].map((m) =>
+      `<line x1="${f.left}" y1="${r(sy(m * d))}" x2="${f.left + f.width}" y2="${
+        r(sy(m * d))
+      }" stroke="#f2f2f2"/>`
+    )
+  );
+  const line = history
+    .map((h, k) => `${k ? "L" : "M"}${r(sx(h.step))} ${r(sy(h.loss))}`)
+    .join("");
+  const last = history[history.length - 1];
+  return [
+    minor.join("\n"),
+    axes(
+      f,
+      ticks(0, STEPS).map((s) => ({ at: sx(s), label: String(s) })),
+      decades.map((d) => ({ at: sy(d), label: String(Number(d.toPrecision(1))) })),
+      "step",
+      "cross-entropy loss (log scale)",
+      true,
+    ),
+    `<path d="${line}" fill="none" stroke="${COLORS.class0}" stroke-width="2" stroke-linejoin="round"/>`,
+    `<circle cx="${r(sx(last.step))}" cy="${r(sy(last.loss))}" r="3.5" fill="${COLORS.class0}"/>`,
+    `<text x="${r(sx(last.step)) - 6}" y="${
+      r(sy(last.loss)) - 10
+    }" text-anchor="end" fill="${COLORS.class0}">${last.loss.toFixed(4)}</text>`,
+    `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`,
+  ].join("\n");
+}
+
+/** The whole figure: a title line and the two panels side by side. */
+function figure(): string {
+  const plotTop = 104;
+  const boundaryWidth = 440;
+  const plotHeight = Math.round(
+    boundaryWidth * (bounds.y2 - bounds.y1) / (bounds.x2 - bounds.x1),
+  );
+  const a: Frame = { left: 64, top: plotTop, width: boundaryWidth, height: plotHeight };
+  const b: Frame = { left: 600, top: plotTop, width: 380, height: plotHeight };
+  const width = b.left + b.width + 30;
+  const height = plotTop + plotHeight + 60;
+  const subtitle = `${POINTS} points, noise ${NOISE} · MLP ${
+    LAYERS.join("→")
+  }, tanh · ${STEPS} full-batch SGD steps (lr ${LEARNING_RATE}) · ${backend} · training accuracy ${
+    (100 * accuracy).toFixed(1)
+  }%`;
+  const legend = [
+    [COLORS.class0, "upper moon (class 0)"],
+    [COLORS.class1, "lower moon (class 1)"],
+  ].map(([color, text], k) =>
+    `<circle cx="${a.left + 6 + k * 170}" cy="${
+      plotTop - 14
+    }" r="4.5" fill="${color}" stroke="#fff"/>` +
+    `<text x="${a.left + 16 + k * 170}" y="${plotTop - 10}">${text}</text>`
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${COLORS.ink}">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="${
+    a.left - 44
+  }" y="30" font-size="18" font-weight="600">Two moons, learned by littlegrad</text>
+<text x="${a.left - 44}" y="52" fill="#777">${subtitle}</text>
+<text x="${a.left + a.width}" y="${
+    plotTop - 10
+  }" text-anchor="end" font-weight="600">(a) decision boundary</text>
+${legend.join("\n")}
+<text x="${b.left}" y="${plotTop - 10}" font-weight="600">(b) training loss</text>
+${boundaryPanel(a, bounds)}
+${lossPanel(b)}
+</svg>
+`;
+}
+
+await Deno.writeTextFile(OUTPUT, figure());
+console.log(`wrote ${OUTPUT}`);
+
+if (accuracy < 0.95) {
+  console.error(
+    `accuracy ${(100 * accuracy).toFixed(1)}% is below the 95% target`,
+  );
+  Deno.exit(1);
+}
