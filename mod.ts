@@ -50,6 +50,7 @@ export {
 export {
   abs,
   add,
+  type BinaryFn,
   broadcastTo,
   div,
   exp,
@@ -74,11 +75,14 @@ export {
 } from "./src/ops.ts";
 export { mse, softmaxCrossEntropy } from "./src/losses.ts";
 export {
+  type AuxOf,
   grad,
   type GradOptions,
+  type GradsOf,
   printTrace,
   type Pullback,
   valueAndGrad,
+  type ValueOf,
   vjp,
 } from "./src/transforms.ts";
 export { sgd, type SgdOptions } from "./src/optim.ts";
@@ -107,4 +111,4 @@ export {
 export type { DType } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";
 export type { Equation, Tape } from "./src/tape.ts";
-export type { Prim } from "./src/primitives.ts";
+export type { Prim, PrimParams } from "./src/primitives.ts";

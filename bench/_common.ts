@@ -41,13 +41,33 @@ export function webgpuUnavailableReason(): string | null {
   }
 }
 
-/** The note printed where WebGPU is missing, so ignored benches are never silent. */
-export function ignoredNote(file: string): string {
-  return `${file}: every [webgpu] bench is registered with ignore: true: ${webgpuUnavailableReason()}`;
+const ignored: string[] = [];
+
+/**
+ * `Deno.bench` that also remembers the benches it registers with
+ * `ignore: true`: Deno's reporter does not list ignored benches, so
+ * `printHeader` / `printIgnored` name them.
+ */
+export function bench(def: Deno.BenchDefinition): void {
+  if (def.ignore) ignored.push(def.name);
+  Deno.bench(def);
 }
 
-/** Prints the one-time header: adapter, backends and how to read the figures. */
-export function printHeader(): void {
+/** Prints the benches this file registered as ignored, and why (nothing when none). */
+export function printIgnored(file: string): void {
+  if (ignored.length === 0) return;
+  console.log(
+    `${file}: ${ignored.length} bench(es) registered with ignore: true ` +
+      `(${webgpuUnavailableReason() ?? "backend unavailable"}):\n` +
+      ignored.map((name) => `  - ${name}`).join("\n") + "\n",
+  );
+}
+
+/**
+ * Prints the one-time header: adapter, backends, how to read the figures,
+ * and the ignored benches. Call it after registering the file's benches.
+ */
+export function printHeader(file: string): void {
   const info = backendInfo();
   const lines = [
     "littlegrad benchmarks",
@@ -56,8 +76,8 @@ export function printHeader(): void {
     "  each bench queues ×K ops, then one `await sync()` inside the timed region;",
     "  time per op = time/iter ÷ K (the empty-queue sync floor is benched too).",
   ];
-  if (!available("webgpu")) lines.push(`  ${ignoredNote("bench/")}`);
   console.log(lines.join("\n") + "\n");
+  printIgnored(file);
 }
 
 /**
@@ -137,7 +157,7 @@ export function benchQueued<T>(spec: QueuedBench<T>): void {
     const name = `${spec.name} ×${spec.k} [${backend}]`;
     const inputs = fixture(() => spec.setup(backend));
     const leaks = new LeakCheck(name);
-    Deno.bench({
+    bench({
       name,
       group: spec.group,
       baseline: backend === "cpu",

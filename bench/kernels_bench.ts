@@ -17,14 +17,12 @@
  * @module
  */
 
-import { available, benchQueued, printHeader } from "./_common.ts";
+import { available, bench, benchQueued, printHeader } from "./_common.ts";
 import { randomNormal, sync } from "../mod.ts";
-
-printHeader();
 
 // ---- sync floor ---------------------------------------------------------------
 
-Deno.bench({
+bench({
   name: "sync() with nothing queued [webgpu]",
   group: "sync floor",
   ignore: !available("webgpu"),
@@ -40,9 +38,9 @@ Deno.bench({
 // ---- matmul -------------------------------------------------------------------
 
 const MATMUL = [
-  { size: 256, k: 10, gpu: { n: 30, warmup: 3 }, cpu: { n: 6, warmup: 1 } },
-  { size: 512, k: 4, gpu: { n: 15, warmup: 2 }, cpu: { n: 3, warmup: 1 } },
-  { size: 1024, k: 1, gpu: { n: 8, warmup: 1 }, cpu: { n: 2, warmup: 1 } },
+  { size: 256, k: 10, gpu: { n: 40, warmup: 3 }, cpu: { n: 6, warmup: 1 } },
+  { size: 512, k: 4, gpu: { n: 40, warmup: 2 }, cpu: { n: 3, warmup: 1 } },
+  { size: 1024, k: 1, gpu: { n: 25, warmup: 1 }, cpu: { n: 2, warmup: 1 } },
 ] as const;
 
 for (const { size, k, gpu, cpu } of MATMUL) {
@@ -72,7 +70,7 @@ benchQueued({
     y: randomNormal([N], { seed: 4, backend }),
   }),
   op: ({ x, y }) => x.add(y),
-  runs: { webgpu: { n: 40, warmup: 3 }, cpu: { n: 15, warmup: 2 } },
+  runs: { webgpu: { n: 100, warmup: 3 }, cpu: { n: 20, warmup: 2 } },
 });
 
 benchQueued({
@@ -81,5 +79,8 @@ benchQueued({
   k: 10,
   setup: (backend) => randomNormal([N], { seed: 5, backend }),
   op: (x) => x.sum(),
-  runs: { webgpu: { n: 40, warmup: 3 }, cpu: { n: 15, warmup: 2 } },
+  runs: { webgpu: { n: 100, warmup: 3 }, cpu: { n: 20, warmup: 2 } },
 });
+
+// After registration, so the header can name the ignored benches.
+printHeader("bench/kernels_bench.ts");

@@ -7,14 +7,20 @@
  * learned decision boundary and the loss curve into `moons.svg`.
  *
  * Everything runs on the default backend: WebGPU when Deno finds an adapter,
- * the CPU reference backend otherwise. The loop shows the library's two
- * habits: gradients come from the pure function `valueAndGrad(loss)`, and
- * tensors are immutable, so each step disposes the parameters and gradients
- * it replaces. Reading a value back from the GPU waits for all queued work,
- * so the loss is only read every few steps.
+ * the CPU reference backend otherwise. The training loop shows littlegrad's
+ * habits:
  *
- * Run it with `deno task demo`. It exits with code 1 if the model fails to
+ * - gradients come from a pure function, `valueAndGrad(loss)`, which frees
+ *   its own temporaries;
+ * - tensors are immutable and there is no garbage collection of GPU memory,
+ *   so each step disposes the parameters, gradients and loss it replaces,
+ *   and memory stays flat;
+ * - reading a value back waits for the GPU, so the loss is read only every
+ *   few steps, and without stopping the loop to wait for each read.
+ *
+ * Run it with `deno task demo`. It exits with code 1 if the model does not
  * reach 95% training accuracy.
+ *
  * @module
  */
 
@@ -41,6 +47,7 @@ const LAYERS = [2, 16, 16, 2]; // input, hidden, hidden, classes
 const STEPS = 1000;
 const LEARNING_RATE = 0.5;
 const LOG_EVERY = 10; // read the loss back every this many steps
+const REPORT_EVERY = 100; // print progress every this many steps
 const GRID = 60; // the decision boundary is sampled on GRID × GRID points
 const OUTPUT = "moons.svg";
 
@@ -85,6 +92,40 @@ function makeMoons(n: number, noise: number, seed: number): Dataset {
     labels.push(label);
   }
   return { points, labels };
+}
+
+/** A rectangle of the plane: `x1 ≤ x ≤ x2`, `y1 ≤ y ≤ y2`. */
+interface Bounds {
+  x1: number;
+  x2: number;
+  y1: number;
+  y2: number;
+}
+
+/** The points' extent in both axes, widened by `pad`. */
+function plotBounds(points: [number, number][], pad: number): Bounds {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  return {
+    x1: Math.min(...xs) - pad,
+    x2: Math.max(...xs) + pad,
+    y1: Math.min(...ys) - pad,
+    y2: Math.max(...ys) + pad,
+  };
+}
+
+/** The centres of a `size` × `size` grid of cells over `b`, row by row from the top. */
+function gridPoints(b: Bounds, size: number): [number, number][] {
+  const points: [number, number][] = [];
+  for (let row = 0; row < size; row++) {
+    for (let col = 0; col < size; col++) {
+      points.push([
+        b.x1 + (col + 0.5) * (b.x2 - b.x1) / size,
+        b.y2 - (row + 0.5) * (b.y2 - b.y1) / size,
+      ]);
+    }
+  }
+  return points;
 }
 
 // ---- model -------------------------------------------------------------------
@@ -150,86 +191,77 @@ const x = tensor(data.points);
 const labels = tensor(data.labels);
 let params = initMlp(LAYERS, SEED);
 
-const step = valueAndGrad(loss);
-const history: { step: number; loss: number }[] = [];
-const interactive = Deno.stdout.isTerminal();
+/** The loss a step (counted from 1) computed, before its update. */
+type LossAt = { step: number; loss: number };
+
+const lossAndGrad = valueAndGrad(loss);
+const history: LossAt[] = [];
+const reads: Promise<LossAt>[] = [];
+const memory: { step: number; bytes: number }[] = []; // should stay flat
+const interactive = Deno.stdout.isTerminal(); // then redraw a single line
+const encoder = new TextEncoder();
 const started = performance.now();
 const seconds = () => (performance.now() - started) / 1000;
-let bytesAfterFirstStep = 0;
 
-for (let i = 0; i < STEPS; i++) {
-  const [value, grads]: [Tensor, Layer[]] = step(params, x, labels);
+for (let step = 1; step <= STEPS; step++) {
+  const [value, grads] = lossAndGrad(params, x, labels);
   const next = sgd(params, grads, { lr: LEARNING_RATE });
   disposeTree([params, grads]);
   params = next;
-  if (i === 0) bytesAfterFirstStep = memoryStats().liveBytes;
 
-  if (i % LOG_EVERY === 0 || i === STEPS - 1) {
-    const current = await value.item(); // waits for the GPU
-    history.push({ step: i, loss: current });
-    const line = `step ${String(i + 1).padStart(4)}/${STEPS}  loss ${current.toFixed(4)}  ${
-      seconds().toFixed(1)
-    }s`;
+  // Awaiting a read stalls the CPU until the GPU has run every queued step.
+  // Instead, start a read of the loss every LOG_EVERY steps, keep training,
+  // and collect the finished reads every REPORT_EVERY steps.
+  if (step === 1 || step % LOG_EVERY === 0 || step === STEPS) {
+    reads.push(
+      value.item().then((loss) => {
+        value.dispose();
+        return { step, loss };
+      }),
+    );
+  } else value.dispose();
+
+  if (step % REPORT_EVERY === 0 || step === STEPS) {
+    history.push(...await Promise.all(reads.splice(0)));
+    memory.push({ step, bytes: memoryStats().liveBytes });
+    const { loss } = history[history.length - 1];
+    const line = `step ${String(step).padStart(String(STEPS).length)}/${STEPS}` +
+      `  loss ${loss.toFixed(4)}  ${seconds().toFixed(1)}s`;
     if (interactive) {
-      await Deno.stdout.write(new TextEncoder().encode(`\r${line}`));
-    } else if (i % 100 === 0 || i === STEPS - 1) console.log(line);
+      await Deno.stdout.write(encoder.encode(`\r${line}`));
+    } else console.log(line);
   }
-  value.dispose();
 }
 if (interactive) console.log();
 const trainSeconds = seconds();
 
 // ---- evaluation --------------------------------------------------------------
 
-const predicted = await predict(params, data.points);
-const correct = data.labels.filter((label, i) => (predicted[i] > 0.5 ? 1 : 0) === label).length;
+const predicted = Array.from(
+  await predict(params, data.points),
+  (p) => p > 0.5 ? 1 : 0,
+);
+const correct = predicted.filter((label, i) => label === data.labels[i]).length;
 const accuracy = correct / POINTS;
 console.log(
-  `accuracy: ${(100 * accuracy).toFixed(1)}% (${correct}/${POINTS}) after ${STEPS} steps in ${
-    trainSeconds.toFixed(1)
-  }s`,
+  `accuracy: ${(100 * accuracy).toFixed(1)}% (${correct}/${POINTS})` +
+    ` after ${STEPS} steps in ${trainSeconds.toFixed(1)}s`,
 );
 
+// The model's probability of class 1 over the whole plot, in one forward pass.
 const bounds = plotBounds(data.points, 0.3);
-const gridPoints: [number, number][] = [];
-for (let row = 0; row < GRID; row++) {
-  for (let col = 0; col < GRID; col++) {
-    gridPoints.push([
-      bounds.x1 + (col + 0.5) * (bounds.x2 - bounds.x1) / GRID,
-      bounds.y2 - (row + 0.5) * (bounds.y2 - bounds.y1) / GRID,
-    ]);
-  }
-}
-const surface = await predict(params, gridPoints); // one batched forward pass
+const surface = await predict(params, gridPoints(bounds, GRID));
 
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
-console.log(
-  `live tensor memory: ${kib(bytesAfterFirstStep)} after step 1, ${
-    kib(memoryStats().liveBytes)
-  } after step ${STEPS}`,
-);
 disposeTree([params, x, labels]);
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+const [first, last] = [memory[0], memory[memory.length - 1]];
+console.log(
+  `memory: ${kib(first.bytes)} of live tensors at step ${first.step}, ` +
+    `${kib(last.bytes)} at step ${last.step}; ` +
+    `${memoryStats().liveTensors} tensors left after disposing everything`,
+);
 
 // ---- the picture -------------------------------------------------------------
-
-/** The data's extent in both axes, widened by `pad`. */
-interface Bounds {
-  x1: number;
-  x2: number;
-  y1: number;
-  y2: number;
-}
-
-function plotBounds(points: [number, number][], pad: number): Bounds {
-  const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
-  return {
-    x1: Math.min(...xs) - pad,
-    x2: Math.max(...xs) + pad,
-    y1: Math.min(...ys) - pad,
-    y2: Math.max(...ys) + pad,
-  };
-}
 
 /** Rounds a coordinate for the SVG text. */
 const r = (v: number) => Math.round(v * 10) / 10;
@@ -353,31 +385,44 @@ function axes(
   return parts.join("\n");
 }
 
-/** Panel (a): predicted class regions, the p = 0.5 boundary, and the data. */
-function boundaryPanel(f: Frame, b: Bounds): string {
+/** What the figure shows. */
+interface Results {
+  data: Dataset;
+  /** The predicted class of each data point. */
+  predicted: number[];
+  accuracy: number;
+  /** The plotted region of the plane. */
+  bounds: Bounds;
+  /** p(class 1) at the GRID × GRID cell centres over `bounds`, row by row. */
+  surface: Float32Array;
+  history: LossAt[];
+  backend: string;
+}
+
+/** Panel (a): predicted class regions, the p = ½ boundary, and the data. */
+function boundaryPanel(f: Frame, { data, predicted, bounds: b, surface }: Results): string {
   const sx = (v: number) => f.left + (v - b.x1) / (b.x2 - b.x1) * f.width;
   const sy = (v: number) => f.top + (b.y2 - v) / (b.y2 - b.y1) * f.height;
-  const parts: string[] = [];
 
   // Cells, merging runs of equal colour along each row.
   const edgeX = (col: number) => Math.round(f.left + col * f.width / GRID);
   const edgeY = (row: number) => Math.round(f.top + row * f.height / GRID);
+  const cells: string[] = [];
   for (let row = 0; row < GRID; row++) {
-    let start = 0;
-    for (let col = 1; col <= GRID; col++) {
-      const color = regionColor(surface[row * GRID + start]);
-      if (col < GRID && regionColor(surface[row * GRID + col]) === color) {
-        continue;
-      }
-      parts.push(
+    const colors = Array.from(
+      surface.subarray(row * GRID, (row + 1) * GRID),
+      regionColor,
+    );
+    for (let start = 0, col = 1; col <= GRID; col++) {
+      if (col < GRID && colors[col] === colors[start]) continue;
+      cells.push(
         `<rect x="${edgeX(start)}" y="${edgeY(row)}" width="${edgeX(col) - edgeX(start)}" height="${
           edgeY(row + 1) - edgeY(row)
-        }" fill="${color}"/>`,
+        }" fill="${colors[start]}"/>`,
       );
       start = col;
     }
   }
-  const cells = `<g shape-rendering="crispEdges">\n${parts.join("\n")}\n</g>`;
 
   // The boundary, through cell centres.
   const gx = (col: number) => f.left + (col + 0.5) * f.width / GRID;
@@ -385,29 +430,26 @@ function boundaryPanel(f: Frame, b: Bounds): string {
   const path = contour(surface, GRID)
     .map(([[c1, r1], [c2, r2]]) => `M${r(gx(c1))} ${r(gy(r1))}L${r(gx(c2))} ${r(gy(r2))}`)
     .join("");
-  const boundary =
-    `<path d="${path}" fill="none" stroke="#555" stroke-width="1.5" stroke-dasharray="5 3" stroke-linecap="round"/>`;
 
+  // The data, coloured by true label; misclassified points get a black ring.
   const dots = data.points.map(([px, py], i) => {
     const label = data.labels[i];
-    const wrong = (predicted[i] > 0.5 ? 1 : 0) !== label;
+    const wrong = predicted[i] !== label;
     return `<circle cx="${r(sx(px))}" cy="${r(sy(py))}" r="4" fill="${
       label ? COLORS.class1 : COLORS.class0
     }" stroke="${wrong ? "#000" : "#fff"}" stroke-width="${wrong ? 2 : 1}"/>`;
   });
 
-  const frame =
-    `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`;
   const format = (v: number) => String(Math.round(v * 10) / 10);
   return [
-    cells,
-    boundary,
+    `<g shape-rendering="crispEdges">\n${cells.join("\n")}\n</g>`,
+    `<path d="${path}" fill="none" stroke="#444" stroke-opacity="0.8" stroke-width="1.5" stroke-linecap="round"/>`,
     `<g>\n${dots.join("\n")}\n</g>`,
-    frame,
+    frameRect(f),
     axes(
       f,
       ticks(b.x1, b.x2).map((v) => ({ at: sx(v), label: format(v) })),
-      ticks(b.y1, b.y2, 4).map((v) => ({ at: sy(v), label: format(v) })),
+      ticks(b.y1, b.y2).map((v) => ({ at: sy(v), label: format(v) })),
       "x₁",
       "x₂",
       false,
@@ -416,10 +458,10 @@ function boundaryPanel(f: Frame, b: Bounds): string {
 }
 
 /** Panel (b): the loss against the step, on a log scale. */
-function lossPanel(f: Frame): string {
+function lossPanel(f: Frame, history: LossAt[]): string {
   const losses = history.map((h) => h.loss);
   const lo = Math.floor(Math.log10(Math.min(...losses)));
-  const hi = Math.ceil(Math.log10(Math.max(...losses)));
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...losses))));
   const sx = (step: number) => f.left + step / STEPS * f.width;
   const sy = (loss: number) => f.top + (hi - Math.log10(loss)) / (hi - lo) * f.height;
   const decades = Array.from({ length: hi - lo + 1 }, (_, k) => 10 ** (lo + k));
@@ -434,68 +476,79 @@ function lossPanel(f: Frame): string {
     .map((h, k) => `${k ? "L" : "M"}${r(sx(h.step))} ${r(sy(h.loss))}`)
     .join("");
   const last = history[history.length - 1];
+  const [lastX, lastY] = [r(sx(last.step)), r(sy(last.loss))];
   return [
-    minor.join("\n"),
+    ...minor,
     axes(
       f,
       ticks(0, STEPS).map((s) => ({ at: sx(s), label: String(s) })),
-      decades.map((d) => ({ at: sy(d), label: String(Number(d.toPrecision(1))) })),
+      decades.map((d) => ({ at: sy(d), label: String(+d.toPrecision(1)) })),
       "step",
       "cross-entropy loss (log scale)",
       true,
     ),
     `<path d="${line}" fill="none" stroke="${COLORS.class0}" stroke-width="2" stroke-linejoin="round"/>`,
-    `<circle cx="${r(sx(last.step))}" cy="${r(sy(last.loss))}" r="3.5" fill="${COLORS.class0}"/>`,
-    `<text x="${r(sx(last.step)) - 6}" y="${
-      r(sy(last.loss)) - 10
-    }" text-anchor="end" fill="${COLORS.class0}">${last.loss.toFixed(4)}</text>`,
-    `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`,
+    `<circle cx="${lastX}" cy="${lastY}" r="3.5" fill="${COLORS.class0}"/>`,
+    `<text x="${lastX - 6}" y="${lastY - 10}" text-anchor="end" fill="${COLORS.class0}">${
+      last.loss.toFixed(4)
+    }</text>`,
+    frameRect(f),
   ].join("\n");
 }
 
-/** The whole figure: a title line and the two panels side by side. */
-function figure(): string {
-  const plotTop = 104;
-  const boundaryWidth = 440;
-  const plotHeight = Math.round(
-    boundaryWidth * (bounds.y2 - bounds.y1) / (bounds.x2 - bounds.x1),
-  );
-  const a: Frame = { left: 64, top: plotTop, width: boundaryWidth, height: plotHeight };
-  const b: Frame = { left: 600, top: plotTop, width: 380, height: plotHeight };
-  const width = b.left + b.width + 30;
-  const height = plotTop + plotHeight + 60;
-  const subtitle = `${POINTS} points, noise ${NOISE} · MLP ${
-    LAYERS.join("→")
-  }, tanh · ${STEPS} full-batch SGD steps (lr ${LEARNING_RATE}) · ${backend} · training accuracy ${
-    (100 * accuracy).toFixed(1)
-  }%`;
-  const legend = [
-    [COLORS.class0, "upper moon (class 0)"],
-    [COLORS.class1, "lower moon (class 1)"],
-  ].map(([color, text], k) =>
-    `<circle cx="${a.left + 6 + k * 170}" cy="${
-      plotTop - 14
-    }" r="4.5" fill="${color}" stroke="#fff"/>` +
-    `<text x="${a.left + 16 + k * 170}" y="${plotTop - 10}">${text}</text>`
-  );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${COLORS.ink}">
+/** The outline of a plot area. */
+function frameRect(f: Frame): string {
+  return `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`;
+}
+
+/** The whole figure: a title, a subtitle and the two panels side by side. */
+function figure(results: Results): string {
+  const { x1, x2, y1, y2 } = results.bounds;
+  const top = 104;
+  const height = Math.round(440 * (y2 - y1) / (x2 - x1)); // equal axis scales
+  const a: Frame = { left: 64, top, width: 440, height };
+  const b: Frame = { left: 600, top, width: 380, height };
+  const svgWidth = b.left + b.width + 30;
+  const svgHeight = top + height + 60;
+  const subtitle = [
+    `${POINTS} points, noise ${NOISE}`,
+    `MLP ${LAYERS.join("–")} with tanh`,
+    `${STEPS} full-batch SGD steps, lr ${LEARNING_RATE}`,
+    results.backend,
+    `training accuracy ${(100 * results.accuracy).toFixed(1)}%`,
+  ].join(" · ");
+  const legend = `<g transform="translate(${a.left + a.width - 255} ${top - 14})">
+<circle r="4.5" fill="${COLORS.class0}"/><text x="9" y="4">class 0</text>
+<circle cx="62" r="4.5" fill="${COLORS.class1}"/><text x="71" y="4">class 1</text>
+<line x1="124" x2="144" stroke="#444" stroke-width="1.5"/><text x="150" y="4">boundary p = ½</text>
+</g>`;
+  const heading = (f: Frame, text: string) =>
+    `<text x="${f.left}" y="${top - 10}" font-size="13" font-weight="600">${text}</text>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${svgWidth}" height="${svgHeight}" viewBox="0 0 ${svgWidth} ${svgHeight}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${COLORS.ink}">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="${
-    a.left - 44
-  }" y="30" font-size="18" font-weight="600">Two moons, learned by littlegrad</text>
-<text x="${a.left - 44}" y="52" fill="#777">${subtitle}</text>
-<text x="${a.left + a.width}" y="${
-    plotTop - 10
-  }" text-anchor="end" font-weight="600">(a) decision boundary</text>
-${legend.join("\n")}
-<text x="${b.left}" y="${plotTop - 10}" font-weight="600">(b) training loss</text>
-${boundaryPanel(a, bounds)}
-${lossPanel(b)}
+<text x="20" y="32" font-size="19" font-weight="600">Two moons, learned by littlegrad</text>
+<text x="20" y="56" fill="#777">${subtitle}</text>
+${heading(a, "(a) Decision boundary")}
+${legend}
+${heading(b, "(b) Training loss")}
+${boundaryPanel(a, results)}
+${lossPanel(b, results.history)}
 </svg>
 `;
 }
 
-await Deno.writeTextFile(OUTPUT, figure());
+// ---- output --------------------------------------------------------------------
+
+const svg = figure({
+  data,
+  predicted,
+  accuracy,
+  bounds,
+  surface,
+  history,
+  backend,
+});
+await Deno.writeTextFile(OUTPUT, svg);
 console.log(`wrote ${OUTPUT}`);
 
 if (accuracy < 0.95) {

@@ -44,12 +44,16 @@ export interface GradCheckFailure {
 
 /** Thrown by `checkGrads`; `message` is a readable report, `failures` the details. */
 export class GradCheckError extends Error {
+  /** The disagreements, in the order found. */
+  readonly failures: GradCheckFailure[];
   /**
+   * Creates the error from the disagreements found and the report text.
    * @param failures The disagreements.
    * @param report The message.
    */
-  constructor(readonly failures: GradCheckFailure[], report: string) {
+  constructor(failures: GradCheckFailure[], report: string) {
     super(report);
+    this.failures = failures;
     this.name = "GradCheckError";
   }
 }
@@ -105,11 +109,11 @@ export async function checkGrads(
   // A scalar output is checked as is (so reported values are its gradient);
   // other outputs are reduced with a random cotangent.
   const cotangents = outs.map((o, i) =>
-    o.ndim === 0 ? tensor(1, { backend: o.backend.name }) : randomUniform(o.shape, {
+    o.ndim === 0 ? tensor(1, { backend: o.backend }) : randomUniform(o.shape, {
       seed: seed + 7919 * (i + 1),
       low: -1,
       high: 1,
-      backend: o.backend.name,
+      backend: o.backend,
     })
   );
   for (const o of outs) o.dispose();
@@ -151,7 +155,7 @@ export async function checkGrads(
     }));
     const temporaries: Tensor[] = [];
     const make = (data: Float32Array, like: Tensor) => {
-      const t = tensor(data, { shape: like.shape, backend: like.backend.name });
+      const t = tensor(data, { shape: like.shape, backend: like.backend });
       temporaries.push(t);
       return t;
     };

@@ -65,7 +65,7 @@ export function softmaxCrossEntropy(
     );
   }
   return scoped(() => {
-    const backend = logits.backend.name;
+    const backend = logits.backend;
     const ids = labels instanceof Tensor ? labels : tensor(Array.from(labels), { backend });
     const oneHot = ids.reshape([batch, 1]).eq(
       arange(classes, undefined, 1, { backend }).reshape([1, classes]),

@@ -5,38 +5,30 @@
  */
 
 import { resolveBackend } from "./backends.ts";
-import { type Axis, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
+import { type Axis, binary, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
 import type { Shape } from "./shape.ts";
 
-function lift(x: Tensor | number, other: Tensor | number): Tensor {
-  if (x instanceof Tensor) return x;
-  if (other instanceof Tensor) return scalar(x, other.backend);
-  return scalar(x, resolveBackend());
-}
+/** A binary op as a free function: tensors or numbers, broadcast together. */
+export type BinaryFn = (a: Tensor | number, b: Tensor | number) => Tensor;
 
-type Binary = (a: Tensor | number, b: Tensor | number) => Tensor;
-const binary = (name: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): Binary =>
-(
-  a,
-  b,
-) => {
-  if (a instanceof Tensor || b instanceof Tensor) return lift(a, b)[name](b);
-  using x = lift(a, b); // both numbers: a temporary scalar on the default backend
-  return x[name](b);
+const binaryFn = (op: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): BinaryFn => (a, b) => {
+  if (a instanceof Tensor || b instanceof Tensor) return binary(op, a, b);
+  using x = scalar(a, resolveBackend()); // both numbers: compute on the default backend
+  return binary(op, x, b);
 };
 
 /** `a + b` with broadcasting. @example `add(x, 1)` */
-export const add: Binary = binary("add");
+export const add: BinaryFn = binaryFn("add");
 /** `a - b` with broadcasting. @example `sub(x, y)` */
-export const sub: Binary = binary("sub");
+export const sub: BinaryFn = binaryFn("sub");
 /** `a * b` with broadcasting. @example `mul(x, 2)` */
-export const mul: Binary = binary("mul");
+export const mul: BinaryFn = binaryFn("mul");
 /** `a / b` with broadcasting. @example `div(x, y)` */
-export const div: Binary = binary("div");
+export const div: BinaryFn = binaryFn("div");
 /** `a ** b` with broadcasting. @example `pow(x, 2)` */
-export const pow: Binary = binary("pow");
+export const pow: BinaryFn = binaryFn("pow");
 /** Elementwise maximum with broadcasting; ties split the gradient. @example `maximum(x, 0)` */
-export const maximum: Binary = binary("maximum");
+export const maximum: BinaryFn = binaryFn("maximum");
 
 /** `-x`. @example `neg(x)` */
 export const neg = (x: Tensor): Tensor => x.neg();

@@ -36,7 +36,7 @@ export const BINARY_PRIMS = [
   "eq",
 ] as const satisfies readonly BinaryOp[];
 /** Every primitive, as printed in traces. */
-export const PRIMS = [
+export const PRIMS: readonly Prim[] = [
   ...UNARY_PRIMS,
   ...BINARY_PRIMS,
   "sum",
@@ -45,10 +45,32 @@ export const PRIMS = [
   "reshape",
   "transpose",
   "broadcast",
-] as const;
+];
 
 /** The name of a primitive. */
-export type Prim = typeof PRIMS[number];
+export type Prim =
+  | "neg"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "tanh"
+  | "sigmoid"
+  | "abs"
+  | "sign"
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "lt"
+  | "eq"
+  | "sum"
+  | "max"
+  | "matmul"
+  | "reshape"
+  | "transpose"
+  | "broadcast";
 
 /** Static parameters of an equation (the non-tensor arguments of a primitive). */
 export interface PrimParams {

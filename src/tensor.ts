@@ -175,9 +175,9 @@ export class Tensor {
     return this.#view === null;
   }
 
-  /** The backend holding the data. */
-  get backend(): Backend {
-    return this.view("backend").storage.backend;
+  /** The backend holding the data: `"webgpu"` or `"cpu"`. */
+  get backend(): "webgpu" | "cpu" {
+    return this.view("backend").storage.backend.name;
   }
 
   /** @internal The strided view; throws a clear error after `dispose()`. */
@@ -546,6 +546,11 @@ export function stopGradient(x: Tensor): Tensor {
 
 const constantCache = new WeakMap<Backend, Map<number, Storage>>();
 
+/** @internal The backend object of `t`; a disposed `t` gets an error naming `op`. */
+export function backendOf(t: Tensor, op: string): Backend {
+  return t.view(op).storage.backend;
+}
+
 /** A scalar tensor holding `value` on `backend`; small storages are cached. */
 export function scalar(value: number, backend: Backend): Tensor {
   let cache = constantCache.get(backend);
@@ -575,7 +580,7 @@ function operand(
   if (!(like instanceof Tensor)) {
     throw new TypeError(`${op}: at least one operand must be a Tensor`);
   }
-  return scalar(x, like.backend);
+  return scalar(x, backendOf(like, op));
 }
 
 /** @internal Short description of a value for error messages. */
@@ -599,8 +604,11 @@ function tryBroadcast(from: Shape, to: Shape): boolean {
   return from.every((d, i) => d === 1 || d === to[lead + i]);
 }
 
-/** Broadcasts both operands to a common shape, then applies a binary primitive. */
-function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
+/**
+ * @internal Broadcasts both operands (tensors or numbers) to a common shape,
+ * then applies a binary primitive.
+ */
+export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
   return composite(() => {
     const x = operand(op, a, b);
     const y = operand(op, b, a);

@@ -8,6 +8,7 @@
 import { Tape } from "./tape.ts";
 import {
   apply,
+  backendOf,
   closeScope,
   describe,
   detachScope,
@@ -104,6 +105,7 @@ function traceCall(
               "only tensors can be differentiated (pass other values in arguments not listed in argnums)",
           );
         }
+        value.view(op); // a disposed input is named here, not in an internal step
         return alias(value);
       });
       for (const a of aliases) tape.addInput(a);
@@ -112,7 +114,7 @@ function traceCall(
     }
     tapeStack.push(tape);
     try {
-      out = (fn as (...a: unknown[]) => unknown)(...traced);
+      out = freshOutputs((fn as (...a: unknown[]) => unknown)(...traced), scope);
     } finally {
       tapeStack.splice(tapeStack.lastIndexOf(tape), 1);
     }
@@ -122,6 +124,24 @@ function traceCall(
     throw err;
   }
   return { out, tape, inputs, residuals: detachScope(scope, escaping(out)) };
+}
+
+/**
+ * Replaces each output tensor that was not created by this call (a caller's
+ * tensor passed through) or that appears twice with an alias, so every
+ * output is a distinct tensor the caller owns. Runs while the tape records,
+ * so aliases of traced values stay connected.
+ */
+function freshOutputs(out: unknown, scope: Set<Tensor>): unknown {
+  const { leaves, unflatten } = flattenTree(out);
+  if (!leaves.some((l) => l.value instanceof Tensor)) return out;
+  const seen = new Set<Tensor>();
+  return unflatten(leaves.map(({ value }) => {
+    if (!(value instanceof Tensor) || value.disposed) return value;
+    const fresh = scope.has(value) && !seen.has(value) ? value : alias(value);
+    seen.add(fresh);
+    return fresh;
+  }));
 }
 
 /** Replays `tape` in reverse from the given output cotangents. */
@@ -155,7 +175,7 @@ function backward(
     return inputs.map(({ aliases, unflatten }) =>
       unflatten(aliases.map((a) => {
         const g = cotangents.get(a.id);
-        return g ? alias(g) : scalar(0, a.backend).broadcastTo(a.shape);
+        return g ? alias(g) : scalar(0, backendOf(a, "grad")).broadcastTo(a.shape);
       }))
     );
   }, (trees) => treeTensors(trees));
@@ -279,8 +299,16 @@ export function valueAndGrad<
   fn: (...args: A) => R,
   opts: O = {} as O,
 ): (...args: A) => [ValueOf<R, O>, GradsOf<A, O>] {
+  return makeValueAndGrad("valueAndGrad", fn, opts);
+}
+
+/** `valueAndGrad`, with errors naming `op` (the transform the user called). */
+function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
+  op: string,
+  fn: (...args: A) => R,
+  opts: O,
+): (...args: A) => [ValueOf<R, O>, GradsOf<A, O>] {
   const { list, single } = argnumList(opts.argnums);
-  const op = "valueAndGrad";
   return (...args: A): [ValueOf<R, O>, GradsOf<A, O>] => {
     const split = (out: unknown): [unknown, unknown] => {
       if (!opts.hasAux) return [out, undefined];
@@ -313,7 +341,7 @@ export function valueAndGrad<
     try {
       grads = backward(
         traced.tape,
-        () => [[value, scalar(1, value.backend)]],
+        () => [[value, scalar(1, backendOf(value, op))]],
         traced.inputs,
       );
     } finally {
@@ -353,7 +381,7 @@ export function grad<
 ): (
   ...args: A
 ) => O extends { hasAux: true } ? [GradsOf<A, O>, AuxOf<R>] : GradsOf<A, O> {
-  const inner = valueAndGrad(fn, opts);
+  const inner = makeValueAndGrad("grad", fn, opts);
   type Out = O extends { hasAux: true } ? [GradsOf<A, O>, AuxOf<R>]
     : GradsOf<A, O>;
   return (...args: A): Out => {

@@ -20,7 +20,9 @@ function isNode(x: unknown): x is object {
 
 /** A leaf with its path, e.g. `layers.0.w`. */
 export interface Leaf {
+  /** Dot-separated keys and indices from the root, `""` for a bare leaf. */
   path: string;
+  /** The leaf itself. */
   value: unknown;
 }
 
