@@ -34,6 +34,7 @@ export {
   type ReduceOptions,
   stopGradient,
   Tensor,
+  tidy,
 } from "./src/tensor.ts";
 export {
   arange,

@@ -6,7 +6,7 @@
 
 import { scoped, type Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
-import { type Tree, treeMap, treeTensors } from "./tree.ts";
+import { treeMap, treeTensors } from "./tree.ts";
 
 /** Options of `sgd`. */
 export interface SgdOptions {
@@ -31,9 +31,9 @@ export interface SgdOptions {
  * console.log(await next.w.array()); // [0, 1]
  * ```
  */
-export function sgd<P extends Tree>(
+export function sgd<P>(
   params: P,
-  grads: Tree,
+  grads: unknown,
   opts: SgdOptions,
 ): P {
   if (typeof opts?.lr !== "number" || !Number.isFinite(opts.lr)) {

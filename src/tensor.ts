@@ -99,6 +99,48 @@ export function detachScope(
 }
 
 /**
+ * Runs `fn` and disposes every tensor it created except those in the tree it
+ * returns — for eager code outside `grad` (inference, metrics) that would
+ * otherwise leave its intermediate tensors alive. `fn` must be synchronous:
+ * a scope cannot follow an `await`.
+ *
+ * @param fn A synchronous function returning a tensor or a tree of tensors.
+ * @returns What `fn` returned.
+ * @example
+ * ```ts
+ * import { memoryStats, tensor, tidy } from "littlegrad";
+ * const x = tensor([1, 2, 3]);
+ * const before = memoryStats().liveTensors;
+ * const y = tidy(() => x.mul(2).add(1).relu().sum()); // intermediates released
+ * console.log(memoryStats().liveTensors - before); // 1 (just y)
+ * ```
+ */
+export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== "function") {
+    throw new TypeError(`tidy: expected a function, got ${describe(fn)}`);
+  }
+  return scoped(() => {
+    const result = fn();
+    if (result instanceof Promise) {
+      throw new TypeError(
+        "tidy: fn returned a Promise; tidy only works with synchronous functions",
+      );
+    }
+    return result;
+  }, (result) => tensorsIn(result));
+}
+
+/** Tensors anywhere in nested arrays and plain objects. */
+function tensorsIn(x: unknown): Tensor[] {
+  if (x instanceof Tensor) return [x];
+  if (Array.isArray(x)) return x.flatMap(tensorsIn);
+  if (x !== null && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.values(x).flatMap(tensorsIn);
+  }
+  return [];
+}
+
+/**
  * @internal Runs `fn` in a scope: temporaries it creates are released when it
  * returns (or throws), except the tensors it returns.
  */
@@ -544,25 +586,18 @@ export function stopGradient(x: Tensor): Tensor {
 
 // ---- constants -------------------------------------------------------------
 
-const constantCache = new WeakMap<Backend, Map<number, Storage>>();
-
 /** @internal The backend object of `t`; a disposed `t` gets an error naming `op`. */
 export function backendOf(t: Tensor, op: string): Backend {
   return t.view(op).storage.backend;
 }
 
-/** A scalar tensor holding `value` on `backend`; small storages are cached. */
+/**
+ * @internal A scalar tensor holding `value` on `backend`. Ops create these
+ * for plain-number operands inside their own scope, so they are released
+ * with the op's other temporaries.
+ */
 export function scalar(value: number, backend: Backend): Tensor {
-  let cache = constantCache.get(backend);
-  if (!cache) constantCache.set(backend, cache = new Map());
-  let storage = cache.get(value);
-  if (!storage) {
-    storage = backend.upload(new Float32Array([value]));
-    if (cache.size < 1024) {
-      storage.refs++; // the cache's own reference keeps it alive
-      cache.set(value, storage);
-    }
-  }
+  const storage = backend.upload(new Float32Array([value]));
   return new Tensor({ storage, shape: [], strides: [], offset: 0 });
 }
 

@@ -15,6 +15,7 @@ import {
   sgd,
   type Tensor,
   tensor,
+  tidy,
   treeTensors,
   valueAndGrad,
   vjp,
@@ -190,4 +191,57 @@ testBoth("vjp keeps residuals until pullback.dispose()", () => {
   disposeTree([y, dx, dx2]);
   assert.deepEqual(live(memoryStats()), before);
   disposeTree([x, c]);
+});
+
+testBoth("a decaying learning rate (new constants every step) keeps memory flat", () => {
+  let params: Mlp = {
+    l1: { w: randomNormal([2, 4], { seed: 3 }), b: tensor([0, 0, 0, 0]) },
+    l2: { w: randomNormal([4, 1], { seed: 4 }), b: tensor([0]) },
+  };
+  const x = randomUniform([8, 2], { seed: 5 });
+  const y = randomUniform([8, 1], { seed: 6 });
+  const step = valueAndGrad(mlpLoss);
+  let early: ReturnType<typeof live> | undefined;
+  for (let i = 0; i < 60; i++) {
+    const [value, grads] = step(params, x, y);
+    const next = sgd(params, grads, { lr: 0.1 / (1 + i) });
+    disposeTree([value, grads, params]);
+    params = next;
+    if (i === 5) early = live(memoryStats());
+  }
+  assert.deepEqual(live(memoryStats()), early);
+  disposeTree([params, x, y]);
+});
+
+testBoth("tidy releases eager intermediates and keeps the returned tree", async () => {
+  const x = tensor([[1, -2], [3, 4]]);
+  const before = memoryStats();
+  const out = tidy(() => {
+    const h = x.mul(2).relu();
+    return { total: h.sum(), rows: [h.max(1)] };
+  });
+  assert.equal(memoryStats().liveTensors, before.liveTensors + 2);
+  assert.equal(await out.total.item(), 16);
+  assert.deepEqual(await out.rows[0].array(), [2, 8]);
+  assert.throws(
+    () => tidy(() => Promise.resolve(x)),
+    (e: unknown) => e instanceof TypeError && /tidy/.test(e.message) && /Promise/.test(e.message),
+  );
+  disposeTree([out, x]);
+  assert.equal(memoryStats().liveTensors, before.liveTensors - 1);
+  assert.equal(memoryStats().liveBytes, before.liveBytes - 16);
+});
+
+// An `interface` (not only a `type` alias) can describe a parameter tree.
+interface Layer {
+  w: Tensor;
+  b: Tensor;
+}
+testBoth("sgd accepts parameter trees typed with interfaces", async () => {
+  const layer: Layer = { w: tensor([1, 2]), b: tensor([3]) };
+  const grads = grad((p: Layer) => p.w.sum().add(p.b.sum()))(layer);
+  const next: Layer = sgd(layer, grads, { lr: 1 });
+  assert.deepEqual(await next.w.array(), [0, 1]);
+  assert.deepEqual(await next.b.array(), [2]);
+  disposeTree([layer, grads, next]);
 });
