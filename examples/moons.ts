@@ -33,8 +33,8 @@ import {
   softmaxCrossEntropy,
   type Tensor,
   tensor,
+  tidy,
   valueAndGrad,
-  vjp,
   zeros,
 } from "../mod.ts";
 
@@ -164,17 +164,15 @@ function loss(params: Layer[], x: Tensor, labels: Tensor): Tensor {
 /**
  * The model's probability of class 1 at each point, read back to the CPU.
  *
- * Outside a transform nobody releases the intermediate tensors of a forward
- * pass. `vjp` keeps them for a backward pass we never run, and disposing its
- * pullback releases them all: a compact way to run inference without leaks.
+ * Outside a transform, `tidy` releases the intermediate tensors of the
+ * forward pass and keeps only what it returns.
  */
 async function predict(
   params: Layer[],
   points: [number, number][],
 ): Promise<Float32Array> {
   const x = tensor(points);
-  const [probs, pullback] = vjp(() => mlp(params, x).softmax());
-  pullback.dispose();
+  const probs = tidy(() => mlp(params, x).softmax());
   const values = await probs.data(); // [p(class 0), p(class 1)] per row
   probs.dispose();
   x.dispose();
