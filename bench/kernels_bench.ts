@@ -11,7 +11,7 @@
  *
  * K is chosen per size so the ~10 ms sync floor is small next to the queued
  * work on WebGPU while a CPU iteration stays under ~2 s: at 1024 one matmul
- * already takes ~50× the floor on the software adapter, so K = 1.
+ * already takes ~40× the floor on the software adapter, so K = 1.
  *
  * Run: `deno task bench` (set `XDG_RUNTIME_DIR` where Mesa needs it).
  * @module

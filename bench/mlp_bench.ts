@@ -6,7 +6,7 @@
  * Each iteration queues `×K` steps, carrying the parameters from step to
  * step like a training loop, then waits once with `await sync()`; the time
  * per step is `time/iter ÷ K`. One step is ≈ 52.4 MFLOP of matmul
- * (forward 26.0, weight and hidden gradients 26.4; no gradient for the
+ * (forward 26.0, weight and hidden gradients 26.3; no gradient for the
  * input), which gives a rough GFLOP/s figure.
  *
  * Run: `deno task bench` (set `XDG_RUNTIME_DIR` where Mesa needs it).
