@@ -87,6 +87,10 @@ export {
   vjp,
 } from "./src/transforms.ts";
 export { sgd, type SgdOptions } from "./src/optim.ts";
+export * as optim from "./src/optimizers.ts";
+export * as random from "./src/random.ts";
+export * as initializers from "./src/initializers.ts";
+export * as nn from "./src/layers.ts";
 export {
   checkGrads,
   type CheckGradsOptions,
