@@ -92,6 +92,18 @@ export * as random from "./src/random.ts";
 export * as initializers from "./src/initializers.ts";
 export * as nn from "./src/layers.ts";
 export {
+  loadSafetensors,
+  loadSafetensorsFile,
+  type LoadSafetensorsOptions,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsHeader,
+  saveSafetensors,
+  saveSafetensorsFile,
+  type SaveSafetensorsOptions,
+} from "./src/safetensors.ts";
+export {
   checkGrads,
   type CheckGradsOptions,
   GradCheckError,
