@@ -103,6 +103,7 @@ export {
   saveSafetensorsFile,
   type SaveSafetensorsOptions,
 } from "./src/safetensors.ts";
+export { toDot, type ToDotOptions } from "./src/dot.ts";
 export {
   checkGrads,
   type CheckGradsOptions,
