@@ -6,6 +6,12 @@
  * and replays it in reverse; `sgd` returns new parameters. No tensor has a
  * mutable `.grad`.
  *
+ * For training: `nn` (layers as pure functions over parameter pytrees),
+ * `initializers`, `random` (JAX-style PRNG keys), `optim` (optax-style
+ * optimizers, clipping, schedules), safetensors checkpoints
+ * (`saveSafetensors`, `loadSafetensors`) and `toDot` (the traced graph as
+ * Graphviz DOT).
+ *
  * @example
  * ```ts
  * import { sgd, tensor, Tensor, valueAndGrad } from "littlegrad";
