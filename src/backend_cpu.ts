@@ -158,6 +158,15 @@ export function createCpuBackend(): Backend {
       mem.liveBytes -= (storage as CpuStorage).data.byteLength;
     },
     sync: () => Promise.resolve(),
+    maxElements: 2 ** 30,
+    assertUsable: () => {},
+    ready: () => Promise.resolve(),
+    checkFinite(storage, size) {
+      const data = (storage as CpuStorage).data;
+      for (let i = 0; i < size; i++) if (!Number.isFinite(data[i])) return false;
+      return true;
+    },
+    takeNonFinite: () => Promise.resolve(null),
     memory: () => ({ ...mem }),
   };
   return backend;
