@@ -195,7 +195,9 @@ class WebGPUBackend implements Backend {
 
   #release(buffer: GPUBuffer, usage: "storage" | "read"): void {
     if (this.#encoder) {
+      // Held back until the open encoder is submitted; counted as pooled.
       this.#heldBack.push({ buffer, usage });
+      this.#mem.pooledBytes += buffer.size;
       return;
     }
     const key = `${usage}:${buffer.size}`;
@@ -284,7 +286,10 @@ class WebGPUBackend implements Backend {
     this.#recorded = 0;
     const held = this.#heldBack;
     this.#heldBack = [];
-    for (const { buffer, usage } of held) this.#release(buffer, usage);
+    for (const { buffer, usage } of held) {
+      this.#mem.pooledBytes -= buffer.size;
+      this.#release(buffer, usage);
+    }
   }
 
   // ---- Backend ---------------------------------------------------------
@@ -316,6 +321,7 @@ class WebGPUBackend implements Backend {
   ): Promise<T> {
     const staging = this.#acquire(bytes, "read");
     const generation = this.#generation;
+    const device = this.#device;
     this.#pass?.end();
     this.#pass = null;
     this.#encoder ??= this.#device.createCommandEncoder();
@@ -324,8 +330,14 @@ class WebGPUBackend implements Backend {
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, bytes);
     } catch (err) {
-      if (this.#lost !== null || generation !== this.#generation) {
-        throw new Error(`WebGPU read failed: the device was lost (${this.#lost ?? "replaced"})`);
+      // A read that fails because the device died: say so, not "validation error".
+      const lost = await Promise.race([
+        device.lost,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 100)),
+      ]);
+      if (lost !== null || generation !== this.#generation) {
+        const why = lost ? `${lost.reason}${lost.message ? `: ${lost.message}` : ""}` : "replaced";
+        throw new Error(`WebGPU read failed: the device was lost (${why})`);
       }
       throw err;
     }

@@ -154,17 +154,16 @@ export function full(
   value: number,
   opts: CreateOptions = {},
 ): Tensor {
-  checkShape("full", shape);
+  return filled("full", shape, value, opts);
+}
+
+function filled(op: string, shape: Shape, value: number, opts: CreateOptions): Tensor {
+  checkShape(op, shape);
   if (typeof value !== "number") {
-    throw new TypeError(`full: value must be a number, got ${describe(value)}`);
+    throw new TypeError(`${op}: value must be a number, got ${describe(value)}`);
   }
-  prepare("full", shape, opts);
-  return fromFlat(
-    "full",
-    new Float32Array(sizeOf(shape)).fill(value),
-    shape,
-    opts,
-  );
+  prepare(op, shape, opts);
+  return fromFlat(op, new Float32Array(sizeOf(shape)).fill(value), shape, opts);
 }
 
 /**
@@ -177,7 +176,7 @@ export function full(
  * ```
  */
 export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
-  return full(shape, 0, opts);
+  return filled("zeros", shape, 0, opts);
 }
 
 /**
@@ -190,7 +189,7 @@ export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
  * ```
  */
 export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
-  return full(shape, 1, opts);
+  return filled("ones", shape, 1, opts);
 }
 
 /**
