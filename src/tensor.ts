@@ -351,6 +351,72 @@ export class Tensor {
     return (await this.data())[0];
   }
 
+  /**
+   * Reads the tensor back and formats it like NumPy, with its shape and
+   * dtype; the middle of large tensors is elided with `...`.
+   *
+   * @param opts `threshold`: element count above which to elide (default
+   *   1000); `edgeItems`: items kept at each end of an elided axis (default
+   *   3); `precision`: digits after the point (default 4).
+   * @returns The text.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * console.log(await tensor([[1, 2.5], [-3, 4]]).format());
+   * // tensor([[ 1.0000,  2.5000],
+   * //         [-3.0000,  4.0000]], shape=[2,2], dtype=float32)
+   * ```
+   */
+  async format(
+    opts: { threshold?: number; edgeItems?: number; precision?: number } = {},
+  ): Promise<string> {
+    const { threshold = 1000, edgeItems = 3, precision = 4 } = opts;
+    const data = await this.data();
+    const elide = this.size > threshold;
+    // Which indices of each axis are shown (null marks the "..." gap).
+    const shown = this.shape.map((d) =>
+      elide && d > 2 * edgeItems
+        ? [
+          ...Array(edgeItems).keys(),
+          null,
+          ...Array.from({ length: edgeItems }, (_, i) => d - edgeItems + i),
+        ]
+        : [...Array(d).keys()]
+    );
+    const strides = this.shape.map((_, i) => sizeOf(this.shape.slice(i + 1)));
+    const visible: number[] = [];
+    const collect = (axis: number, offset: number) => {
+      if (axis === this.ndim) return void visible.push(data[offset]);
+      for (const i of shown[axis]) if (i !== null) collect(axis + 1, offset + i * strides[axis]);
+    };
+    collect(0, 0);
+    const finite = visible.filter(Number.isFinite).map(Math.abs);
+    const big = finite.length > 0 && Math.max(...finite) >= 1e6;
+    const tiny = finite.some((v) => v > 0 && v < 10 ** -precision);
+    const text = (v: number) =>
+      Number.isNaN(v)
+        ? "nan"
+        : !Number.isFinite(v)
+        ? (v > 0 ? "inf" : "-inf")
+        : big || tiny
+        ? v.toExponential(precision)
+        : v.toFixed(precision);
+    const width = Math.max(1, ...visible.map((v) => text(v).length));
+    const pad = (s: string) => s.padStart(width);
+    const render = (axis: number, offset: number, indent: string): string => {
+      if (axis === this.ndim) return pad(text(data[offset]));
+      const parts = shown[axis].map((i) =>
+        i === null ? "..." : render(axis + 1, offset + i * strides[axis], indent + " ")
+      );
+      const sep = axis === this.ndim - 1
+        ? ", "
+        : ",\n" + "\n".repeat(this.ndim - axis - 2) + indent + " ";
+      return `[${parts.join(sep)}]`;
+    };
+    const body = render(0, 0, " ".repeat("tensor(".length));
+    return `tensor(${body}, shape=${shapeString(this.shape)}, dtype=${this.dtype})`;
+  }
+
   /** Describes the tensor without reading the GPU: `Tensor(float32[2,3], webgpu)`. */
   toString(): string {
     const where = this.#view ? this.#view.storage.backend.name : "disposed";
@@ -444,6 +510,58 @@ export class Tensor {
   relu(): Tensor {
     return this.maximum(0);
   }
+  /**
+   * Elementwise minimum, with broadcasting; ties split the gradient evenly.
+   * @example `x.minimum(1)`
+   */
+  minimum(other: Tensor | number): Tensor {
+    return composite(() => this.neg().maximum(negate(other)).neg());
+  }
+  /**
+   * Clamps every element to `[low, high]` (`maximum` then `minimum`).
+   * @example `x.clip(-1, 1)`
+   */
+  clip(low: Tensor | number, high: Tensor | number): Tensor {
+    return composite(() => this.maximum(low).minimum(high));
+  }
+  /** Elementwise `this²`. @example `x.square()` */
+  square(): Tensor {
+    return this.mul(this);
+  }
+  /** Elementwise `1 / this`. @example `x.reciprocal()` */
+  reciprocal(): Tensor {
+    return binary("div", 1, this);
+  }
+  /**
+   * Elementwise `log(1 + e^x)`, computed as `max(x, 0) + log(1 + e^-|x|)` so
+   * large inputs neither overflow nor lose the linear tail.
+   * @example `x.softplus()`
+   */
+  softplus(): Tensor {
+    return composite(() => this.relu().add(this.abs().neg().exp().add(1).log()));
+  }
+  /**
+   * Elementwise `x` for `x ≥ 0` and `slope·x` below (`maximum(x, slope·x)`,
+   * for `0 ≤ slope < 1`).
+   * @example `x.leakyRelu(0.01)`
+   */
+  leakyRelu(slope = 0.01): Tensor {
+    if (!(slope >= 0 && slope < 1)) {
+      throw new RangeError(`leakyRelu: slope must be in [0, 1), got ${slope}`);
+    }
+    return composite(() => this.maximum(this.mul(slope)));
+  }
+  /**
+   * GELU with the tanh approximation (JAX's default):
+   * `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+   * @example `x.gelu()`
+   */
+  gelu(): Tensor {
+    return composite(() => {
+      const inner = this.add(this.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+      return this.mul(inner.tanh().add(1)).mul(0.5);
+    });
+  }
 
   // ---- reductions -----------------------------------------------------------
 
@@ -466,6 +584,44 @@ export class Tensor {
     const axes = normalizeAxes("mean", axis, this.ndim);
     const count = sizeOf(axes.map((a) => this.shape[a]));
     return composite(() => this.sum(axes, opts).div(count));
+  }
+  /**
+   * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
+   * @example `x.min(0)`
+   */
+  min(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    normalizeAxes("min", axis, this.ndim);
+    return composite(() => this.neg().max(axis, opts).neg());
+  }
+  /**
+   * Variance over `axis` (all axes when omitted): `mean((x - mean(x))²)`, or
+   * divided by `n - ddof` with `ddof`.
+   * @example `x.var(1)`, `x.var(undefined, { ddof: 1 })`
+   */
+  var(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
+    const axes = normalizeAxes("var", axis, this.ndim);
+    const n = sizeOf(axes.map((a) => this.shape[a]));
+    const ddof = opts.ddof ?? 0;
+    return composite(() => {
+      const centered = this.sub(this.mean(axes, { keepdims: true }));
+      return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
+    });
+  }
+  /** Standard deviation: `sqrt(var)`. @example `x.std(0, { ddof: 1 })` */
+  std(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
+    return composite(() => this.var(axis, opts).sqrt());
+  }
+  /**
+   * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
+   * @example `x.logsumexp(-1)`
+   */
+  logsumexp(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    const axes = normalizeAxes("logsumexp", axis, this.ndim);
+    return composite(() => {
+      const m = stopGradient(this.max(axes, { keepdims: true }));
+      const out = this.sub(m).exp().sum(axes, { keepdims: true }).log().add(m);
+      return opts.keepdims ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)));
+    });
   }
 
   // ---- linear algebra and shape ---------------------------------------------
@@ -526,6 +682,46 @@ export class Tensor {
       return apply("reshape", [this], { shape: target });
     }
     return apply("broadcast", [this], { shape: target });
+  }
+
+  /**
+   * Removes size-1 axes (all of them, or the given ones).
+   * @example `tensor([[1], [2]]).squeeze()` has shape `[2]`
+   */
+  squeeze(axis?: Axis): Tensor {
+    const axes = axis === undefined
+      ? this.shape.flatMap((d, i) => (d === 1 ? [i] : []))
+      : normalizeAxes("squeeze", axis, this.ndim);
+    for (const a of axes) {
+      if (this.shape[a] !== 1) {
+        throw new RangeError(
+          `squeeze: axis ${a} has size ${this.shape[a]}, not 1 (shape ${shapeString(this.shape)})`,
+        );
+      }
+    }
+    return this.reshape(this.shape.filter((_, i) => !axes.includes(i)));
+  }
+
+  /**
+   * Inserts a size-1 axis at `axis` (negative counts from the end of the result).
+   * @example `tensor([1, 2]).expandDims(0)` has shape `[1, 2]`
+   */
+  expandDims(axis: number): Tensor {
+    const [a] = normalizeAxes("expandDims", axis, this.ndim + 1);
+    return this.reshape([...this.shape.slice(0, a), 1, ...this.shape.slice(a)]);
+  }
+
+  /**
+   * Flattens axes `start..end` (inclusive; default all) into one.
+   * @example `x.flatten(1)` turns `[n, c, h, w]` into `[n, c·h·w]`
+   */
+  flatten(start = 0, end = -1): Tensor {
+    if (this.ndim === 0) return this.reshape([1]);
+    const [s] = normalizeAxes("flatten", start, this.ndim);
+    const [e] = normalizeAxes("flatten", end, this.ndim);
+    if (s > e) throw new RangeError(`flatten: start axis ${start} comes after end axis ${end}`);
+    const middle = sizeOf(this.shape.slice(s, e + 1));
+    return this.reshape([...this.shape.slice(0, s), middle, ...this.shape.slice(e + 1)]);
   }
 
   // ---- normalisation --------------------------------------------------------
@@ -718,6 +914,10 @@ export function backendOf(t: Tensor, op: string): Backend {
 export function scalar(value: number, backend: Backend): Tensor {
   const storage = backend.upload(new Float32Array([value]));
   return new Tensor({ storage, shape: [], strides: [], offset: 0 });
+}
+
+function negate(x: Tensor | number): Tensor | number {
+  return typeof x === "number" ? -x : x.neg();
 }
 
 function operand(
