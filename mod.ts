@@ -36,7 +36,9 @@
 
 export {
   type Axis,
+  debugNans,
   type NestedArray,
+  NonFiniteError,
   type ReduceOptions,
   stopGradient,
   Tensor,
@@ -130,6 +132,7 @@ export {
   type BackendInfo,
   backendInfo,
   type BackendName,
+  deviceReady,
   useBackend,
 } from "./src/backends.ts";
 export type { DType } from "./src/dtype.ts";

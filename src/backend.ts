@@ -101,6 +101,23 @@ export interface Backend {
   free(storage: Storage): void;
   /** Resolves once all work queued so far has finished. */
   sync(): Promise<void>;
+  /** Largest number of elements one storage may hold. */
+  readonly maxElements: number;
+  /**
+   * Throws a clear error if `storage` (or, without one, any new work) cannot
+   * be used: its device was lost.
+   */
+  assertUsable(storage?: Storage): void;
+  /** Resolves when the backend can run work again (after a device loss). */
+  ready(): Promise<void>;
+  /**
+   * Debug mode: checks the first `size` values of `storage` are finite. The
+   * CPU backend answers at once; the WebGPU backend records a failure under
+   * `tag` and answers `undefined` (see `takeNonFinite`).
+   */
+  checkFinite(storage: Storage, size: number, tag: number): boolean | undefined;
+  /** The smallest tag whose recorded check failed since the last call, or null. */
+  takeNonFinite(): Promise<number | null>;
   /** Memory counters. */
   memory(): BackendMemory;
 }

@@ -93,6 +93,15 @@ export function createCpuBackend(): Backend {
     mem.peakBytes = Math.max(mem.peakBytes, mem.liveBytes);
     return { backend, size: data.length, refs: 0, data };
   };
+  const maxElements = 2 ** 30;
+  const alloc = (n: number) => {
+    if (n > maxElements) {
+      throw new RangeError(
+        `a tensor of ${n} float32 values exceeds the CPU backend's limit of ${maxElements}`,
+      );
+    }
+    return new Float32Array(n);
+  };
   const backend: Backend = {
     name: "cpu",
     adapter: "CPU (TypeScript reference)",
@@ -100,7 +109,7 @@ export function createCpuBackend(): Backend {
     read: (storage) => Promise.resolve(new Float32Array((storage as CpuStorage).data)),
     map(op, inputs, shape: Shape) {
       const n = sizeOf(shape);
-      const out = new Float32Array(n);
+      const out = alloc(n);
       if (inputs.length === 1) {
         const f = UNARY[op as UnaryOp];
         const x = gather(inputs[0]);
@@ -115,7 +124,7 @@ export function createCpuBackend(): Backend {
     },
     reduce(op: ReduceOp, input, outSize, reduceSize) {
       const x = gather(input);
-      const out = new Float32Array(outSize);
+      const out = alloc(outSize);
       for (let o = 0; o < outSize; o++) {
         const base = o * reduceSize;
         if (op === "sum") {
@@ -138,7 +147,7 @@ export function createCpuBackend(): Backend {
       const B = (b.storage as CpuStorage).data;
       const [abs, ars, acs] = a.strides;
       const [bbs, brs, bcs] = b.strides;
-      const out = new Float32Array(batch * m * n);
+      const out = alloc(batch * m * n);
       const row = new Float64Array(n);
       for (let p = 0; p < batch; p++) {
         for (let i = 0; i < m; i++) {
@@ -158,6 +167,15 @@ export function createCpuBackend(): Backend {
       mem.liveBytes -= (storage as CpuStorage).data.byteLength;
     },
     sync: () => Promise.resolve(),
+    maxElements,
+    assertUsable: () => {},
+    ready: () => Promise.resolve(),
+    checkFinite(storage, size) {
+      const data = (storage as CpuStorage).data;
+      for (let i = 0; i < size; i++) if (!Number.isFinite(data[i])) return false;
+      return true;
+    },
+    takeNonFinite: () => Promise.resolve(null),
     memory: () => ({ ...mem }),
   };
   return backend;

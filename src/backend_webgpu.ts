@@ -27,9 +27,12 @@ import {
 } from "../kernels/elementwise.ts";
 import { reduceKernel, reduceKey, reduceMeta, type ReduceStrategy } from "../kernels/reduce.ts";
 import { MATMUL_TILE, matmulKernel, matmulMeta } from "../kernels/matmul.ts";
+import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
+  /** The device generation the buffer belongs to. */
+  generation: number;
 }
 
 /** Dispatches recorded before the encoder is submitted without a read. */
@@ -54,8 +57,13 @@ function grid(groups: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-/** Requests an adapter and device; resolves to `null` where WebGPU has no adapter. */
-export async function createWebGPUBackend(): Promise<Backend | null> {
+interface OpenedDevice {
+  device: GPUDevice;
+  description: string;
+}
+
+/** Requests an adapter and a device with the adapter's full buffer limits. */
+async function openDevice(): Promise<OpenedDevice | null> {
   if (typeof navigator === "undefined" || !("gpu" in navigator)) return null;
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) return null;
@@ -67,21 +75,34 @@ export async function createWebGPUBackend(): Promise<Backend | null> {
   });
   const info = adapter.info;
   const description = info.description ||
-    [info.vendor, info.architecture, info.device]
-      .filter(Boolean).join(" ") ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
     "unknown adapter";
-  return new WebGPUBackend(device, description);
+  return { device, description };
+}
+
+/** Requests an adapter and device; resolves to `null` where WebGPU has no adapter. */
+export async function createWebGPUBackend(): Promise<Backend | null> {
+  const opened = await openDevice();
+  return opened ? new WebGPUBackend(opened) : null;
 }
 
 class WebGPUBackend implements Backend {
   readonly name = "webgpu" as const;
-  #device: GPUDevice;
+  adapter = "";
+  maxElements = 0;
+  #device!: GPUDevice;
+  /** Bumped when a lost device is replaced; storages of older generations are gone. */
+  #generation = 0;
+  /** Why the device was lost, while no replacement is attached. */
+  #lost: string | null = null;
+  #recovery: Promise<void> = Promise.resolve();
   #pipelines = new Map<string, GPUComputePipeline>();
   #pool = new Map<string, GPUBuffer[]>();
   #heldBack: { buffer: GPUBuffer; usage: "storage" | "read" }[] = [];
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #recorded = 0;
+  #finiteFlag: GPUBuffer | null = null;
   #mem: BackendMemory = {
     liveBuffers: 0,
     liveBytes: 0,
@@ -89,14 +110,71 @@ class WebGPUBackend implements Backend {
     peakBytes: 0,
   };
 
-  constructor(device: GPUDevice, readonly adapter: string) {
+  constructor(opened: OpenedDevice) {
+    this.#attach(opened);
+  }
+
+  /** Starts using a (new) device: caches and pools of the old one are dropped. */
+  #attach({ device, description }: OpenedDevice): void {
     this.#device = device;
+    this.adapter = description;
+    this.maxElements = Math.floor(
+      Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / 4,
+    );
+    this.#generation++;
+    this.#lost = null;
+    this.#pipelines.clear();
+    this.#pool.clear();
+    this.#heldBack = [];
+    this.#encoder = null;
+    this.#pass = null;
+    this.#recorded = 0;
+    this.#finiteFlag = null;
+    this.#mem.pooledBytes = 0;
     // A validation error here is a bug in littlegrad: make it loud.
     device.addEventListener("uncapturederror", (event) => {
       console.error(
         `littlegrad WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`,
       );
     });
+    device.lost.then((info) => {
+      if (this.#device !== device) return;
+      this.#lost = `${info.reason}${info.message ? `: ${info.message}` : ""}`;
+      this.#recovery = openDevice().then((opened) => {
+        if (!opened) throw new Error("no WebGPU adapter is available any more");
+        this.#attach(opened);
+      }).catch((err) => {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `WebGPU device was lost (${this.#lost}) and could not be re-acquired: ${why}`,
+        );
+      });
+      this.#recovery.catch(() => {}); // reported through ready() and the next op
+    });
+  }
+
+  /** @internal The current device (tests simulate a loss with `device.destroy()`). */
+  get device(): GPUDevice {
+    return this.#device;
+  }
+
+  ready(): Promise<void> {
+    return this.#recovery;
+  }
+
+  assertUsable(storage?: Storage): void {
+    if (this.#lost !== null) {
+      throw new Error(
+        `WebGPU device was lost (${this.#lost}); littlegrad is acquiring a new one: ` +
+          "await deviceReady(), then recreate your tensors (their data was on the lost device)",
+      );
+    }
+    if (storage && (storage as GpuStorage).generation !== this.#generation) {
+      throw new Error(
+        "this tensor's data was on a WebGPU device that was lost; recreate it " +
+          "(from host data or a checkpoint) on the current device",
+      );
+    }
   }
 
   // ---- buffers ---------------------------------------------------------
@@ -117,7 +195,9 @@ class WebGPUBackend implements Backend {
 
   #release(buffer: GPUBuffer, usage: "storage" | "read"): void {
     if (this.#encoder) {
+      // Held back until the open encoder is submitted; counted as pooled.
       this.#heldBack.push({ buffer, usage });
+      this.#mem.pooledBytes += buffer.size;
       return;
     }
     const key = `${usage}:${buffer.size}`;
@@ -128,11 +208,19 @@ class WebGPUBackend implements Backend {
   }
 
   #newStorage(elements: number): GpuStorage {
+    this.assertUsable();
+    if (elements > this.maxElements) {
+      const mib = (n: number) => `${(n * 4 / 2 ** 20).toFixed(0)} MiB`;
+      throw new RangeError(
+        `a tensor of ${elements} float32 values (${mib(elements)}) exceeds this adapter's ` +
+          `storage buffer limit of ${this.maxElements} values (${mib(this.maxElements)})`,
+      );
+    }
     const buffer = this.#acquire(Math.max(elements, 1) * 4, "storage");
     this.#mem.liveBuffers++;
     this.#mem.liveBytes += buffer.size;
     this.#mem.peakBytes = Math.max(this.#mem.peakBytes, this.#mem.liveBytes);
-    return { backend: this, size: elements, refs: 0, buffer };
+    return { backend: this, size: elements, refs: 0, buffer, generation: this.#generation };
   }
 
   /** A small storage buffer holding kernel parameters, released after recording. */
@@ -198,7 +286,10 @@ class WebGPUBackend implements Backend {
     this.#recorded = 0;
     const held = this.#heldBack;
     this.#heldBack = [];
-    for (const { buffer, usage } of held) this.#release(buffer, usage);
+    for (const { buffer, usage } of held) {
+      this.#mem.pooledBytes -= buffer.size;
+      this.#release(buffer, usage);
+    }
   }
 
   // ---- Backend ---------------------------------------------------------
@@ -215,22 +306,70 @@ class WebGPUBackend implements Backend {
     return storage;
   }
 
-  async read(storage: Storage): Promise<Float32Array> {
+  read(storage: Storage): Promise<Float32Array> {
     const { buffer, size } = storage as GpuStorage;
-    if (size === 0) return new Float32Array(0);
-    const staging = this.#acquire(size * 4, "read");
+    this.assertUsable(storage);
+    if (size === 0) return Promise.resolve(new Float32Array(0));
+    return this.#readBuffer(buffer, size * 4, (bytes) => new Float32Array(bytes));
+  }
+
+  /** Copies `bytes` of `buffer` to a staging buffer, submits, and maps it. */
+  async #readBuffer<T>(
+    buffer: GPUBuffer,
+    bytes: number,
+    convert: (b: ArrayBuffer) => T,
+  ): Promise<T> {
+    const staging = this.#acquire(bytes, "read");
+    const generation = this.#generation;
+    const device = this.#device;
     this.#pass?.end();
     this.#pass = null;
     this.#encoder ??= this.#device.createCommandEncoder();
-    this.#encoder.copyBufferToBuffer(buffer, 0, staging, 0, size * 4);
+    this.#encoder.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
     this.#submit();
-    await staging.mapAsync(GPUMapMode.READ, 0, size * 4);
-    const result = new Float32Array(
-      staging.getMappedRange(0, size * 4).slice(0),
-    );
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    } catch (err) {
+      // A read that fails because the device died: say so, not "validation error".
+      const lost = await Promise.race([
+        device.lost,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 100)),
+      ]);
+      if (lost !== null || generation !== this.#generation) {
+        const why = lost ? `${lost.reason}${lost.message ? `: ${lost.message}` : ""}` : "replaced";
+        throw new Error(`WebGPU read failed: the device was lost (${why})`);
+      }
+      throw err;
+    }
+    const result = convert(staging.getMappedRange(0, bytes).slice(0));
     staging.unmap();
     this.#release(staging, "read");
     return result;
+  }
+
+  checkFinite(storage: Storage, size: number, tag: number): undefined {
+    if (size === 0) return;
+    if (!this.#finiteFlag) {
+      this.#finiteFlag = this.#acquire(16, "storage");
+      this.#device.queue.writeBuffer(this.#finiteFlag, 0, new Uint32Array([FINITE_FLAG_CLEAR]));
+    }
+    const pipeline = this.#pipeline("finite", finiteCheckKernel);
+    const [x, y] = grid(Math.ceil(size / WORKGROUP));
+    this.#dispatch(
+      pipeline,
+      new Uint32Array([size, tag]),
+      [this.#finiteFlag, (storage as GpuStorage).buffer],
+      [x, y, 1],
+    );
+  }
+
+  async takeNonFinite(): Promise<number | null> {
+    const flag = this.#finiteFlag;
+    if (!flag) return null;
+    this.#finiteFlag = null;
+    const value = await this.#readBuffer(flag, 4, (b) => new Uint32Array(b)[0]);
+    this.#release(flag, "storage");
+    return value === FINITE_FLAG_CLEAR ? null : value;
   }
 
   map(op: UnaryOp | BinaryOp, inputs: readonly View[], shape: Shape): Storage {
@@ -332,10 +471,11 @@ class WebGPUBackend implements Backend {
   }
 
   free(storage: Storage): void {
-    const { buffer } = storage as GpuStorage;
+    const { buffer, generation } = storage as GpuStorage;
     this.#mem.liveBuffers--;
     this.#mem.liveBytes -= buffer.size;
-    this.#release(buffer, "storage");
+    // A buffer of a lost device is gone with it: never pool it.
+    if (generation === this.#generation) this.#release(buffer, "storage");
   }
 
   async sync(): Promise<void> {

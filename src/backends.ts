@@ -98,6 +98,24 @@ export function availableBackends(): BackendName[] {
   return webgpu ? ["webgpu", "cpu"] : ["cpu"];
 }
 
+/**
+ * Resolves when the WebGPU backend can run work: at once normally; after the
+ * GPU device was lost, when littlegrad has acquired a new one (tensors made
+ * before the loss stay unusable and must be recreated). Rejects, explaining
+ * why, if no device can be had.
+ *
+ * @returns The default backend's description once ready.
+ * @example
+ * ```ts
+ * import { deviceReady } from "littlegrad";
+ * console.log((await deviceReady()).adapter);
+ * ```
+ */
+export async function deviceReady(): Promise<BackendInfo> {
+  await webgpu?.ready();
+  return backendInfo();
+}
+
 /** @internal Every backend object, for memory statistics. */
 export function allBackends(): Backend[] {
   return webgpu ? [webgpu, cpu] : [cpu];

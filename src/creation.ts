@@ -24,13 +24,26 @@ export interface TensorOptions extends CreateOptions {
   shape?: Shape;
 }
 
+/** Checks dtype and size before any host memory is allocated. */
+function prepare(op: string, shape: Shape, opts: CreateOptions): void {
+  checkDType(op, opts.dtype ?? "float32");
+  const backend = resolveBackend(opts.backend);
+  const n = sizeOf(shape);
+  if (n > backend.maxElements) {
+    throw new RangeError(
+      `${op}: shape ${shapeString(shape)} has ${n} elements, more than the ${backend.name} ` +
+        `backend can hold in one tensor (${backend.maxElements} float32 values on ${backend.adapter})`,
+    );
+  }
+}
+
 function fromFlat(
   op: string,
   data: Float32Array,
   shape: Shape,
   opts: CreateOptions,
 ): Tensor {
-  checkDType(op, opts.dtype ?? "float32");
+  prepare(op, shape, opts);
   const backend = resolveBackend(opts.backend);
   const storage = backend.upload(data);
   return new Tensor({
@@ -141,16 +154,16 @@ export function full(
   value: number,
   opts: CreateOptions = {},
 ): Tensor {
-  checkShape("full", shape);
+  return filled("full", shape, value, opts);
+}
+
+function filled(op: string, shape: Shape, value: number, opts: CreateOptions): Tensor {
+  checkShape(op, shape);
   if (typeof value !== "number") {
-    throw new TypeError(`full: value must be a number, got ${describe(value)}`);
+    throw new TypeError(`${op}: value must be a number, got ${describe(value)}`);
   }
-  return fromFlat(
-    "full",
-    new Float32Array(sizeOf(shape)).fill(value),
-    shape,
-    opts,
-  );
+  prepare(op, shape, opts);
+  return fromFlat(op, new Float32Array(sizeOf(shape)).fill(value), shape, opts);
 }
 
 /**
@@ -163,7 +176,7 @@ export function full(
  * ```
  */
 export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
-  return full(shape, 0, opts);
+  return filled("zeros", shape, 0, opts);
 }
 
 /**
@@ -176,7 +189,7 @@ export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
  * ```
  */
 export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
-  return full(shape, 1, opts);
+  return filled("ones", shape, 1, opts);
 }
 
 /**
@@ -241,6 +254,7 @@ export function randomUniform(
   opts: RandomOptions & { low?: number; high?: number } = {},
 ): Tensor {
   checkShape("randomUniform", shape);
+  prepare("randomUniform", shape, opts);
   const { low = 0, high = 1 } = opts;
   const next = generator(opts.seed ?? 0);
   const data = new Float32Array(sizeOf(shape));
@@ -262,6 +276,7 @@ export function randomNormal(
   opts: RandomOptions & { mean?: number; std?: number } = {},
 ): Tensor {
   checkShape("randomNormal", shape);
+  prepare("randomNormal", shape, opts);
   const { mean = 0, std = 1 } = opts;
   const next = generator(opts.seed ?? 0);
   const data = new Float32Array(sizeOf(shape));

@@ -4,7 +4,7 @@
  */
 
 import { allBackends } from "./backends.ts";
-import { liveTensorCount } from "./tensor.ts";
+import { liveTensorCount, reportNonFinite } from "./tensor.ts";
 
 /** What `memoryStats()` reports. */
 export interface MemoryStats {
@@ -64,5 +64,10 @@ export function memoryStats(): MemoryStats {
  * ```
  */
 export async function sync(): Promise<void> {
-  await Promise.all(allBackends().map((b) => b.sync()));
+  await Promise.all(
+    allBackends().map(async (b) => {
+      await b.sync();
+      await reportNonFinite(b);
+    }),
+  );
 }

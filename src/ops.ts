@@ -66,3 +66,42 @@ export const broadcastTo = (x: Tensor, shape: Shape): Tensor => x.broadcastTo(sh
 export const softmax = (x: Tensor, axis = -1): Tensor => x.softmax(axis);
 /** Log-softmax along an axis. @example `logSoftmax(logits)` */
 export const logSoftmax = (x: Tensor, axis = -1): Tensor => x.logSoftmax(axis);
+
+/** Elementwise minimum with broadcasting; ties split the gradient. @example `minimum(x, 1)` */
+export const minimum: BinaryFn = (a, b) => {
+  if (a instanceof Tensor) return a.minimum(b);
+  if (b instanceof Tensor) return b.minimum(a);
+  using x = scalar(a, resolveBackend());
+  return x.minimum(b);
+};
+/** Clamp to `[low, high]`. @example `clip(x, -1, 1)` */
+export const clip = (x: Tensor, low: Tensor | number, high: Tensor | number): Tensor =>
+  x.clip(low, high);
+/** `x²`. @example `square(x)` */
+export const square = (x: Tensor): Tensor => x.square();
+/** `log(1 + e^x)`, stable. @example `softplus(x)` */
+export const softplus = (x: Tensor): Tensor => x.softplus();
+/** `max(x, slope·x)`. @example `leakyRelu(x, 0.1)` */
+export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => x.leakyRelu(slope);
+/** GELU (tanh approximation). @example `gelu(x)` */
+export const gelu = (x: Tensor): Tensor => x.gelu();
+/** Minimum over axes. @example `min(x, 0)` */
+export const min = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor => x.min(axis, opts);
+/** Variance over axes. @example `variance(x, 1)` */
+export const variance = (
+  x: Tensor,
+  axis?: Axis,
+  opts?: ReduceOptions & { ddof?: number },
+): Tensor => x.var(axis, opts);
+/** Standard deviation over axes. @example `std(x)` */
+export const std = (x: Tensor, axis?: Axis, opts?: ReduceOptions & { ddof?: number }): Tensor =>
+  x.std(axis, opts);
+/** Stable `log(sum(exp(x)))` over axes. @example `logsumexp(x, -1)` */
+export const logsumexp = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor =>
+  x.logsumexp(axis, opts);
+/** Remove size-1 axes. @example `squeeze(x)` */
+export const squeeze = (x: Tensor, axis?: Axis): Tensor => x.squeeze(axis);
+/** Insert a size-1 axis. @example `expandDims(x, 0)` */
+export const expandDims = (x: Tensor, axis: number): Tensor => x.expandDims(axis);
+/** Flatten a range of axes. @example `flatten(x, 1)` */
+export const flatten = (x: Tensor, start = 0, end = -1): Tensor => x.flatten(start, end);

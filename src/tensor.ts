@@ -35,8 +35,23 @@ export type NestedArray = number | NestedArray[];
 
 /** Tapes of the transforms currently tracing, innermost last. */
 export const tapeStack: Tape[] = [];
+/**
+ * Who opened a scope, which decides the message a user sees when a tensor it
+ * released is used later: an op's own temporaries never reach the user, but a
+ * tensor kept from inside `grad` or `tidy` can ("a leaked tracer").
+ */
+export type ScopeKind = "op" | "transform" | "tidy";
+
+/** The tensors created while a scope was open. */
+export class Scope {
+  /** Tensors created in this scope, in creation order. */
+  readonly tensors: Set<Tensor> = new Set();
+  /** @param kind Who opened the scope. */
+  constructor(readonly kind: ScopeKind) {}
+}
+
 /** Tensors created in each open scope, innermost last. */
-const scopeStack: Set<Tensor>[] = [];
+const scopeStack: Scope[] = [];
 let nextId = 0;
 let liveTensors = 0;
 
@@ -46,10 +61,15 @@ export function liveTensorCount(): number {
 }
 
 /** @internal Opens a scope: tensors created until it closes are tracked in it. */
-export function openScope(): Set<Tensor> {
-  const scope = new Set<Tensor>();
+export function openScope(kind: ScopeKind = "op"): Scope {
+  const scope = new Scope(kind);
   scopeStack.push(scope);
   return scope;
+}
+
+function popScope(scope: Scope): Scope | undefined {
+  if (scopeStack.pop() !== scope) throw new Error("internal: scopes closed out of order");
+  return scopeStack.at(-1);
 }
 
 /**
@@ -58,44 +78,32 @@ export function openScope(): Set<Tensor> {
  * need them: then they all move to the enclosing scope, which disposes them
  * when that transform returns.
  */
-export function closeScope(
-  scope: Set<Tensor>,
-  keep: Iterable<Tensor> = [],
-): void {
-  if (scopeStack.pop() !== scope) {
-    throw new Error("internal: scopes closed out of order");
-  }
-  const parent = scopeStack.at(-1);
+export function closeScope(scope: Scope, keep: Iterable<Tensor> = []): void {
+  const parent = popScope(scope);
   const kept = new Set(keep);
-  for (const t of scope) {
+  for (const t of scope.tensors) {
     if (t.disposed) continue;
-    if (kept.has(t) || tapeStack.length > 0) parent?.add(t);
-    else t.dispose();
+    if (kept.has(t) || tapeStack.length > 0) parent?.tensors.add(t);
+    else t.release(scope.kind);
   }
 }
 
 /**
  * @internal Closes the innermost scope without disposing anything: `keep`
  * moves to the enclosing scope, and the rest is returned for the caller to
- * dispose later (a vjp's residuals). While a transform is still tracing,
+ * release later (a vjp's residuals). While a transform is still tracing,
  * everything moves to the enclosing scope and the returned set is empty.
  */
-export function detachScope(
-  scope: Set<Tensor>,
-  keep: Iterable<Tensor>,
-): Set<Tensor> {
-  if (scopeStack.pop() !== scope) {
-    throw new Error("internal: scopes closed out of order");
-  }
-  const parent = scopeStack.at(-1);
+export function detachScope(scope: Scope, keep: Iterable<Tensor>): Set<Tensor> {
+  const parent = popScope(scope);
   if (tapeStack.length > 0) {
-    for (const t of scope) parent?.add(t);
+    for (const t of scope.tensors) parent?.tensors.add(t);
     return new Set();
   }
   for (const t of keep) {
-    if (scope.delete(t)) parent?.add(t);
+    if (scope.tensors.delete(t)) parent?.tensors.add(t);
   }
-  return scope;
+  return scope.tensors;
 }
 
 /**
@@ -119,15 +127,19 @@ export function tidy<T>(fn: () => T): T {
   if (typeof fn !== "function") {
     throw new TypeError(`tidy: expected a function, got ${describe(fn)}`);
   }
-  return scoped(() => {
-    const result = fn();
-    if (result instanceof Promise) {
-      throw new TypeError(
-        "tidy: fn returned a Promise; tidy only works with synchronous functions",
-      );
-    }
-    return result;
-  }, (result) => tensorsIn(result));
+  return scoped(
+    () => {
+      const result = fn();
+      if (result instanceof Promise) {
+        throw new TypeError(
+          "tidy: fn returned a Promise; tidy only works with synchronous functions",
+        );
+      }
+      return result;
+    },
+    (result) => tensorsIn(result),
+    "tidy",
+  );
 }
 
 /** Tensors anywhere in nested arrays and plain objects. */
@@ -147,8 +159,9 @@ function tensorsIn(x: unknown): Tensor[] {
 export function scoped<T>(
   fn: () => T,
   escaping: (result: T) => Iterable<Tensor>,
+  kind: ScopeKind = "op",
 ): T {
-  const scope = openScope();
+  const scope = openScope(kind);
   let result: T;
   try {
     result = fn();
@@ -188,6 +201,7 @@ export class Tensor {
   /** Element type. */
   readonly dtype: DType = "float32";
   #view: View | null;
+  #released: ScopeKind | "dispose" | null = null;
 
   /**
    * Wraps a backend view. Users create tensors with `tensor`, `zeros`, ...
@@ -199,7 +213,8 @@ export class Tensor {
     this.#view = view;
     view.storage.refs++;
     liveTensors++;
-    scopeStack.at(-1)?.add(this);
+    scopeStack.at(-1)?.tensors.add(this);
+    dropped.register(this, view.storage, this);
   }
 
   /** Number of elements. */
@@ -225,8 +240,14 @@ export class Tensor {
   /** @internal The strided view; throws a clear error after `dispose()`. */
   view(op: string): View {
     if (!this.#view) {
+      const what = `${op}: tensor %${this.id} (shape ${shapeString(this.shape)})`;
       throw new ReferenceError(
-        `${op}: tensor %${this.id} (shape ${shapeString(this.shape)}) was used after dispose()`,
+        this.#released === "transform"
+          ? `${what} was created inside grad, valueAndGrad or vjp and released when it returned ` +
+            "(a leaked tracer): return it from the function, or as aux with hasAux, to keep it"
+          : this.#released === "tidy"
+          ? `${what} was created inside tidy() and released when it returned: return it to keep it`
+          : `${what} was used after dispose()`,
       );
     }
     return this.#view;
@@ -244,10 +265,17 @@ export class Tensor {
    * ```
    */
   dispose(): void {
+    this.release("dispose");
+  }
+
+  /** @internal Disposes the tensor, remembering who did (for error messages). */
+  release(by: ScopeKind | "dispose"): void {
     const view = this.#view;
     if (!view) return;
     this.#view = null;
+    this.#released = by;
     liveTensors--;
+    dropped.unregister(this);
     releaseStorage(view.storage);
   }
 
@@ -269,17 +297,16 @@ export class Tensor {
   async data(): Promise<Float32Array> {
     const view = this.view("data");
     const backend = view.storage.backend;
-    if (
-      isContiguous(view) && view.offset === 0 && view.storage.size === this.size
-    ) {
-      return await backend.read(view.storage);
+    backend.assertUsable(view.storage);
+    let result: Promise<Float32Array>;
+    if (isContiguous(view) && view.offset === 0 && view.storage.size === this.size) {
+      result = backend.read(view.storage);
+    } else {
+      const copy = backend.map("copy", [view], this.shape);
+      result = backend.read(copy).finally(() => backend.free(copy));
     }
-    const copy = backend.map("copy", [view], this.shape);
-    try {
-      return await backend.read(copy);
-    } finally {
-      backend.free(copy);
-    }
+    const [values] = await Promise.all([result, reportNonFinite(backend)]);
+    return values;
   }
 
   /**
@@ -322,6 +349,72 @@ export class Tensor {
       );
     }
     return (await this.data())[0];
+  }
+
+  /**
+   * Reads the tensor back and formats it like NumPy, with its shape and
+   * dtype; the middle of large tensors is elided with `...`.
+   *
+   * @param opts `threshold`: element count above which to elide (default
+   *   1000); `edgeItems`: items kept at each end of an elided axis (default
+   *   3); `precision`: digits after the point (default 4).
+   * @returns The text.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * console.log(await tensor([[1, 2.5], [-3, 4]]).format());
+   * // tensor([[ 1.0000,  2.5000],
+   * //         [-3.0000,  4.0000]], shape=[2,2], dtype=float32)
+   * ```
+   */
+  async format(
+    opts: { threshold?: number; edgeItems?: number; precision?: number } = {},
+  ): Promise<string> {
+    const { threshold = 1000, edgeItems = 3, precision = 4 } = opts;
+    const data = await this.data();
+    const elide = this.size > threshold;
+    // Which indices of each axis are shown (null marks the "..." gap).
+    const shown = this.shape.map((d) =>
+      elide && d > 2 * edgeItems
+        ? [
+          ...Array(edgeItems).keys(),
+          null,
+          ...Array.from({ length: edgeItems }, (_, i) => d - edgeItems + i),
+        ]
+        : [...Array(d).keys()]
+    );
+    const strides = this.shape.map((_, i) => sizeOf(this.shape.slice(i + 1)));
+    const visible: number[] = [];
+    const collect = (axis: number, offset: number) => {
+      if (axis === this.ndim) return void visible.push(data[offset]);
+      for (const i of shown[axis]) if (i !== null) collect(axis + 1, offset + i * strides[axis]);
+    };
+    collect(0, 0);
+    const finite = visible.filter(Number.isFinite).map(Math.abs);
+    const big = finite.length > 0 && Math.max(...finite) >= 1e6;
+    const tiny = finite.some((v) => v > 0 && v < 10 ** -precision);
+    const text = (v: number) =>
+      Number.isNaN(v)
+        ? "nan"
+        : !Number.isFinite(v)
+        ? (v > 0 ? "inf" : "-inf")
+        : big || tiny
+        ? v.toExponential(precision)
+        : v.toFixed(precision);
+    const width = Math.max(1, ...visible.map((v) => text(v).length));
+    const pad = (s: string) => s.padStart(width);
+    const render = (axis: number, offset: number, indent: string): string => {
+      if (axis === this.ndim) return pad(text(data[offset]));
+      const parts = shown[axis].map((i) =>
+        i === null ? "..." : render(axis + 1, offset + i * strides[axis], indent + " ")
+      );
+      const sep = axis === this.ndim - 1
+        ? ", "
+        : ",\n" + "\n".repeat(this.ndim - axis - 2) + indent + " ";
+      return `[${parts.join(sep)}]`;
+    };
+    const body = render(0, 0, " ".repeat("tensor(".length));
+    return `tensor(${body}, shape=${shapeString(this.shape)}, dtype=${this.dtype})`;
   }
 
   /** Describes the tensor without reading the GPU: `Tensor(float32[2,3], webgpu)`. */
@@ -417,6 +510,58 @@ export class Tensor {
   relu(): Tensor {
     return this.maximum(0);
   }
+  /**
+   * Elementwise minimum, with broadcasting; ties split the gradient evenly.
+   * @example `x.minimum(1)`
+   */
+  minimum(other: Tensor | number): Tensor {
+    return composite(() => this.neg().maximum(negate(other)).neg());
+  }
+  /**
+   * Clamps every element to `[low, high]` (`maximum` then `minimum`).
+   * @example `x.clip(-1, 1)`
+   */
+  clip(low: Tensor | number, high: Tensor | number): Tensor {
+    return composite(() => this.maximum(low).minimum(high));
+  }
+  /** Elementwise `this²`. @example `x.square()` */
+  square(): Tensor {
+    return this.mul(this);
+  }
+  /** Elementwise `1 / this`. @example `x.reciprocal()` */
+  reciprocal(): Tensor {
+    return binary("div", 1, this);
+  }
+  /**
+   * Elementwise `log(1 + e^x)`, computed as `max(x, 0) + log(1 + e^-|x|)` so
+   * large inputs neither overflow nor lose the linear tail.
+   * @example `x.softplus()`
+   */
+  softplus(): Tensor {
+    return composite(() => this.relu().add(this.abs().neg().exp().add(1).log()));
+  }
+  /**
+   * Elementwise `x` for `x ≥ 0` and `slope·x` below (`maximum(x, slope·x)`,
+   * for `0 ≤ slope < 1`).
+   * @example `x.leakyRelu(0.01)`
+   */
+  leakyRelu(slope = 0.01): Tensor {
+    if (!(slope >= 0 && slope < 1)) {
+      throw new RangeError(`leakyRelu: slope must be in [0, 1), got ${slope}`);
+    }
+    return composite(() => this.maximum(this.mul(slope)));
+  }
+  /**
+   * GELU with the tanh approximation (JAX's default):
+   * `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+   * @example `x.gelu()`
+   */
+  gelu(): Tensor {
+    return composite(() => {
+      const inner = this.add(this.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+      return this.mul(inner.tanh().add(1)).mul(0.5);
+    });
+  }
 
   // ---- reductions -----------------------------------------------------------
 
@@ -439,6 +584,44 @@ export class Tensor {
     const axes = normalizeAxes("mean", axis, this.ndim);
     const count = sizeOf(axes.map((a) => this.shape[a]));
     return composite(() => this.sum(axes, opts).div(count));
+  }
+  /**
+   * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
+   * @example `x.min(0)`
+   */
+  min(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    normalizeAxes("min", axis, this.ndim);
+    return composite(() => this.neg().max(axis, opts).neg());
+  }
+  /**
+   * Variance over `axis` (all axes when omitted): `mean((x - mean(x))²)`, or
+   * divided by `n - ddof` with `ddof`.
+   * @example `x.var(1)`, `x.var(undefined, { ddof: 1 })`
+   */
+  var(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
+    const axes = normalizeAxes("var", axis, this.ndim);
+    const n = sizeOf(axes.map((a) => this.shape[a]));
+    const ddof = opts.ddof ?? 0;
+    return composite(() => {
+      const centered = this.sub(this.mean(axes, { keepdims: true }));
+      return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
+    });
+  }
+  /** Standard deviation: `sqrt(var)`. @example `x.std(0, { ddof: 1 })` */
+  std(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
+    return composite(() => this.var(axis, opts).sqrt());
+  }
+  /**
+   * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
+   * @example `x.logsumexp(-1)`
+   */
+  logsumexp(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    const axes = normalizeAxes("logsumexp", axis, this.ndim);
+    return composite(() => {
+      const m = stopGradient(this.max(axes, { keepdims: true }));
+      const out = this.sub(m).exp().sum(axes, { keepdims: true }).log().add(m);
+      return opts.keepdims ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)));
+    });
   }
 
   // ---- linear algebra and shape ---------------------------------------------
@@ -501,6 +684,46 @@ export class Tensor {
     return apply("broadcast", [this], { shape: target });
   }
 
+  /**
+   * Removes size-1 axes (all of them, or the given ones).
+   * @example `tensor([[1], [2]]).squeeze()` has shape `[2]`
+   */
+  squeeze(axis?: Axis): Tensor {
+    const axes = axis === undefined
+      ? this.shape.flatMap((d, i) => (d === 1 ? [i] : []))
+      : normalizeAxes("squeeze", axis, this.ndim);
+    for (const a of axes) {
+      if (this.shape[a] !== 1) {
+        throw new RangeError(
+          `squeeze: axis ${a} has size ${this.shape[a]}, not 1 (shape ${shapeString(this.shape)})`,
+        );
+      }
+    }
+    return this.reshape(this.shape.filter((_, i) => !axes.includes(i)));
+  }
+
+  /**
+   * Inserts a size-1 axis at `axis` (negative counts from the end of the result).
+   * @example `tensor([1, 2]).expandDims(0)` has shape `[1, 2]`
+   */
+  expandDims(axis: number): Tensor {
+    const [a] = normalizeAxes("expandDims", axis, this.ndim + 1);
+    return this.reshape([...this.shape.slice(0, a), 1, ...this.shape.slice(a)]);
+  }
+
+  /**
+   * Flattens axes `start..end` (inclusive; default all) into one.
+   * @example `x.flatten(1)` turns `[n, c, h, w]` into `[n, c·h·w]`
+   */
+  flatten(start = 0, end = -1): Tensor {
+    if (this.ndim === 0) return this.reshape([1]);
+    const [s] = normalizeAxes("flatten", start, this.ndim);
+    const [e] = normalizeAxes("flatten", end, this.ndim);
+    if (s > e) throw new RangeError(`flatten: start axis ${start} comes after end axis ${end}`);
+    const middle = sizeOf(this.shape.slice(s, e + 1));
+    return this.reshape([...this.shape.slice(0, s), middle, ...this.shape.slice(e + 1)]);
+  }
+
   // ---- normalisation --------------------------------------------------------
 
   /**
@@ -536,6 +759,17 @@ function releaseStorage(storage: Storage): void {
 }
 
 /**
+ * A safety net: a tensor that becomes unreachable without `dispose()` has its
+ * memory released when the garbage collector reclaims it. Collection timing
+ * is up to the JavaScript engine, so explicit `dispose()`/`using`/`tidy`
+ * remain the way to bound memory.
+ */
+const dropped = new FinalizationRegistry<Storage>((storage) => {
+  liveTensors--;
+  releaseStorage(storage);
+});
+
+/**
  * @internal Applies one primitive: checks the inputs are alive and on one
  * backend, runs the forward rule, and records the equation on every tape
  * that is tracing one of the inputs.
@@ -555,10 +789,91 @@ export function apply(
         }); move them to one backend first`,
       );
     }
+    backend.assertUsable(v.storage);
   }
-  const out = new Tensor(runPrimitive(prim, views, params));
+  let view: View;
+  try {
+    view = runPrimitive(prim, views, params);
+  } catch (err) {
+    // Backend errors (buffer limits, a lost device) get the op's name.
+    if (err instanceof Error && !err.message.startsWith(`${prim}:`)) {
+      err.message = `${prim}: ${err.message}`;
+    }
+    throw err;
+  }
+  const out = new Tensor(view);
+  if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
   for (const tape of tapeStack) tape.record(prim, inputs, out, params);
   return out;
+}
+
+// ---- debug mode: NaN/Inf checks ---------------------------------------------
+
+let debugNansEnabled = false;
+let debugTag = 0;
+/** Descriptions of ops whose finiteness check is still pending on the GPU, by tag. */
+const pendingChecks = new Map<number, string>();
+
+/**
+ * Thrown in `debugNans` mode when an op produces NaN or ±Inf; the message
+ * names the first such op.
+ */
+export class NonFiniteError extends Error {
+  /**
+   * Creates the error for the op described by `op`.
+   * @param op The op and its shapes, as printed in the message.
+   */
+  constructor(op: string) {
+    super(`debugNans: ${op} produced NaN or Inf`);
+    this.name = "NonFiniteError";
+  }
+}
+
+/**
+ * Turns the NaN/Inf debug mode on or off (like JAX's `debug_nans`). When on,
+ * every op's output is checked: on the CPU backend the op that produces a NaN
+ * or ±Inf throws a `NonFiniteError` at once; on WebGPU the checks run on the
+ * GPU and the next read (`data`, `array`, `item`, `sync`) throws, naming the
+ * first op in program order whose output was not finite. Costs one extra
+ * small kernel per op.
+ *
+ * @param enabled `true` to check every op, `false` to stop.
+ * @example
+ * ```ts
+ * import { debugNans, tensor } from "littlegrad";
+ * debugNans(true);
+ * try {
+ *   await tensor([1, -1]).log().sum().item();
+ * } catch (err) {
+ *   console.log((err as Error).message); // debugNans: log (output %2, shape [2]; ...) produced NaN or Inf
+ * }
+ * debugNans(false);
+ * ```
+ */
+export function debugNans(enabled: boolean): void {
+  debugNansEnabled = enabled;
+}
+
+function checkFinite(prim: Prim, inputs: readonly Tensor[], out: Tensor, view: View): void {
+  const tag = ++debugTag;
+  const what = `${prim} (output %${out.id}, shape ${shapeString(out.shape)}; inputs ${
+    inputs.map((t) => `%${t.id} ${shapeString(t.shape)}`).join(", ")
+  })`;
+  const finite = view.storage.backend.checkFinite(view.storage, view.storage.size, tag);
+  if (finite === false) {
+    out.dispose();
+    throw new NonFiniteError(what);
+  }
+  if (finite === undefined) pendingChecks.set(tag, what);
+}
+
+/** @internal Throws for a failed deferred check on `backend`, if any. */
+export async function reportNonFinite(backend: Backend): Promise<void> {
+  if (pendingChecks.size === 0) return;
+  const tag = await backend.takeNonFinite();
+  const what = tag === null ? undefined : pendingChecks.get(tag);
+  pendingChecks.clear();
+  if (what !== undefined) throw new NonFiniteError(what);
 }
 
 /**
@@ -599,6 +914,10 @@ export function backendOf(t: Tensor, op: string): Backend {
 export function scalar(value: number, backend: Backend): Tensor {
   const storage = backend.upload(new Float32Array([value]));
   return new Tensor({ storage, shape: [], strides: [], offset: 0 });
+}
+
+function negate(x: Tensor | number): Tensor | number {
+  return typeof x === "number" ? -x : x.neg();
 }
 
 function operand(

@@ -14,6 +14,7 @@ import {
   detachScope,
   openScope,
   scalar,
+  type Scope,
   scoped,
   tapeStack,
   Tensor,
@@ -90,7 +91,7 @@ function traceCall(
       );
     }
   }
-  const scope = openScope();
+  const scope = openScope("transform");
   const tape = new Tape();
   let out: unknown;
   const inputs: Traced["inputs"] = [];
@@ -132,13 +133,13 @@ function traceCall(
  * output is a distinct tensor the caller owns. Runs while the tape records,
  * so aliases of traced values stay connected.
  */
-function freshOutputs(out: unknown, scope: Set<Tensor>): unknown {
+function freshOutputs(out: unknown, scope: Scope): unknown {
   const { leaves, unflatten } = flattenTree(out);
   if (!leaves.some((l) => l.value instanceof Tensor)) return out;
   const seen = new Set<Tensor>();
   return unflatten(leaves.map(({ value }) => {
     if (!(value instanceof Tensor) || value.disposed) return value;
-    const fresh = scope.has(value) && !seen.has(value) ? value : alias(value);
+    const fresh = scope.tensors.has(value) && !seen.has(value) ? value : alias(value);
     seen.add(fresh);
     return fresh;
   }));
@@ -150,35 +151,39 @@ function backward(
   makeSeeds: () => readonly [Tensor, Tensor][],
   inputs: Traced["inputs"],
 ): Tree[] {
-  return scoped(() => {
-    const seeds = makeSeeds();
-    const cotangents = new Map<number, Tensor>();
-    const accumulate = (t: Tensor, g: Tensor) => {
-      const prev = cotangents.get(t.id);
-      cotangents.set(t.id, prev ? prev.add(g) : g);
-    };
-    for (const [out, g] of seeds) if (tape.isActive(out)) accumulate(out, g);
-    for (let i = tape.equations.length - 1; i >= 0; i--) {
-      const eqn = tape.equations[i];
-      const g = cotangents.get(eqn.output.id);
-      if (!g) continue;
-      cotangents.delete(eqn.output.id);
-      const wants = eqn.inputs.map((t) => tape.isActive(t));
-      const grads = VJP_RULES[eqn.prim](g, eqn, wants);
-      eqn.inputs.forEach((t, j) => {
-        const gj = grads[j];
-        if (wants[j] && gj) accumulate(t, gj);
-      });
-    }
-    // Every result is a fresh alias, so no two results (nor a result and a
-    // user's tensor) are the same object.
-    return inputs.map(({ aliases, unflatten }) =>
-      unflatten(aliases.map((a) => {
-        const g = cotangents.get(a.id);
-        return g ? alias(g) : scalar(0, backendOf(a, "grad")).broadcastTo(a.shape);
-      }))
-    );
-  }, (trees) => treeTensors(trees));
+  return scoped(
+    () => {
+      const seeds = makeSeeds();
+      const cotangents = new Map<number, Tensor>();
+      const accumulate = (t: Tensor, g: Tensor) => {
+        const prev = cotangents.get(t.id);
+        cotangents.set(t.id, prev ? prev.add(g) : g);
+      };
+      for (const [out, g] of seeds) if (tape.isActive(out)) accumulate(out, g);
+      for (let i = tape.equations.length - 1; i >= 0; i--) {
+        const eqn = tape.equations[i];
+        const g = cotangents.get(eqn.output.id);
+        if (!g) continue;
+        cotangents.delete(eqn.output.id);
+        const wants = eqn.inputs.map((t) => tape.isActive(t));
+        const grads = VJP_RULES[eqn.prim](g, eqn, wants);
+        eqn.inputs.forEach((t, j) => {
+          const gj = grads[j];
+          if (wants[j] && gj) accumulate(t, gj);
+        });
+      }
+      // Every result is a fresh alias, so no two results (nor a result and a
+      // user's tensor) are the same object.
+      return inputs.map(({ aliases, unflatten }) =>
+        unflatten(aliases.map((a) => {
+          const g = cotangents.get(a.id);
+          return g ? alias(g) : scalar(0, backendOf(a, "grad")).broadcastTo(a.shape);
+        }))
+      );
+    },
+    (trees) => treeTensors(trees),
+    "transform",
+  );
 }
 
 function outputTensors(op: string, out: unknown): Tensor[] {
@@ -230,7 +235,7 @@ export function vjp<A extends unknown[], R>(
   const dispose = () => {
     if (released) return;
     released = true;
-    for (const t of traced.residuals) t.dispose();
+    for (const t of traced.residuals) t.release("transform");
   };
   const pullback = ((cotangent: Tree) => {
     if (released) {
@@ -345,7 +350,7 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
         traced.inputs,
       );
     } finally {
-      for (const t of traced.residuals) t.dispose();
+      for (const t of traced.residuals) t.release("transform");
     }
     return [
       (opts.hasAux ? [value, aux] : value) as ValueOf<R, O>,

@@ -8,6 +8,22 @@
 
 import { availableBackends, type BackendName, useBackend } from "../mod.ts";
 
+/** V8's collector, exposed by the test task's `--v8-flags=--expose-gc`. */
+export const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
+
+/**
+ * Collects garbage and lets finalizers run, so tensors earlier tests dropped
+ * without `dispose()` are released (by littlegrad's FinalizationRegistry)
+ * before a test snapshots memory counters, not in the middle of it.
+ */
+export async function settleGarbage(): Promise<void> {
+  if (!gc) return;
+  for (let i = 0; i < 2; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 /** Every backend the tests cover. */
 export const BACKENDS: readonly BackendName[] = ["webgpu", "cpu"];
 
@@ -25,6 +41,7 @@ export function testBoth(
       ignore: !availableBackends().includes(backend),
       async fn() {
         useBackend(backend);
+        await settleGarbage();
         try {
           await fn(backend);
         } finally {

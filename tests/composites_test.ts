@@ -1,0 +1,139 @@
+/**
+ * Ops composed from primitives (no gradient rule of their own): values
+ * against plain TypeScript, gradient checks on both backends, kinks included.
+ */
+
+import assert from "node:assert/strict";
+import { checkGrads, randomNormal, randomUniform, type Tensor, tensor } from "../mod.ts";
+import { assertClose, testBoth } from "./_helpers.ts";
+
+type Case = {
+  name: string;
+  fn: (...xs: Tensor[]) => Tensor;
+  inputs: () => Tensor[];
+  expect?: (...xs: number[][]) => number[];
+};
+const n = (shape: number[], seed: number) => randomNormal(shape, { seed });
+const map1 = (f: (a: number) => number) => (a: number[]) => a.map(f);
+const gelu = (x: number) =>
+  0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+const CASES: Case[] = [
+  {
+    name: "minimum",
+    fn: (a, b) => a.minimum(b),
+    inputs: () => [n([3, 4], 1), n([3, 4], 2)],
+    expect: (a, b) => a.map((v, i) => Math.min(v, b[i])),
+  },
+  {
+    name: "minimum with ties and broadcasting",
+    fn: (a, b) => a.minimum(b),
+    inputs: () => [tensor([[1, 2], [0, -1]]), tensor([1, -1])],
+  },
+  {
+    name: "clip (including values at the bounds)",
+    fn: (x) => x.clip(-0.5, 0.5),
+    inputs: () => [tensor([-2, -0.5, 0, 0.3, 0.5, 2])],
+    expect: map1((v) => Math.min(Math.max(v, -0.5), 0.5)),
+  },
+  {
+    name: "square",
+    fn: (x) => x.square(),
+    inputs: () => [n([3, 4], 3)],
+    expect: map1((v) => v * v),
+  },
+  {
+    name: "reciprocal",
+    fn: (x) => x.reciprocal(),
+    inputs: () => [randomUniform([3, 4], { seed: 4, low: 0.5, high: 2 })],
+    expect: map1((v) => 1 / v),
+  },
+  {
+    name: "softplus",
+    fn: (x) => x.softplus(),
+    inputs: () => [tensor([-30, -2, 0, 0.5, 3, 30])],
+    expect: map1((v) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)))),
+  },
+  {
+    name: "leakyRelu (including 0)",
+    fn: (x) => x.leakyRelu(0.1),
+    inputs: () => [tensor([-2, -0.5, 0, 0.5, 2])],
+    expect: map1((v) => (v >= 0 ? v : 0.1 * v)),
+  },
+  { name: "gelu", fn: (x) => x.gelu(), inputs: () => [n([3, 4], 5)], expect: map1(gelu) },
+  { name: "min over an axis", fn: (x) => x.min(1), inputs: () => [n([3, 4], 6)] },
+  {
+    name: "min with two-way ties",
+    fn: (x) => x.min(0),
+    inputs: () => [tensor([[1, 0, 3], [1, 2, 3]])],
+  },
+  { name: "var", fn: (x) => x.var(), inputs: () => [n([3, 4], 7)] },
+  {
+    name: "var axis 1 ddof 1 keepdims",
+    fn: (x) => x.var(1, { ddof: 1, keepdims: true }),
+    inputs: () => [n([3, 4], 8)],
+  },
+  { name: "std axis 0", fn: (x) => x.std(0), inputs: () => [n([5, 3], 9)] },
+  { name: "logsumexp", fn: (x) => x.logsumexp(-1), inputs: () => [n([3, 4], 10)] },
+  {
+    name: "logsumexp keepdims all",
+    fn: (x) => x.logsumexp(undefined, { keepdims: true }),
+    inputs: () => [n([2, 3], 11)],
+  },
+  {
+    name: "squeeze, expandDims and flatten",
+    fn: (x) => x.expandDims(0).squeeze(0).flatten().mul(x.flatten(0, 1)),
+    inputs: () => [n([2, 3], 12)],
+  },
+];
+
+for (const c of CASES) {
+  testBoth(`gradient check: ${c.name}`, async () => {
+    const xs = c.inputs();
+    await checkGrads(c.fn, xs);
+    if (c.expect) {
+      const host = await Promise.all(xs.map(async (x) => Array.from(await x.data())));
+      const y = c.fn(...xs);
+      assertClose(await y.data(), c.expect(...host), { rtol: 1e-5, atol: 1e-6, label: c.name });
+      y.dispose();
+    }
+    for (const x of xs) x.dispose();
+  });
+}
+
+testBoth("reductions and shapes: reference values", async () => {
+  const x = tensor([[1, 2, 3], [4, 6, 8]]);
+  assertClose(await x.min().item(), 1);
+  assertClose(await x.min(1, { keepdims: true }).array(), [[1], [4]]);
+  assertClose(await x.var(1).array(), [2 / 3, 8 / 3], { rtol: 1e-6 });
+  assertClose(await x.var(1, { ddof: 1 }).array(), [1, 4], { rtol: 1e-6 });
+  assertClose(await x.std(0).array(), [1.5, 2, 2.5], { rtol: 1e-6 });
+  assertClose(await x.logsumexp(1).array(), [
+    Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3)),
+    Math.log(Math.exp(4) + Math.exp(6) + Math.exp(8)),
+  ], { rtol: 1e-6 });
+  assertClose(await tensor([1e4, 1e4]).logsumexp().item(), 1e4 + Math.LN2, { rtol: 1e-7 });
+  assertClose(await tensor([-1e4, 0]).softplus().array(), [0, Math.LN2]);
+  assertClose(await tensor([1e4]).softplus().array(), [1e4]);
+  assert.deepEqual(tensor([[1], [2]]).squeeze().shape, [2]);
+  assert.deepEqual(tensor([1, 2]).expandDims(-1).shape, [2, 1]);
+  assert.deepEqual(tensor([[[1, 2]], [[3, 4]]]).flatten(1).shape, [2, 2]);
+  assert.deepEqual(tensor(5).flatten().shape, [1]);
+  assert.throws(
+    () => tensor([1, 2]).squeeze(0),
+    (e: unknown) => e instanceof RangeError && /squeeze/.test(e.message),
+  );
+  assert.throws(() => tensor([1]).leakyRelu(2), RangeError);
+});
+
+testBoth("format() prints like NumPy and elides large tensors", async () => {
+  assert.equal(
+    await tensor([[1, 2.5], [-3, 4]]).format(),
+    "tensor([[ 1.0000,  2.5000],\n        [-3.0000,  4.0000]], shape=[2,2], dtype=float32)",
+  );
+  assert.equal(await tensor(2).format({ precision: 1 }), "tensor(2.0, shape=[], dtype=float32)");
+  const big = await randomUniform([50, 60], { seed: 1 }).format();
+  assert.match(big, /\.\.\./);
+  assert.equal(big.split("\n").length, 7, big); // 3 rows, "...", 3 rows
+  assert.match(await tensor([NaN, Infinity, 1e-9]).format(), /nan.*inf.*e-9/);
+});
