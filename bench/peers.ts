@@ -29,6 +29,14 @@ import "@tensorflow/tfjs-backend-webgpu";
 import * as jax from "@jax-js/jax";
 import * as lg from "../mod.ts";
 import { type HandTuned, handTuned } from "./_hand_tuned.ts";
+// Internal, bench-only: littlegrad's WebGPU backend counts pool hits and bind groups.
+import { resolveBackend } from "../src/backends.ts";
+import type { PoolStats } from "../src/backend_webgpu.ts";
+
+/** A snapshot of littlegrad's WebGPU counters. */
+function lgStats(): PoolStats {
+  return { ...(resolveBackend("webgpu") as unknown as { stats: PoolStats }).stats };
+}
 
 // ---- command line -------------------------------------------------------------
 
@@ -89,7 +97,9 @@ interface Lib {
   /** Copies host data to the device. */
   upload(data: Float32Array, shape: number[]): unknown;
   matmul(a: unknown, b: unknown): unknown;
+  /** `a + b`, broadcasting like NumPy. */
   add(a: unknown, b: unknown): unknown;
+  exp(a: unknown): unknown;
   sum(a: unknown): unknown;
   /** Reads an array back (and waits for it). */
   read(x: unknown): Promise<Float32Array>;
@@ -121,6 +131,7 @@ const littlegrad: Lib = {
   upload: (data, shape) => lg.tensor(data, { shape, backend: "webgpu" }),
   matmul: (a, b) => (a as lg.Tensor).matmul(b as lg.Tensor),
   add: (a, b) => (a as lg.Tensor).add(b as lg.Tensor),
+  exp: (a) => (a as lg.Tensor).exp(),
   sum: (a) => (a as lg.Tensor).sum(),
   read: (x) => (x as lg.Tensor).data(),
   wait: () => lg.sync(),
@@ -184,6 +195,7 @@ const tfjs: Lib = {
   upload: (data, shape) => tf.tensor(data, shape),
   matmul: (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
   add: (a, b) => tf.add(a as tf.Tensor, b as tf.Tensor),
+  exp: (a) => tf.exp(a as tf.Tensor),
   sum: (a) => tf.sum(a as tf.Tensor),
   read: async (x) => new Float32Array(await (x as tf.Tensor).data()),
   async wait() {
@@ -254,6 +266,7 @@ const jaxjs: Lib = {
     jnp.array(data as Float32Array<ArrayBuffer>, { shape, device: "webgpu" }),
   matmul: (a, b) => jnp.matmul((a as jax.Array).ref, (b as jax.Array).ref),
   add: (a, b) => jnp.add((a as jax.Array).ref, (b as jax.Array).ref),
+  exp: (a) => jnp.exp((a as jax.Array).ref),
   sum: (a) => jnp.sum((a as jax.Array).ref),
   read: (x) => (x as jax.Array).ref.data() as Promise<Float32Array>,
   wait: async (xs) => void await jax.blockUntilReady(xs as jax.Array[]),
@@ -367,6 +380,8 @@ interface Row {
   cells: Record<string, Cell>;
   /** Hand-tuned WGSL reference (matmul, add, sum, chain only), median ms. */
   hand?: Cell;
+  /** A note printed under the table (e.g. littlegrad's buffer pool during the row). */
+  note?: string;
 }
 
 /**
@@ -517,38 +532,68 @@ async function matmulRow(
   return row;
 }
 
-async function addRow(libs: Lib[], hand: HandTuned | null, n: number, queue: number): Promise<Row> {
+/** The elementwise rows: same-shape add, a unary op, a bias (row) broadcast. */
+type ElementwiseKind = "add" | "exp" | "bias";
+
+async function elementwiseRow(
+  libs: Lib[],
+  hand: HandTuned | null,
+  kind: ElementwiseKind,
+  n: number,
+  queue: number,
+): Promise<Row> {
+  const rowLength = 4096;
   const xData = normals(n, 21);
-  const yData = normals(n, 22);
-  const inputs = new Map<Lib, [unknown, unknown]>();
+  const yData = kind === "add" ? normals(n, 22) : kind === "bias" ? normals(rowLength, 23) : null;
+  const yShape = kind === "add" ? [n] : [rowLength];
+  const xShape = kind === "bias" ? [n / rowLength, rowLength] : [n];
+  const expected = kind === "add"
+    ? (i: number) => Math.fround(xData[i] + yData![i])
+    : kind === "bias"
+    ? (i: number) => Math.fround(xData[i] + yData![i % rowLength])
+    : (i: number) => Math.exp(xData[i]);
+  const op = (lib: Lib, [x, y]: unknown[]) => kind === "exp" ? lib.exp(x) : lib.add(x, y);
+  const inputs = new Map<Lib, unknown[]>();
   const get = (lib: Lib) => {
-    if (!inputs.has(lib)) inputs.set(lib, [lib.upload(xData, [n]), lib.upload(yData, [n])]);
+    if (!inputs.has(lib)) {
+      const x = lib.upload(xData, xShape);
+      inputs.set(lib, yData ? [x, lib.upload(yData, yShape)] : [x]);
+    }
     return inputs.get(lib)!;
   };
   const cells = await measure(
     libs,
     async (lib) => {
-      const [x, y] = get(lib);
-      const z = lib.add(x, y);
+      const z = op(lib, get(lib));
       const out = await lib.read(z);
       lib.dispose([z]);
-      const w = worst(out, (i) => Math.fround(xData[i] + yData[i]), out.keys(), 0, 0);
-      return w.ratio > 0 || out.length !== n ? `z[${w.at}] = ${w.got}, expected ${w.want}` : null;
+      // add is exact in float32; exp within a few ulp.
+      const w = worst(out, expected, out.keys(), 0, kind === "exp" ? 1e-5 : 0);
+      return w.ratio > (kind === "exp" ? 1 : 0) || out.length !== n
+        ? `z[${w.at}] = ${w.got}, expected ${w.want}`
+        : null;
     },
     (lib) => {
-      const [x, y] = get(lib);
-      return queued(lib, queue, () => lib.add(x, y));
+      const xs = get(lib);
+      return queued(lib, queue, () => op(lib, xs));
     },
   );
-  for (const [lib, pair] of inputs) lib.dispose(pair);
+  for (const [lib, xs] of inputs) lib.dispose(xs);
+  // Bytes moved per element: two reads and a write, or a read and a write.
+  const bytes = kind === "add" ? 12 : 8;
+  const title = kind === "add"
+    ? `add ${n >> 20}M f32 (×${queue} queued)`
+    : kind === "exp"
+    ? `exp ${n >> 20}M f32 (×${queue} queued)`
+    : `add bias: [${n / rowLength}, ${rowLength}] + [${rowLength}] (×${queue} queued)`;
   const row: Row = {
-    key: "add",
-    title: `add ${n >> 20}M f32 (×${queue} queued)`,
-    rate: (ms) => `${(3 * 4 * n / ms / 1e6).toFixed(1)} GB/s`,
+    key: kind,
+    title,
+    rate: (ms) => `${(bytes * n / ms / 1e6).toFixed(1)} GB/s`,
     target: 1.3,
     cells,
   };
-  if (hand) row.hand = await hand.add(xData, yData, queue, ROUNDS);
+  if (hand && kind === "add") row.hand = await hand.add(xData, yData!, queue, ROUNDS);
   return row;
 }
 
@@ -677,14 +722,38 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
       };
     }
   }
+  // littlegrad's counters over the timed rounds only (everything is warm by now).
+  const deltas: PoolStats = {
+    acquired: 0,
+    created: 0,
+    bindGroupsCreated: 0,
+    dispatches: 0,
+    submits: 0,
+  };
   for (let r = 0; r < ROUNDS; r++) {
     for (const v of live) {
       const runner = runners.get(v.name)!;
+      const before = v.lib === littlegrad ? lgStats() : null;
       const t0 = performance.now();
       await runner.run(steps, readEvery);
       times.get(v.name)!.push((performance.now() - t0) / steps);
+      if (before) {
+        const after = lgStats();
+        for (const key of Object.keys(deltas) as (keyof PoolStats)[]) {
+          deltas[key] += after[key] - before[key];
+        }
+      }
     }
   }
+  const total = ROUNDS * steps;
+  const note =
+    `littlegrad, timed MLP steps: ${(deltas.dispatches / total).toFixed(0)} dispatches/step, ` +
+    `${
+      (deltas.submits / total).toFixed(2)
+    } submits/step; buffer pool ${deltas.acquired} requests, ` +
+    `${deltas.created} new buffers (hit rate ${
+      (100 * (1 - deltas.created / Math.max(1, deltas.acquired))).toFixed(1)
+    }%); ${deltas.bindGroupsCreated} bind groups created for ${deltas.dispatches} dispatches`;
   for (const v of live) {
     runners.get(v.name)!.dispose();
     const ms = median(times.get(v.name)!);
@@ -692,6 +761,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     else cells[v.name].ms = ms;
   }
   return {
+    note,
     key: "mlp",
     title:
       `MLP step ${IN}→${HIDDEN}→${OUT}, batch ${BATCH}, grads + SGD (per step, ${steps} steps, loss read every ${readEvery})`,
@@ -753,6 +823,7 @@ function printTable(rows: Row[], columns: string[], adapter: string): void {
       .map(([name, c]) => `  ${row.key} / ${name}: ${c.status}: ${c.detail}`)
   );
   if (details.length) console.log(`\nnot counted:\n${details.join("\n")}`);
+  for (const row of rows) if (row.note) console.log(`\n${row.note}`);
   if (notes.length) console.log(`\n${notes.join("\n")}`);
 }
 
@@ -821,7 +892,9 @@ if (import.meta.main) {
       ),
     );
   }
-  if (want("add")) progress(await addRow(libs, hand, 1 << 24, 8));
+  if (want("add")) progress(await elementwiseRow(libs, hand, "add", 1 << 24, 8));
+  if (want("exp")) progress(await elementwiseRow(libs, hand, "exp", 1 << 24, 8));
+  if (want("bias")) progress(await elementwiseRow(libs, hand, "bias", 1 << 24, 8));
   if (want("sum")) progress(await sumRow(libs, hand, 1 << 24, 8));
   if (want("chain")) progress(await chainRow(libs, hand, 1000));
   if (want("mlp")) progress(await mlpRow(libs, 20, 10));
