@@ -37,12 +37,12 @@ export const REDUCE_GROUP = 64;
 
 const INIT: Record<string, string> = { sum: "0.0", max: "lg_neg_inf()" };
 const COMBINE: Record<string, (a: string, b: string) => string> = {
-  sum: (a, b) => `${a} + ${b}`,
+  sum: (a, b) => `(${a} + ${b})`,
   max: (a, b) => `lg_max(${a}, ${b})`,
 };
 /** Combining two vec4 accumulators lane by lane. */
 const COMBINE4: Record<string, (a: string, b: string) => string> = {
-  sum: (a, b) => `${a} + ${b}`,
+  sum: (a, b) => `(${a} + ${b})`,
   max: (a, b) => `lg_max4(${a}, ${b})`,
 };
 /** Folding a vec4 accumulator into one value. */
@@ -121,12 +121,28 @@ export function reduceKernel(
   const combine = vec ? COMBINE4[op] : COMBINE[op];
   const fold = vec ? FOLD4[op]("acc") : "acc";
   // Serial accumulation of elements [start, end) of group `o`, `step` apart.
-  const accumulate = (first: string, step: string) => `
+  const accumulate = (first: string, step: string) => {
+    const loop = `
   var acc = ${init};
-  for (var r = ${first}; r < end; r += ${step}) {
+  var r = ${first};`;
+    // Contiguous vec4 runs: 4 loads per iteration (16 elements) while they last;
+    // fewer loop iterations matter on software adapters.
+    const unrolled = vec && step === "4u"
+      ? `
+  for (; r + 16u <= end; r += 16u) {
+    let v0 = ${load.replace("+ r)", "+ r + 0u)")};
+    let v1 = ${load.replace("+ r)", "+ r + 4u)")};
+    let v2 = ${load.replace("+ r)", "+ r + 8u)")};
+    let v3 = ${load.replace("+ r)", "+ r + 12u)")};
+    acc = ${combine("acc", combine(combine("v0", "v1"), combine("v2", "v3")))};
+  }`
+      : "";
+    return `${loop}${unrolled}
+  for (; r < end; r += ${step}) {
 ${perElement}
     acc = ${combine("acc", load)};
   }`;
+  };
   const header = `
 ${WGSL_HELPERS}
 ${ARGS_DECL}

@@ -66,7 +66,7 @@ const MAX_GROUPS = 65535;
 /** Elements one workgroup of a chunked ("long") reduction handles, at least. */
 const REDUCE_CHUNK = 4096;
 /** Chunks a long reduction is split into, at most (per output). */
-const REDUCE_MAX_CHUNKS = 256;
+const REDUCE_MAX_CHUNKS = 64;
 /** Bind groups kept before the cache is cleared (a safety bound; loops need few). */
 const BIND_GROUP_CACHE = 4096;
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
