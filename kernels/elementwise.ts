@@ -114,6 +114,13 @@ export function elementwiseKey(
   return `ew:${op}:${vec4 ? "v4" : ndim}:${layouts.join(",")}`;
 }
 
+/**
+ * Consecutive outputs (elements, or `vec4`s) one invocation computes. Index
+ * arithmetic (a division per axis) is done once per run and then advanced by
+ * one step per output, which matters where integer division is slow.
+ */
+export const ELEMENTWISE_RUN = 4;
+
 /** WGSL source of an elementwise kernel. Bindings: args, out, then inputs. */
 export function elementwiseKernel(
   op: string,
@@ -128,21 +135,44 @@ export function elementwiseKernel(
       vec4 && layout !== "scalar" ? "vec4<f32>" : "f32"
     }>;`
   ).join("\n");
-  const loads = layouts.map((layout, i) => {
+  // Per input: `functions` (module scope), `setup` (once per run), `load` (an
+  // expression for output `idx`), `advance` (statements moving to `idx + 1`).
+  const inner = ndim - 1;
+  const parts = layouts.map((layout, i) => {
     const at = inputAt(ndim, i);
     const off = arg(at);
+    const period = arg(at + 1);
     const name = names[i];
-    if (layout === "scalar") return `  let ${name} = ${type}(in${i}[${off}]);`;
-    if (vec4) {
-      if (layout === "dense") return `  let ${name} = in${i}[${off} / 4u + i];`;
-      // "row": the row of `period` elements repeats, so element 4i is at 4i mod period.
-      return `  let ${name} = in${i}[(${off} + (4u * i) % ${arg(at + 1)}) / 4u];`;
+    const none = { functions: "", setup: "", load: name, advance: "" };
+    if (layout === "scalar") {
+      return { ...none, setup: `  let ${name} = ${type}(in${i}[${off}]);` };
     }
-    if (layout === "dense") return `  let ${name} = in${i}[${off} + i];`;
-    if (layout === "row") return `  let ${name} = in${i}[${off} + i % ${arg(at + 1)}];`;
-    return stridedOffset(ndim, "i", 1, at + 2, at, `off${i}`) +
-      `\n  let ${name} = in${i}[off${i}];`;
-  }).join("\n");
+    if (layout === "dense") {
+      return { ...none, load: vec4 ? `in${i}[${off} / 4u + idx]` : `in${i}[${off} + idx]` };
+    }
+    if (layout === "row") {
+      // The row of \`period\` elements repeats: track the position in it.
+      const unit = vec4 ? "4u" : "1u";
+      return {
+        ...none,
+        setup: `  var col${i} = (${unit} * base) % ${period};`,
+        load: vec4 ? `in${i}[(${off} + col${i}) / 4u]` : `in${i}[${off} + col${i}]`,
+        advance: `col${i} += ${unit}; if (col${i} == ${period}) { col${i} = 0u; }`,
+      };
+    }
+    // Strided: the offset of the run's first element, then steps along the
+    // innermost axis, recomputed whenever that axis wraps around.
+    return {
+      functions: `fn offset${i}(flat: u32) -> u32 {\n${
+        stridedOffset(ndim, "flat", 1, at + 2, at, "off")
+      }\n  return off;\n}`,
+      setup: `  var off${i} = offset${i}(base);\n  var pos${i} = base % ${arg(1 + inner)};`,
+      load: `in${i}[off${i}]`,
+      advance: `pos${i} += 1u; off${i} += ${arg(at + 2 + inner)};\n` +
+        `      if (pos${i} == ${arg(1 + inner)}) { pos${i} = 0u; off${i} = offset${i}(idx + 1u); }`,
+    };
+  });
+  const values = parts.map((p, i) => p.load === names[i] ? "" : `let ${names[i]} = ${p.load}; `);
   let expr = ELEMENTWISE_EXPR[op](vec4);
   if (vec4 && PER_LANE.has(op)) {
     // Scalar helpers applied lane by lane.
@@ -150,18 +180,30 @@ export function elementwiseKernel(
       ELEMENTWISE_EXPR[op](false).replaceAll(/\b([ab])\b/g, (_, v) => `${v}.${c}`);
     expr = `vec4<f32>(${["x", "y", "z", "w"].map(lane).join(", ")})`;
   }
+  const steps = Array.from({ length: ELEMENTWISE_RUN }, (_, j) => {
+    const advance = parts.map((p) => p.advance).filter(Boolean).join("\n      ");
+    return `  {
+    let idx = base + ${j}u;
+    if (idx < ${arg(0)}) {
+      ${values.join("")}out[idx] = ${expr};${
+      j < ELEMENTWISE_RUN - 1 && advance ? `\n      ${advance}` : ""
+    }
+    }
+  }`;
+  }).join("\n");
   return /* wgsl */ `
 ${WGSL_HELPERS}
 ${ARGS_DECL}
 @group(0) @binding(1) var<storage, read_write> out: array<${type}>;
 ${decls}
+${parts.map((p) => p.functions).filter(Boolean).join("\n")}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = ${FLAT_INDEX};
-  if (i >= ${arg(0)}) { return; }
-${loads}
-  out[i] = ${expr};
+  let base = (${FLAT_INDEX}) * ${ELEMENTWISE_RUN}u;
+  if (base >= ${arg(0)}) { return; }
+${parts.map((p) => p.setup).filter(Boolean).join("\n")}
+${steps}
 }
 `;
 }

@@ -35,6 +35,7 @@ import { type Shape, sizeOf } from "./shape.ts";
 import { ARGS_WORDS, WORKGROUP } from "../kernels/common.ts";
 import {
   canVectorize,
+  ELEMENTWISE_RUN,
   elementwiseArgs,
   elementwiseKernel,
   elementwiseKey,
@@ -442,7 +443,7 @@ class WebGPUBackend implements Backend {
       pipeline,
       elementwiseArgs(count, flat.shape, views, layouts.map((l) => l.period)),
       [out.buffer, ...inputs.map((v) => (v.storage as GpuStorage).buffer)],
-      grid(Math.ceil(count / WORKGROUP)),
+      grid(Math.ceil(count / (WORKGROUP * ELEMENTWISE_RUN))),
     );
     return out;
   }
