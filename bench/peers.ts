@@ -24,9 +24,16 @@
  * @module
  */
 
-import * as tf from "@tensorflow/tfjs";
-import "@tensorflow/tfjs-backend-webgpu";
-import * as jax from "@jax-js/jax";
+// The peers are pinned here, inline, rather than in deno.json's "imports":
+// `deno task` installs every npm package named there before running any task,
+// which would make `deno task test` and `deno task demo` download ~300 MB of
+// bench-only packages. Integrity hashes: bench/peers.lock (see the task).
+// deno-lint-ignore no-import-prefix
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+// deno-lint-ignore no-import-prefix
+import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
+// deno-lint-ignore no-import-prefix
+import * as jax from "npm:@jax-js/jax@0.1.25";
 import * as lg from "../mod.ts";
 import { type HandTuned, handTuned } from "./_hand_tuned.ts";
 // Internal, bench-only: littlegrad's WebGPU backend counts pool hits and bind groups.
