@@ -62,7 +62,7 @@ interface GpuStorage extends Storage {
 }
 
 /** Dispatches recorded before the encoder is submitted without a read. */
-const FLUSH_EVERY = 128;
+const FLUSH_EVERY = 256;
 const MAX_GROUPS = 65535;
 /** Elements one workgroup of a chunked ("long") reduction handles, at least. */
 const REDUCE_CHUNK = 4096;
