@@ -181,8 +181,29 @@ gpuTest("reductions: many outputs, few outputs, along every axis", async () => {
   await compare("sum [6,7,300] axes 0,2", [input([6, 7, 300], 25)], (t) => t.sum([0, 2]), {
     atol: 1e-4,
   });
-  // Of a transposed view, keepdims, and the mean.
+  // Of a transposed view (one axis, then all), of a broadcast view, keepdims, and the mean.
   await compare("sum transposed", [input([33, 70], 26)], (t) => t.transpose().sum(1));
+  await compare(
+    "sum of all of a transposed view",
+    [input([33, 70], 32)],
+    (t) => t.transpose().sum(),
+    {
+      atol: 1e-4,
+    },
+  );
+  await compare(
+    "max of all of a transposed view",
+    [input([33, 70], 33)],
+    (t) => t.transpose().max(),
+  );
+  await compare(
+    "sum of a broadcast view",
+    [input([3], 34)],
+    (t) => t.broadcastTo([1000, 3]).sum(0),
+    {
+      atol: 1e-3,
+    },
+  );
   await compare("mean keepdims", [input([5, 4096], 27)], (t) => t.mean(1, { keepdims: true }));
 });
 
