@@ -83,9 +83,12 @@ export function matmulConfig(
     ? "k4"
     : "any";
   // The 16×16 block gives the most multiply-adds per load; small outputs get
-  // smaller blocks so that the few invocations there are still fill the tile.
-  const rows = m >= 64 ? 16 : m > 4 ? 8 : 4;
-  const cols = n >= 64 ? 16 : n > 8 ? 8 : 4;
+  // smaller blocks so that the few invocations there are still fill the tile,
+  // and tiny products (dominated by launch cost) the 4×4 block, which also
+  // compiles in a fraction of the time.
+  const tiny = m * n * k <= 1 << 16;
+  const rows = tiny ? 4 : m >= 64 ? 16 : m > 4 ? 8 : 4;
+  const cols = tiny ? 4 : n >= 64 ? 16 : n > 8 ? 8 : 4;
   const width = Math.max(1, Math.min(8, 2 ** Math.floor(Math.log2(Math.ceil(n / cols)))));
   return {
     rows,
