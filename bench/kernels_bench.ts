@@ -1,24 +1,28 @@
 /**
- * Kernel benchmarks: square f32 matmul at 256, 512 and 1024, elementwise add
- * over 1M (2^20) elements and a full sum over 1M elements, each on WebGPU
- * and on the CPU reference backend (the group baseline), plus the cost of an
- * empty `sync()`.
+ * Kernel benchmarks, one group per kernel path, each on WebGPU and on the
+ * CPU reference backend (the group baseline), plus the cost of an empty
+ * `sync()`:
+ *
+ * - square f32 matmul at 256, 512 and 1024, and 512 with a transposed
+ *   operand (read in place, no copy);
+ * - elementwise over 16M (2^24) elements: add, exp, and a bias add
+ *   `[4096, 4096] + [4096]` (a broadcast row);
+ * - a full sum over 16M elements (chunked two-stage reduction);
+ * - 1000 dependent adds on 16 elements, then one read (per-op overhead).
  *
  * Each bench queues `×K` ops and waits once (see `_common.ts`), so the time
- * per op is `time/iter ÷ K`. Derived figures:
- * matmul GFLOP/s = 2·n³ / time per op; add GB/s = 3·4·n / time per op (two
- * reads, one write); sum GB/s = 4·n / time per op.
+ * per op is `time/iter ÷ K`; K keeps the ~11 ms sync floor a small part of
+ * each WebGPU iteration. Derived figures: matmul GFLOP/s = 2·n³ / time per
+ * op; add GB/s = 12·n / time per op (two reads, one write), exp and bias add
+ * 8·n; sum GB/s = 4·n / time per op.
  *
- * K is chosen per size so the ~10 ms sync floor is small next to the queued
- * work on WebGPU while a CPU iteration stays under ~2 s: at 1024 one matmul
- * already takes ~40× the floor on the software adapter, so K = 1.
- *
- * Run: `deno task bench` (set `XDG_RUNTIME_DIR` where Mesa needs it).
+ * Run: `deno task bench` (set `XDG_RUNTIME_DIR` where Mesa needs it); the
+ * side-by-side comparison with other libraries is `deno task bench:peers`.
  * @module
  */
 
-import { available, bench, benchQueued, printHeader } from "./_common.ts";
-import { randomNormal, sync } from "../mod.ts";
+import { available, bench, benchQueued, LeakCheck, printHeader } from "./_common.ts";
+import { randomNormal, sync, type Tensor, tidy } from "../mod.ts";
 
 // ---- sync floor ---------------------------------------------------------------
 
@@ -38,9 +42,9 @@ bench({
 // ---- matmul -------------------------------------------------------------------
 
 const MATMUL = [
-  { size: 256, k: 10, gpu: { n: 40, warmup: 3 }, cpu: { n: 6, warmup: 1 } },
-  { size: 512, k: 4, gpu: { n: 40, warmup: 2 }, cpu: { n: 3, warmup: 1 } },
-  { size: 1024, k: 1, gpu: { n: 25, warmup: 1 }, cpu: { n: 2, warmup: 1 } },
+  { size: 256, k: 40, gpu: { n: 20, warmup: 2 }, cpu: { n: 3, warmup: 1 } },
+  { size: 512, k: 8, gpu: { n: 20, warmup: 2 }, cpu: { n: 2, warmup: 1 } },
+  { size: 1024, k: 2, gpu: { n: 15, warmup: 1 }, cpu: { n: 1, warmup: 1 } },
 ] as const;
 
 for (const { size, k, gpu, cpu } of MATMUL) {
@@ -57,30 +61,99 @@ for (const { size, k, gpu, cpu } of MATMUL) {
   });
 }
 
-// ---- elementwise and reduction over 1M elements -----------------------------
+benchQueued({
+  name: "matmul Aᵀ·B 512",
+  group: "matmul 512 f32, A transposed (strided view, no copy)",
+  k: 8,
+  setup: (backend) => ({
+    a: randomNormal([512, 512], { seed: 1, backend }),
+    b: randomNormal([512, 512], { seed: 2, backend }),
+  }),
+  op: ({ a, b }) => tidy(() => a.transpose().matmul(b)),
+  runs: { webgpu: { n: 20, warmup: 2 }, cpu: { n: 2, warmup: 1 } },
+});
 
-const N = 1 << 20;
+// ---- elementwise and reduction over 16M elements -----------------------------
+
+const N = 1 << 24;
+const ROW = 4096;
+const LARGE = { webgpu: { n: 15, warmup: 2 }, cpu: { n: 5, warmup: 1 } };
 
 benchQueued({
-  name: "add 1M",
-  group: "add 1M f32",
-  k: 10,
+  name: "add 16M",
+  group: "add 16M f32",
+  k: 8,
   setup: (backend) => ({
     x: randomNormal([N], { seed: 3, backend }),
     y: randomNormal([N], { seed: 4, backend }),
   }),
   op: ({ x, y }) => x.add(y),
-  runs: { webgpu: { n: 100, warmup: 3 }, cpu: { n: 20, warmup: 2 } },
+  runs: LARGE,
 });
 
 benchQueued({
-  name: "sum 1M",
-  group: "sum 1M f32",
-  k: 10,
+  name: "exp 16M",
+  group: "exp 16M f32",
+  k: 8,
   setup: (backend) => randomNormal([N], { seed: 5, backend }),
-  op: (x) => x.sum(),
-  runs: { webgpu: { n: 100, warmup: 3 }, cpu: { n: 20, warmup: 2 } },
+  op: (x) => x.exp(),
+  runs: LARGE,
 });
+
+benchQueued({
+  name: "bias add [4096,4096]+[4096]",
+  group: "bias add 16M f32 (broadcast row)",
+  k: 8,
+  setup: (backend) => ({
+    x: randomNormal([N / ROW, ROW], { seed: 6, backend }),
+    b: randomNormal([ROW], { seed: 7, backend }),
+  }),
+  op: ({ x, b }) => x.add(b),
+  runs: LARGE,
+});
+
+benchQueued({
+  name: "sum 16M",
+  group: "sum 16M f32",
+  k: 8,
+  setup: (backend) => randomNormal([N], { seed: 8, backend }),
+  op: (x) => x.sum(),
+  runs: LARGE,
+});
+
+// ---- per-op overhead: a long chain of tiny dependent ops ------------------------
+
+for (const backend of ["webgpu", "cpu"] as const) {
+  const name = `1000 dependent adds on 16 elements + one read [${backend}]`;
+  let inputs: { x: Tensor; y: Tensor } | null = null;
+  const leaks = new LeakCheck(name);
+  bench({
+    name,
+    group: "1000 dependent tiny adds",
+    baseline: backend === "cpu",
+    ignore: !available(backend),
+    n: 20,
+    warmup: 2,
+    async fn(b) {
+      inputs ??= {
+        x: randomNormal([16], { seed: 9, backend }),
+        y: randomNormal([16], { seed: 10, backend }),
+      };
+      const { x, y } = inputs;
+      b.start();
+      let acc = x.add(y);
+      for (let i = 1; i < 1000; i++) {
+        const next = acc.add(y);
+        acc.dispose();
+        acc = next;
+      }
+      await acc.data();
+      b.end();
+      acc.dispose();
+      leaks.check();
+    },
+  });
+}
 
 // After registration, so the header can name the ignored benches.
 printHeader("bench/kernels_bench.ts");

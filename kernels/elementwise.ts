@@ -1,103 +1,209 @@
 /**
- * Elementwise kernel template: one WGSL program per (op, rank, input layout),
- * generated on demand and cached by the backend under `elementwiseKey`.
+ * Elementwise kernel template: one WGSL program per (op, rank, input
+ * layouts, width), generated on demand and cached by the backend under
+ * `elementwiseKey`.
+ *
+ * Two widths. The `vec4` program handles 4 consecutive elements per
+ * invocation with `vec4` loads and stores; it is used when every input is
+ * dense, a single broadcast value, or a dense row repeated along leading axes
+ * (a bias), with offsets that are multiples of 4. Storage buffers are
+ * allocated in multiples of 16 bytes, so the last, partial `vec4` stays
+ * inside its buffers: it computes a few values past the end, which nothing
+ * ever reads. Every other case runs the scalar program, one element per
+ * invocation, with the strided index arithmetic unrolled over the rank.
  * @module
  */
 
-import { FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
-
-/** How a kernel addresses one input: dense, a single broadcast value, or strided. */
-export type InputLayout = "dense" | "scalar" | "strided";
-
-/** WGSL expression for each elementwise op over inputs `a` (and `b`). */
-export const ELEMENTWISE_EXPR: Record<string, string> = {
-  copy: "a",
-  neg: "-a",
-  exp: "exp(a)",
-  log: "log(a)",
-  sqrt: "sqrt(a)",
-  tanh: "lg_tanh(a)",
-  sigmoid: "lg_sigmoid(a)",
-  abs: "abs(a)",
-  sign: "sign(a)",
-  add: "a + b",
-  sub: "a - b",
-  mul: "a * b",
-  div: "a / b",
-  pow: "lg_pow(a, b)",
-  maximum: "lg_max(a, b)",
-  lt: "select(0.0, 1.0, a < b)",
-  eq: "select(0.0, 1.0, a == b)",
-};
+import { arg, ARGS_DECL, FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
 
 /**
- * Layout of the `args` array the kernel reads:
- * `[n, shape[0..ndim), then per input: offset, strides[0..ndim)]`.
+ * How a kernel addresses one input: dense, a single broadcast value, a dense
+ * row of `period` elements repeated along leading axes, or strided.
  */
-export function elementwiseMeta(
-  n: number,
-  shape: readonly number[],
-  inputs: readonly { offset: number; strides: readonly number[] }[],
-): Uint32Array {
-  const nd = shape.length;
-  const meta = new Uint32Array(1 + nd + inputs.length * (1 + nd));
-  meta[0] = n;
-  meta.set(shape, 1);
-  inputs.forEach((input, i) => {
-    const at = 1 + nd + i * (1 + nd);
-    meta[at] = input.offset;
-    meta.set(input.strides, at + 1);
-  });
-  return meta;
+export type InputLayout = "dense" | "scalar" | "row" | "strided";
+
+/** WGSL expression for each elementwise op over inputs `a` (and `b`), f32 or vec4. */
+export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
+  copy: () => "a",
+  neg: () => "-a",
+  exp: () => "exp(a)",
+  log: () => "log(a)",
+  sqrt: () => "sqrt(a)",
+  tanh: () => "lg_tanh(a)",
+  sigmoid: () => "lg_sigmoid(a)",
+  abs: () => "abs(a)",
+  sign: () => "sign(a)",
+  add: () => "a + b",
+  sub: () => "a - b",
+  mul: () => "a * b",
+  div: () => "a / b",
+  pow: () => "lg_pow(a, b)",
+  maximum: (vec) => vec ? "lg_max4(a, b)" : "lg_max(a, b)",
+  lt: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a < b)" : "select(0.0, 1.0, a < b)",
+  eq: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a == b)" : "select(0.0, 1.0, a == b)",
+};
+
+/** Ops whose helper is scalar-only: the `vec4` program applies them per lane. */
+const PER_LANE = new Set(["tanh", "sigmoid", "pow"]);
+
+/** A view as the backend passes it. */
+interface ViewLike {
+  offset: number;
+  shape: readonly number[];
+  strides: readonly number[];
 }
+
+/** The layout of one input view of `shape`, and for `"row"` its period. */
+export function inputLayout(view: ViewLike): { layout: InputLayout; period: number } {
+  const { shape, strides } = view;
+  // Strides of size-1 axes never matter.
+  const axes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  if (axes.every((i) => strides[i] === 0)) return { layout: "scalar", period: 1 };
+  let expected = 1;
+  let period = 1;
+  let j = axes.length - 1;
+  for (; j >= 0 && strides[axes[j]] === expected; j--) {
+    expected *= shape[axes[j]];
+    period = expected;
+  }
+  if (j < 0) return { layout: "dense", period };
+  if (axes.slice(0, j + 1).every((i) => strides[i] === 0)) return { layout: "row", period };
+  return { layout: "strided", period: 1 };
+}
+
+/** Whether the `vec4` program can run on inputs of these layouts. */
+export function canVectorize(
+  layouts: readonly { layout: InputLayout; period: number }[],
+  views: readonly ViewLike[],
+): boolean {
+  return layouts.every(({ layout, period }, i) =>
+    layout === "scalar" ||
+    (layout === "dense" && views[i].offset % 4 === 0) ||
+    (layout === "row" && period % 4 === 0 && views[i].offset % 4 === 0)
+  );
+}
+
+/**
+ * `args` layout: `[count, shape[0..ndim), then per input: offset, period,
+ * strides[0..ndim)]`, where `count` is the number of invocations that do
+ * work (elements, or `vec4`s for the vector program).
+ */
+export function elementwiseArgs(
+  count: number,
+  shape: readonly number[],
+  inputs: readonly ViewLike[],
+  periods: readonly number[],
+): number[] {
+  return [
+    count,
+    ...shape,
+    ...inputs.flatMap((v, i) => [v.offset, periods[i], ...v.strides]),
+  ];
+}
+
+/** Where input `i`'s fields start in `args`. */
+const inputAt = (ndim: number, i: number) => 1 + ndim + i * (2 + ndim);
 
 /** Cache key of the program `elementwiseKernel` makes. */
 export function elementwiseKey(
   op: string,
   ndim: number,
   layouts: readonly InputLayout[],
+  vec4: boolean,
 ): string {
-  return `ew:${op}:${ndim}:${layouts.join(",")}`;
+  return `ew:${op}:${vec4 ? "v4" : ndim}:${layouts.join(",")}`;
 }
+
+/**
+ * Consecutive outputs (elements, or `vec4`s) one invocation computes. Index
+ * arithmetic (a division per axis) is done once per run and then advanced by
+ * one step per output, which matters where integer division is slow.
+ */
+export const ELEMENTWISE_RUN = 4;
 
 /** WGSL source of an elementwise kernel. Bindings: args, out, then inputs. */
 export function elementwiseKernel(
   op: string,
   ndim: number,
   layouts: readonly InputLayout[],
+  vec4: boolean,
 ): string {
   const names = ["a", "b"];
-  const decls = layouts.map((_, i) =>
-    `@group(0) @binding(${i + 2}) var<storage, read> in${i}: array<f32>;`
+  const type = vec4 ? "vec4<f32>" : "f32";
+  const decls = layouts.map((layout, i) =>
+    `@group(0) @binding(${i + 2}) var<storage, read> in${i}: array<${
+      vec4 && layout !== "scalar" ? "vec4<f32>" : "f32"
+    }>;`
   ).join("\n");
-  const loads = layouts.map((layout, i) => {
-    const at = 1 + ndim + i * (1 + ndim);
-    if (layout === "dense") {
-      return `  let ${names[i]} = in${i}[args[${at}u] + i];`;
+  // Per input: `functions` (module scope), `setup` (once per run), `load` (an
+  // expression for output `idx`), `advance` (statements moving to `idx + 1`).
+  const inner = ndim - 1;
+  const parts = layouts.map((layout, i) => {
+    const at = inputAt(ndim, i);
+    const off = arg(at);
+    const period = arg(at + 1);
+    const name = names[i];
+    const none = { functions: "", setup: "", load: name, advance: "" };
+    if (layout === "scalar") {
+      return { ...none, setup: `  let ${name} = ${type}(in${i}[${off}]);` };
     }
-    if (layout === "scalar") return `  let ${names[i]} = in${i}[args[${at}u]];`;
-    return stridedOffset(
-      ndim,
-      "i",
-      "1u",
-      `${at + 1}u`,
-      `args[${at}u]`,
-      `off${i}`,
-    ) +
-      `\n  let ${names[i]} = in${i}[off${i}];`;
+    if (layout === "dense") {
+      return { ...none, load: vec4 ? `in${i}[${off} / 4u + idx]` : `in${i}[${off} + idx]` };
+    }
+    if (layout === "row") {
+      // The row of \`period\` elements repeats: track the position in it.
+      const unit = vec4 ? "4u" : "1u";
+      return {
+        ...none,
+        setup: `  var col${i} = (${unit} * base) % ${period};`,
+        load: vec4 ? `in${i}[(${off} + col${i}) / 4u]` : `in${i}[${off} + col${i}]`,
+        advance: `col${i} += ${unit}; if (col${i} == ${period}) { col${i} = 0u; }`,
+      };
+    }
+    // Strided: the offset of the run's first element, then steps along the
+    // innermost axis, recomputed whenever that axis wraps around.
+    return {
+      functions: `fn offset${i}(flat: u32) -> u32 {\n${
+        stridedOffset(ndim, "flat", 1, at + 2, at, "off")
+      }\n  return off;\n}`,
+      setup: `  var off${i} = offset${i}(base);\n  var pos${i} = base % ${arg(1 + inner)};`,
+      load: `in${i}[off${i}]`,
+      advance: `pos${i} += 1u; off${i} += ${arg(at + 2 + inner)};\n` +
+        `      if (pos${i} == ${arg(1 + inner)}) { pos${i} = 0u; off${i} = offset${i}(idx + 1u); }`,
+    };
+  });
+  const values = parts.map((p, i) => p.load === names[i] ? "" : `let ${names[i]} = ${p.load}; `);
+  let expr = ELEMENTWISE_EXPR[op](vec4);
+  if (vec4 && PER_LANE.has(op)) {
+    // Scalar helpers applied lane by lane.
+    const lane = (c: string) =>
+      ELEMENTWISE_EXPR[op](false).replaceAll(/\b([ab])\b/g, (_, v) => `${v}.${c}`);
+    expr = `vec4<f32>(${["x", "y", "z", "w"].map(lane).join(", ")})`;
+  }
+  const steps = Array.from({ length: ELEMENTWISE_RUN }, (_, j) => {
+    const advance = parts.map((p) => p.advance).filter(Boolean).join("\n      ");
+    return `  {
+    let idx = base + ${j}u;
+    if (idx < ${arg(0)}) {
+      ${values.join("")}out[idx] = ${expr};${
+      j < ELEMENTWISE_RUN - 1 && advance ? `\n      ${advance}` : ""
+    }
+    }
+  }`;
   }).join("\n");
   return /* wgsl */ `
 ${WGSL_HELPERS}
-@group(0) @binding(0) var<storage, read> args: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${ARGS_DECL}
+@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
 ${decls}
+${parts.map((p) => p.functions).filter(Boolean).join("\n")}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = ${FLAT_INDEX};
-  if (i >= args[0]) { return; }
-${loads}
-  out[i] = ${ELEMENTWISE_EXPR[op]};
+  let base = (${FLAT_INDEX}) * ${ELEMENTWISE_RUN}u;
+  if (base >= ${arg(0)}) { return; }
+${parts.map((p) => p.setup).filter(Boolean).join("\n")}
+${steps}
 }
 `;
 }

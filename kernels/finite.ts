@@ -7,7 +7,7 @@
  * @module
  */
 
-import { FLAT_INDEX, WORKGROUP } from "./common.ts";
+import { arg, ARGS_DECL, FLAT_INDEX, WORKGROUP } from "./common.ts";
 
 /** Value of the flag when every checked output was finite. */
 export const FINITE_FLAG_CLEAR = 0xffffffff;
@@ -15,16 +15,16 @@ export const FINITE_FLAG_CLEAR = 0xffffffff;
 /** WGSL source. Bindings: args `[n, tag]`, flag (atomic), the values. */
 export function finiteCheckKernel(): string {
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> args: array<u32>;
+${ARGS_DECL}
 @group(0) @binding(1) var<storage, read_write> flag: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = ${FLAT_INDEX};
-  if (i >= args[0]) { return; }
+  if (i >= ${arg(0)}) { return; }
   if ((bitcast<u32>(values[i]) & 0x7f800000u) == 0x7f800000u) {
-    atomicMin(&flag[0], args[1]);
+    atomicMin(&flag[0], ${arg(1)});
   }
 }
 `;

@@ -1,110 +1,193 @@
 /**
  * Reduction kernel template. The input view is arranged so that its flat
- * order is `outSize` groups of `reduceSize` elements; each group may be split
- * into `chunks` partial results, which a second launch combines. A workgroup
- * reduces one (group, chunk) pair with a shared-memory tree, or, for short
- * groups, each invocation reduces a whole group on its own.
+ * order is `outSize` groups of `reduceSize` elements (the reduced axes
+ * last). A group may be split into `chunks` chunks of `chunkLength`
+ * elements, each reduced to one partial result; the backend then reduces the
+ * `[outSize, chunks]` partials again. Launch sizes never exceed the
+ * 65,535-workgroups-per-dimension limit: the grid is 2-D and each kernel
+ * loops over its share, so any length works.
+ *
+ * Two strategies:
+ * - `"workgroup"`: one workgroup of `REDUCE_GROUP` invocations per (group,
+ *   chunk); each invocation accumulates a contiguous slice of the chunk
+ *   serially, then a tree in workgroup memory combines the invocations.
+ *   For long groups.
+ * - `"thread"`: one invocation per (group, chunk), accumulating serially.
+ *   For many short groups.
+ *
+ * And three ways of addressing the input (`ReduceLayout`):
+ * - `"vec4"`: the view is dense and every chunk starts on a multiple of 4:
+ *   `vec4` loads, four partial results per invocation;
+ * - `"strided"`: the reduced axes collapse into one stride (one reduced axis,
+ *   or several adjacent ones): the group's start is computed once, then one
+ *   add per element;
+ * - `"generic"`: the full strided index arithmetic per element.
  * @module
  */
 
-import { FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
+import { arg, ARGS_DECL, FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
 
 /** Kernel variants: one workgroup per group, or one invocation per group. */
 export type ReduceStrategy = "workgroup" | "thread";
+/** How the kernel addresses the input. */
+export type ReduceLayout = "vec4" | "strided" | "generic";
+
+/** Invocations per workgroup of the `"workgroup"` strategy. */
+export const REDUCE_GROUP = 64;
 
 const INIT: Record<string, string> = { sum: "0.0", max: "lg_neg_inf()" };
 const COMBINE: Record<string, (a: string, b: string) => string> = {
-  sum: (a, b) => `${a} + ${b}`,
+  sum: (a, b) => `(${a} + ${b})`,
   max: (a, b) => `lg_max(${a}, ${b})`,
+};
+/** Combining two vec4 accumulators lane by lane. */
+const COMBINE4: Record<string, (a: string, b: string) => string> = {
+  sum: (a, b) => `(${a} + ${b})`,
+  max: (a, b) => `lg_max4(${a}, ${b})`,
+};
+/** Folding a vec4 accumulator into one value. */
+const FOLD4: Record<string, (v: string) => string> = {
+  sum: (v) => `(${v}.x + ${v}.y) + (${v}.z + ${v}.w)`,
+  max: (v) => `lg_max(lg_max(${v}.x, ${v}.y), lg_max(${v}.z, ${v}.w))`,
 };
 
 /**
  * `args` layout: `[outSize, reduceSize, chunks, chunkLength, offset,
- * shape[0..ndim), strides[0..ndim)]`.
+ * innerStride, sliceLength, shape[0..ndim), strides[0..ndim)]`.
+ * `innerStride` is the stride of the collapsed reduced axes (`"strided"`
+ * layout); `sliceLength` the share of a chunk one invocation of the
+ * `"workgroup"` strategy reduces (a multiple of 4 for `"vec4"`).
  */
-export function reduceMeta(
+export function reduceArgs(
   outSize: number,
   reduceSize: number,
   chunks: number,
   chunkLength: number,
-  view: {
-    offset: number;
-    shape: readonly number[];
-    strides: readonly number[];
-  },
-): Uint32Array {
-  const nd = view.shape.length;
-  const meta = new Uint32Array(5 + 2 * nd);
-  meta.set([outSize, reduceSize, chunks, chunkLength, view.offset]);
-  meta.set(view.shape, 5);
-  meta.set(view.strides, 5 + nd);
-  return meta;
+  view: { offset: number; shape: readonly number[]; strides: readonly number[] },
+  innerStride: number,
+  sliceLength: number,
+): number[] {
+  return [
+    outSize,
+    reduceSize,
+    chunks,
+    chunkLength,
+    view.offset,
+    innerStride,
+    sliceLength,
+    ...view.shape,
+    ...view.strides,
+  ];
 }
+
+const SHAPE_AT = 7;
 
 /** Cache key of the program `reduceKernel` makes. */
 export function reduceKey(
   op: string,
   strategy: ReduceStrategy,
+  layout: ReduceLayout,
   ndim: number,
-  dense: boolean,
-) {
-  return `reduce:${op}:${strategy}:${dense ? "dense" : ndim}`;
+  keptRank: number,
+): string {
+  return `reduce:${op}:${strategy}:${layout}:${layout === "vec4" ? "" : `${ndim}/${keptRank}`}`;
 }
 
 /** WGSL source of a reduction kernel. Bindings: args, out, input. */
 export function reduceKernel(
   op: string,
   strategy: ReduceStrategy,
+  layout: ReduceLayout,
   ndim: number,
-  dense: boolean,
+  keptRank: number,
 ): string {
-  const load = dense ? `in0[args[4] + flat]` : `in0[off]`;
-  const offset = dense ? "" : stridedOffset(ndim, "flat", "5u", `${5 + ndim}u`, "args[4]", "off");
-  const accumulate = (loop: string) => `
-  var acc = ${INIT[op]};
-  ${loop} {
-    let flat = base + r;${offset}
-    acc = ${COMBINE[op]("acc", load)};
+  const vec = layout === "vec4";
+  const stridesAt = SHAPE_AT + ndim;
+  // Statements computing `at`, the offset of element `r` of group `o`, given
+  // `groupBase` (strided layout) computed once per invocation.
+  const groupBase = layout === "strided"
+    ? stridedOffset(keptRank, "o", SHAPE_AT, stridesAt, 4, "groupBase")
+    : "";
+  const load = vec
+    ? `in0[(${arg(4)} + o * ${arg(1)} + r) / 4u]`
+    : layout === "strided"
+    ? `in0[groupBase + r * ${arg(5)}]`
+    : `in0[at]`;
+  const perElement = layout === "generic"
+    ? stridedOffset(ndim, "o * " + arg(1) + " + r", SHAPE_AT, stridesAt, 4, "at")
+    : "";
+  const acc = vec ? "vec4<f32>" : "f32";
+  const init = vec ? `vec4<f32>(${INIT[op]})` : INIT[op];
+  const combine = vec ? COMBINE4[op] : COMBINE[op];
+  const fold = vec ? FOLD4[op]("acc") : "acc";
+  // Serial accumulation of elements [start, end) of group `o`, `step` apart.
+  const accumulate = (first: string, step: string) => {
+    const loop = `
+  var acc = ${init};
+  var r = ${first};`;
+    // Contiguous vec4 runs: 4 loads per iteration (16 elements) while they last;
+    // fewer loop iterations matter on software adapters.
+    const unrolled = vec && step === "4u"
+      ? `
+  for (; r + 16u <= end; r += 16u) {
+    let v0 = ${load.replace("+ r)", "+ r + 0u)")};
+    let v1 = ${load.replace("+ r)", "+ r + 4u)")};
+    let v2 = ${load.replace("+ r)", "+ r + 8u)")};
+    let v3 = ${load.replace("+ r)", "+ r + 12u)")};
+    acc = ${combine("acc", combine(combine("v0", "v1"), combine("v2", "v3")))};
+  }`
+      : "";
+    return `${loop}${unrolled}
+  for (; r < end; r += ${step}) {
+${perElement}
+    acc = ${combine("acc", load)};
   }`;
+  };
   const header = `
 ${WGSL_HELPERS}
-@group(0) @binding(0) var<storage, read> args: array<u32>;
+${ARGS_DECL}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in0: array<${acc}>;
 `;
+  // A vec4 invocation takes 4 consecutive elements at a time.
+  const width = vec ? 4 : 1;
   if (strategy === "thread") {
     return `${header}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = ${FLAT_INDEX};
-  if (g >= args[0] * args[2]) { return; }
-  let o = g / args[2];
-  let c = g % args[2];
-  let base = o * args[1];
-  let start = c * args[3];
-  let end = min(start + args[3], args[1]);
-  ${accumulate("for (var r = start; r < end; r = r + 1u)")}
-  out[g] = acc;
+  if (g >= ${arg(0)} * ${arg(2)}) { return; }
+  let o = g / ${arg(2)};
+  let start = (g % ${arg(2)}) * ${arg(3)};
+  let end = min(start + ${arg(3)}, ${arg(1)});
+${groupBase}
+${accumulate("start", `${width}u`)}
+  out[g] = ${fold};
 }
 `;
   }
   return `${header}
-var<workgroup> partial: array<f32, ${WORKGROUP}>;
+var<workgroup> partial: array<f32, ${REDUCE_GROUP}>;
 
-@compute @workgroup_size(${WORKGROUP})
+@compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let g = wid.x + wid.y * nwg.x;
-  let valid = g < args[0] * args[2];
-  let o = g / args[2];
-  let c = g % args[2];
-  let base = o * args[1];
-  let start = c * args[3];
-  let end = select(start, min(start + args[3], args[1]), valid);
-  ${accumulate(`for (var r = start + lid; r < end; r = r + ${WORKGROUP}u)`)}
-  partial[lid] = acc;
+  let valid = g < ${arg(0)} * ${arg(2)};
+  let o = select(0u, g / ${arg(2)}, valid);
+  let start = (g % ${arg(2)}) * ${arg(3)};
+  let end = select(start, min(start + ${arg(3)}, ${arg(1)}), valid);
+${groupBase}
+  // This invocation's contiguous slice of the chunk.
+  let chunkEnd = end;
+  let first = min(start + lid * ${arg(6)}, chunkEnd);
+  {
+    let end = min(first + ${arg(6)}, chunkEnd);
+${accumulate("first", `${width}u`)}
+    partial[lid] = ${fold};
+  }
   workgroupBarrier();
-  for (var s = ${WORKGROUP / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${REDUCE_GROUP / 2}u; s > 0u; s >>= 1u) {
     if (lid < s) { partial[lid] = ${COMBINE[op]("partial[lid]", "partial[lid + s]")}; }
     workgroupBarrier();
   }

@@ -1,9 +1,23 @@
 /**
- * The WebGPU backend. Ops only record dispatches into one open command
- * encoder; the encoder is submitted when a read needs it or after
- * `FLUSH_EVERY` dispatches. Buffers come from a pool bucketed by size; a
- * buffer freed while the open encoder may still use it is held back until
- * that encoder has been submitted, so queue writes never race recorded work.
+ * The WebGPU backend.
+ *
+ * Recording. Ops only record dispatches into one open command encoder and
+ * compute pass; the encoder is submitted when a read needs it, on `sync()`,
+ * or after `FLUSH_EVERY` dispatches (so the device starts on long queues
+ * while later ops are still being recorded). Nothing is submitted per op.
+ *
+ * Parameters. Each dispatch's parameters (sizes, offsets, strides) go into a
+ * slot of one uniform "args ring": a host array that is written to the GPU
+ * with a single `writeBuffer` just before the encoder is submitted. Every
+ * dispatch binds the ring with a dynamic offset, so the bind group depends
+ * only on the data buffers and is cached: a training loop that reuses the
+ * same pooled buffers reuses its bind groups too.
+ *
+ * Buffers. Storage comes from a pool bucketed by size. A buffer freed while
+ * the open encoder may still use it can be handed out again at once as a
+ * kernel output (dispatches in a pass run in order), but not as the
+ * destination of an upload: `writeBuffer` runs before the encoder's work, so
+ * such buffers wait until the encoder has been submitted.
  * @module
  */
 
@@ -18,15 +32,30 @@ import {
   type View,
 } from "./backend.ts";
 import { type Shape, sizeOf } from "./shape.ts";
-import { WORKGROUP } from "../kernels/common.ts";
+import { ARGS_WORDS, WORKGROUP } from "../kernels/common.ts";
 import {
+  canVectorize,
+  ELEMENTWISE_RUN,
+  elementwiseArgs,
   elementwiseKernel,
   elementwiseKey,
-  elementwiseMeta,
-  type InputLayout,
+  inputLayout,
 } from "../kernels/elementwise.ts";
-import { reduceKernel, reduceKey, reduceMeta, type ReduceStrategy } from "../kernels/reduce.ts";
-import { MATMUL_TILE, matmulKernel, matmulMeta } from "../kernels/matmul.ts";
+import {
+  REDUCE_GROUP,
+  reduceArgs,
+  reduceKernel,
+  reduceKey,
+  type ReduceLayout,
+  type ReduceStrategy,
+} from "../kernels/reduce.ts";
+import {
+  matmulArgs,
+  matmulConfig,
+  matmulGrid,
+  matmulKernel,
+  matmulKey,
+} from "../kernels/matmul.ts";
 import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 
 interface GpuStorage extends Storage {
@@ -38,6 +67,12 @@ interface GpuStorage extends Storage {
 /** Dispatches recorded before the encoder is submitted without a read. */
 const FLUSH_EVERY = 256;
 const MAX_GROUPS = 65535;
+/** Elements one workgroup of a chunked ("long") reduction handles, at least. */
+const REDUCE_CHUNK = 4096;
+/** Chunks a long reduction is split into, at most (per output). */
+const REDUCE_MAX_CHUNKS = 64;
+/** Bind groups kept before the cache is cleared (a safety bound; loops need few). */
+const BIND_GROUP_CACHE = 4096;
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
   GPUBufferUsage.COPY_DST;
 const READ_USAGE = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
@@ -51,10 +86,38 @@ function bucketBytes(bytes: number): number {
 }
 
 /** Splits `groups` workgroups over x and y so neither exceeds the per-dimension limit. */
-function grid(groups: number): [number, number] {
-  if (groups <= MAX_GROUPS) return [groups, 1];
+function grid(groups: number): [number, number, number] {
+  if (groups <= MAX_GROUPS) return [groups, 1, 1];
   const y = Math.ceil(groups / MAX_GROUPS);
-  return [Math.ceil(groups / y), y];
+  return [Math.ceil(groups / y), y, 1];
+}
+
+/**
+ * Drops size-1 axes and merges adjacent axes that every view walks as one
+ * (`stride[i] = stride[i+1]·shape[i+1]` for all of them), so kernels do less
+ * index arithmetic. Returns the new shape and one stride list per view.
+ */
+function collapse(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (
+      last >= 0 &&
+      strides.every((s, v) => outStrides[v][last] === s[d] * shape[d])
+    ) {
+      outShape[last] *= shape[d];
+      strides.forEach((s, v) => outStrides[v][last] = s[d]);
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, v) => outStrides[v].push(s[d]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
 }
 
 interface OpenedDevice {
@@ -71,6 +134,8 @@ async function openDevice(): Promise<OpenedDevice | null> {
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
+      // Smaller args slots where the adapter allows it (lavapipe: 32 bytes).
+      minUniformBufferOffsetAlignment: adapter.limits.minUniformBufferOffsetAlignment,
     },
   });
   const info = adapter.info;
@@ -86,6 +151,27 @@ export async function createWebGPUBackend(): Promise<Backend | null> {
   return opened ? new WebGPUBackend(opened) : null;
 }
 
+/** Counters about the buffer pool, for benchmarks (not part of the public API). */
+export interface PoolStats {
+  /** Storage and staging buffers handed out. */
+  acquired: number;
+  /** Of those, how many had to be created (pool misses). */
+  created: number;
+  /** Bind groups created (cache misses) and dispatches recorded. */
+  bindGroupsCreated: number;
+  dispatches: number;
+  /** Encoders submitted. */
+  submits: number;
+}
+
+/** Free buffers of one size and usage. */
+interface Bucket {
+  /** Not used by the open encoder: safe for anything. */
+  clean: GPUBuffer[];
+  /** Freed while the open encoder may use them: fine as kernel outputs only. */
+  dirty: GPUBuffer[];
+}
+
 class WebGPUBackend implements Backend {
   readonly name = "webgpu" as const;
   adapter = "";
@@ -97,17 +183,34 @@ class WebGPUBackend implements Backend {
   #lost: string | null = null;
   #recovery: Promise<void> = Promise.resolve();
   #pipelines = new Map<string, GPUComputePipeline>();
-  #pool = new Map<string, GPUBuffer[]>();
-  #heldBack: { buffer: GPUBuffer; usage: "storage" | "read" }[] = [];
+  /** Bind group layouts and pipeline layouts by number of inputs. */
+  #layouts: { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }[] = [];
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 0;
+  #pool = new Map<string, Bucket>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #recorded = 0;
+  /** Debug mode's flag buffer: the smallest failing tag, or FINITE_FLAG_CLEAR. */
   #finiteFlag: GPUBuffer | null = null;
+  /** The args ring: host copy, its GPU buffer, words used, slot alignment in words. */
+  #args!: Uint32Array;
+  #argsBuffer!: GPUBuffer;
+  #argsUsed = 0;
+  #argsAlign = 1;
   #mem: BackendMemory = {
     liveBuffers: 0,
     liveBytes: 0,
     pooledBytes: 0,
     peakBytes: 0,
+  };
+  readonly stats: PoolStats = {
+    acquired: 0,
+    created: 0,
+    bindGroupsCreated: 0,
+    dispatches: 0,
+    submits: 0,
   };
 
   constructor(opened: OpenedDevice) {
@@ -125,7 +228,8 @@ class WebGPUBackend implements Backend {
     this.#lost = null;
     this.#pipelines.clear();
     this.#pool.clear();
-    this.#heldBack = [];
+    this.#layouts = [];
+    this.#bindGroups.clear();
     this.#encoder = null;
     this.#pass = null;
     this.#recorded = 0;
@@ -136,6 +240,16 @@ class WebGPUBackend implements Backend {
       console.error(
         `littlegrad WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`,
       );
+    });
+    this.#argsAlign = Math.max(1, device.limits.minUniformBufferOffsetAlignment / 4);
+    // Room for FLUSH_EVERY full slots, plus one binding's worth past the last offset.
+    const words = FLUSH_EVERY * Math.max(ARGS_WORDS, this.#argsAlign) + ARGS_WORDS;
+    this.#args = new Uint32Array(words);
+    this.#argsUsed = 0;
+    this.#argsBuffer = device.createBuffer({
+      size: words * 4,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: "littlegrad args ring",
     });
     device.lost.then((info) => {
       if (this.#device !== device) return;
@@ -179,14 +293,28 @@ class WebGPUBackend implements Backend {
 
   // ---- buffers ---------------------------------------------------------
 
-  #acquire(bytes: number, usage: "storage" | "read"): GPUBuffer {
+  #bucket(size: number, usage: "storage" | "read"): Bucket {
+    const key = `${usage}:${size}`;
+    let bucket = this.#pool.get(key);
+    if (!bucket) {
+      bucket = { clean: [], dirty: [] };
+      this.#pool.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  /** A buffer of at least `bytes`; `forUpload` buffers must not be in use by the open encoder. */
+  #acquire(bytes: number, usage: "storage" | "read", forUpload = false): GPUBuffer {
     const size = bucketBytes(bytes);
-    const free = this.#pool.get(`${usage}:${size}`);
-    const pooled = free?.pop();
+    const bucket = this.#bucket(size, usage);
+    this.stats.acquired++;
+    // A just-freed buffer is likely still in the CPU caches (software adapters).
+    const pooled = (forUpload ? undefined : bucket.dirty.pop()) ?? bucket.clean.pop();
     if (pooled) {
       this.#mem.pooledBytes -= size;
       return pooled;
     }
+    this.stats.created++;
     return this.#device.createBuffer({
       size,
       usage: usage === "storage" ? STORAGE_USAGE : READ_USAGE,
@@ -194,20 +322,12 @@ class WebGPUBackend implements Backend {
   }
 
   #release(buffer: GPUBuffer, usage: "storage" | "read"): void {
-    if (this.#encoder) {
-      // Held back until the open encoder is submitted; counted as pooled.
-      this.#heldBack.push({ buffer, usage });
-      this.#mem.pooledBytes += buffer.size;
-      return;
-    }
-    const key = `${usage}:${buffer.size}`;
-    const list = this.#pool.get(key) ?? [];
-    list.push(buffer);
-    this.#pool.set(key, list);
+    const bucket = this.#bucket(buffer.size, usage);
+    (this.#encoder && usage === "storage" ? bucket.dirty : bucket.clean).push(buffer);
     this.#mem.pooledBytes += buffer.size;
   }
 
-  #newStorage(elements: number): GpuStorage {
+  #newStorage(elements: number, forUpload = false): GpuStorage {
     this.assertUsable();
     if (elements > this.maxElements) {
       const mib = (n: number) => `${(n * 4 / 2 ** 20).toFixed(0)} MiB`;
@@ -216,31 +336,50 @@ class WebGPUBackend implements Backend {
           `storage buffer limit of ${this.maxElements} values (${mib(this.maxElements)})`,
       );
     }
-    const buffer = this.#acquire(Math.max(elements, 1) * 4, "storage");
+    const buffer = this.#acquire(Math.max(elements, 1) * 4, "storage", forUpload);
     this.#mem.liveBuffers++;
     this.#mem.liveBytes += buffer.size;
     this.#mem.peakBytes = Math.max(this.#mem.peakBytes, this.#mem.liveBytes);
     return { backend: this, size: elements, refs: 0, buffer, generation: this.#generation };
   }
 
-  /** A small storage buffer holding kernel parameters, released after recording. */
-  #metaBuffer(meta: Uint32Array): GPUBuffer {
-    const buffer = this.#acquire(meta.byteLength, "storage");
-    this.#device.queue.writeBuffer(buffer, 0, meta as Uint32Array<ArrayBuffer>);
-    return buffer;
-  }
-
   // ---- recording -------------------------------------------------------
 
-  #pipeline(key: string, source: () => string): GPUComputePipeline {
+  /** Layouts for kernels with `inputs` input buffers: args (uniform, dynamic offset), out, inputs. */
+  #layout(inputs: number) {
+    let layout = this.#layouts[inputs];
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = [
+        {
+          binding: 0,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: ARGS_WORDS * 4 },
+        },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
+      ];
+      for (let i = 0; i < inputs; i++) {
+        entries.push({
+          binding: 2 + i,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: "read-only-storage" },
+        });
+      }
+      const group = this.#device.createBindGroupLayout({ entries });
+      layout = {
+        group,
+        pipeline: this.#device.createPipelineLayout({ bindGroupLayouts: [group] }),
+      };
+      this.#layouts[inputs] = layout;
+    }
+    return layout;
+  }
+
+  #pipeline(key: string, inputs: number, source: () => string): GPUComputePipeline {
     let pipeline = this.#pipelines.get(key);
     if (!pipeline) {
-      const module = this.#device.createShaderModule({
-        code: source(),
-        label: key,
-      });
+      const module = this.#device.createShaderModule({ code: source(), label: key });
       pipeline = this.#device.createComputePipeline({
-        layout: "auto",
+        layout: this.#layout(inputs).pipeline,
         compute: { module, entryPoint: "main" },
         label: key,
       });
@@ -249,53 +388,94 @@ class WebGPUBackend implements Backend {
     return pipeline;
   }
 
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.#nextBufferId++;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /** The bind group of `[out, ...inputs]` with the args ring at binding 0, cached. */
+  #bindGroup(buffers: GPUBuffer[]): GPUBindGroup {
+    const key = buffers.map((b) => this.#bufferId(b)).join(",");
+    let group = this.#bindGroups.get(key);
+    if (!group) {
+      if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+      this.stats.bindGroupsCreated++;
+      group = this.#device.createBindGroup({
+        layout: this.#layout(buffers.length - 1).group,
+        entries: [
+          { binding: 0, resource: { buffer: this.#argsBuffer, size: ARGS_WORDS * 4 } },
+          ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+        ],
+      });
+      this.#bindGroups.set(key, group);
+    }
+    return group;
+  }
+
   #computePass(): GPUComputePassEncoder {
     this.#encoder ??= this.#device.createCommandEncoder();
     this.#pass ??= this.#encoder.beginComputePass();
     return this.#pass;
   }
 
+  /** Records one dispatch of `pipeline` over `[out, ...inputs]` with `args` as its parameters. */
   #dispatch(
     pipeline: GPUComputePipeline,
-    meta: Uint32Array,
+    args: readonly number[],
     buffers: GPUBuffer[],
     groups: [number, number, number],
   ): void {
-    const metaBuffer = this.#metaBuffer(meta);
-    const bindGroup = this.#device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [metaBuffer, ...buffers].map((buffer, binding) => ({
-        binding,
-        resource: { buffer },
-      })),
-    });
+    if (args.length > ARGS_WORDS) {
+      throw new RangeError(
+        `internal: ${args.length} kernel arguments exceed the ${ARGS_WORDS}-word args block`,
+      );
+    }
     const pass = this.#computePass();
+    const at = this.#argsUsed;
+    this.#args.set(args, at);
+    this.#argsUsed += Math.ceil(args.length / this.#argsAlign) * this.#argsAlign;
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, this.#bindGroup(buffers), [at * 4]);
     pass.dispatchWorkgroups(...groups);
-    this.#release(metaBuffer, "storage");
+    this.stats.dispatches++;
     if (++this.#recorded >= FLUSH_EVERY) this.#submit();
   }
 
   #submit(): void {
     if (!this.#encoder) return;
     this.#pass?.end();
+    if (this.#argsUsed > 0) {
+      this.#device.queue.writeBuffer(
+        this.#argsBuffer,
+        0,
+        this.#args as Uint32Array<ArrayBuffer>,
+        0,
+        this.#argsUsed,
+      );
+    }
     this.#device.queue.submit([this.#encoder.finish()]);
+    this.stats.submits++;
     this.#encoder = null;
     this.#pass = null;
     this.#recorded = 0;
-    const held = this.#heldBack;
-    this.#heldBack = [];
-    for (const { buffer, usage } of held) {
-      this.#mem.pooledBytes -= buffer.size;
-      this.#release(buffer, usage);
+    this.#argsUsed = 0;
+    // Buffers freed while recording are now safe for uploads too.
+    for (const bucket of this.#pool.values()) {
+      if (bucket.dirty.length) {
+        bucket.clean.push(...bucket.dirty);
+        bucket.dirty.length = 0;
+      }
     }
   }
 
   // ---- Backend ---------------------------------------------------------
 
   upload(data: Float32Array): Storage {
-    const storage = this.#newStorage(data.length);
+    const storage = this.#newStorage(data.length, true);
     if (data.length > 0) {
       this.#device.queue.writeBuffer(
         storage.buffer,
@@ -328,6 +508,7 @@ class WebGPUBackend implements Backend {
     this.#encoder.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
     this.#submit();
     try {
+      // Not awaited by anything else: later ops keep recording while this waits.
       await staging.mapAsync(GPUMapMode.READ, 0, bytes);
     } catch (err) {
       // A read that fails because the device died: say so, not "validation error".
@@ -350,16 +531,14 @@ class WebGPUBackend implements Backend {
   checkFinite(storage: Storage, size: number, tag: number): undefined {
     if (size === 0) return;
     if (!this.#finiteFlag) {
-      this.#finiteFlag = this.#acquire(16, "storage");
+      this.#finiteFlag = this.#acquire(16, "storage", true);
       this.#device.queue.writeBuffer(this.#finiteFlag, 0, new Uint32Array([FINITE_FLAG_CLEAR]));
     }
-    const pipeline = this.#pipeline("finite", finiteCheckKernel);
-    const [x, y] = grid(Math.ceil(size / WORKGROUP));
     this.#dispatch(
-      pipeline,
-      new Uint32Array([size, tag]),
+      this.#pipeline("finite", 1, finiteCheckKernel),
+      [size, tag],
       [this.#finiteFlag, (storage as GpuStorage).buffer],
-      [x, y, 1],
+      grid(Math.ceil(size / WORKGROUP)),
     );
   }
 
@@ -376,21 +555,30 @@ class WebGPUBackend implements Backend {
     const n = sizeOf(shape);
     const out = this.#newStorage(n);
     if (n === 0) return out;
-    const layouts: InputLayout[] = inputs.map((v) =>
-      isContiguous(v) ? "dense" : v.strides.every((s) => s === 0) ? "scalar" : "strided"
-    );
-    const ndim = shape.length;
+    const layouts = inputs.map((v) => inputLayout(v));
+    const vec4 = canVectorize(layouts, inputs);
+    // The vector program never needs strides; the scalar one gets collapsed axes.
+    const flat = vec4
+      ? { shape: [] as number[], strides: inputs.map(() => [] as number[]) }
+      : collapse(shape, inputs.map((v) => v.strides));
+    const ndim = flat.shape.length;
+    const kinds = layouts.map((l) => l.layout);
     const pipeline = this.#pipeline(
-      elementwiseKey(op, ndim, layouts),
-      () => elementwiseKernel(op, ndim, layouts),
+      elementwiseKey(op, ndim, kinds, vec4),
+      inputs.length,
+      () => elementwiseKernel(op, ndim, kinds, vec4),
     );
-    const meta = elementwiseMeta(n, shape, inputs);
-    const [x, y] = grid(Math.ceil(n / WORKGROUP));
+    const count = vec4 ? Math.ceil(n / 4) : n;
+    const views = inputs.map((v, i) => ({
+      offset: v.offset,
+      shape: flat.shape,
+      strides: flat.strides[i],
+    }));
     this.#dispatch(
       pipeline,
-      meta,
+      elementwiseArgs(count, flat.shape, views, layouts.map((l) => l.period)),
       [out.buffer, ...inputs.map((v) => (v.storage as GpuStorage).buffer)],
-      [x, y, 1],
+      grid(Math.ceil(count / (WORKGROUP * ELEMENTWISE_RUN))),
     );
     return out;
   }
@@ -406,29 +594,58 @@ class WebGPUBackend implements Backend {
         new Float32Array(outSize).fill(op === "sum" ? 0 : -Infinity),
       );
     }
-    // Long reductions with few outputs are split into chunks for parallelism,
-    // then the partial results are reduced again.
-    const chunks = outSize < 64 && reduceSize > 8192
-      ? Math.min(1024, Math.ceil(reduceSize / 4096))
-      : 1;
-    const chunkLength = Math.ceil(reduceSize / chunks);
-    const strategy: ReduceStrategy = chunkLength < 128 ? "thread" : "workgroup";
+    // Split the view into its kept (leading) and reduced (trailing) axes,
+    // and collapse each part on its own.
+    let split = input.shape.length;
+    for (let size = 1; size < reduceSize;) size *= input.shape[--split];
+    const kept = collapse(input.shape.slice(0, split), [input.strides.slice(0, split)]);
+    const reduced = collapse(input.shape.slice(split), [input.strides.slice(split)]);
+    const view = {
+      offset: input.offset,
+      shape: [...kept.shape, ...reduced.shape],
+      strides: [...kept.strides[0], ...reduced.strides[0]],
+    };
+    const keptRank = kept.shape.length;
+    // Long reductions with few outputs run one workgroup per chunk, then
+    // reduce the partial results again.
+    const strategy: ReduceStrategy = outSize >= 256 || reduceSize <= 256 ? "thread" : "workgroup";
     const dense = isContiguous(input);
-    const ndim = input.shape.length;
+    const layout: ReduceLayout = dense && input.offset % 4 === 0 && reduceSize % 4 === 0
+      ? "vec4"
+      : reduced.shape.length <= 1
+      ? "strided"
+      : "generic";
+    // Chunk and slice lengths are multiples of 4 for vec4 loads.
+    const roundUp = (x: number) => layout === "vec4" ? Math.ceil(x / 4) * 4 : x;
+    const chunkLength = strategy === "workgroup"
+      ? roundUp(Math.max(REDUCE_CHUNK, Math.ceil(reduceSize / REDUCE_MAX_CHUNKS)))
+      : reduceSize;
+    const chunks = Math.ceil(reduceSize / chunkLength);
+    const sliceLength = roundUp(Math.ceil(chunkLength / REDUCE_GROUP));
+    const ndim = view.shape.length;
     const pipeline = this.#pipeline(
-      reduceKey(op, strategy, ndim, dense),
-      () => reduceKernel(op, strategy, ndim, dense),
+      reduceKey(op, strategy, layout, ndim, keptRank),
+      1,
+      () => reduceKernel(op, strategy, layout, ndim, keptRank),
     );
     const out = this.#newStorage(outSize * chunks);
-    const meta = reduceMeta(outSize, reduceSize, chunks, chunkLength, input);
     const groups = strategy === "thread"
       ? Math.ceil((outSize * chunks) / WORKGROUP)
       : outSize * chunks;
-    const [x, y] = grid(groups);
-    this.#dispatch(pipeline, meta, [
-      out.buffer,
-      (input.storage as GpuStorage).buffer,
-    ], [x, y, 1]);
+    this.#dispatch(
+      pipeline,
+      reduceArgs(
+        outSize,
+        reduceSize,
+        chunks,
+        chunkLength,
+        view,
+        reduced.strides[0][0] ?? 0,
+        sliceLength,
+      ),
+      [out.buffer, (input.storage as GpuStorage).buffer],
+      grid(groups),
+    );
     if (chunks === 1) return out;
     const partial: View = {
       storage: out,
@@ -451,22 +668,31 @@ class WebGPUBackend implements Backend {
   ): Storage {
     const out = this.#newStorage(batch * m * n);
     if (batch * m * n === 0) return out;
-    if (batch > MAX_GROUPS) {
-      throw new RangeError(
-        `matmul: batch of ${batch} exceeds the WebGPU limit of ${MAX_GROUPS}`,
-      );
+    const config = matmulConfig(a, b, m, k, n);
+    const pipeline = this.#pipeline(matmulKey(config), 2, () => matmulKernel(config));
+    const buffers = [
+      out.buffer,
+      (a.storage as GpuStorage).buffer,
+      (b.storage as GpuStorage).buffer,
+    ];
+    // One launch unless the grid exceeds the per-dimension limit somewhere.
+    const [gx, gy, gz] = matmulGrid(config, batch, m, n);
+    for (let z = 0; z < gz; z += MAX_GROUPS) {
+      for (let y = 0; y < gy; y += MAX_GROUPS) {
+        for (let x = 0; x < gx; x += MAX_GROUPS) {
+          this.#dispatch(
+            pipeline,
+            matmulArgs(m, n, k, a, b, [x, y, z]),
+            buffers,
+            [
+              Math.min(MAX_GROUPS, gx - x),
+              Math.min(MAX_GROUPS, gy - y),
+              Math.min(MAX_GROUPS, gz - z),
+            ],
+          );
+        }
+      }
     }
-    const pipeline = this.#pipeline("matmul", matmulKernel);
-    this.#dispatch(
-      pipeline,
-      matmulMeta(m, n, k, a, b),
-      [
-        out.buffer,
-        (a.storage as GpuStorage).buffer,
-        (b.storage as GpuStorage).buffer,
-      ],
-      [Math.ceil(n / MATMUL_TILE), Math.ceil(m / MATMUL_TILE), batch],
-    );
     return out;
   }
 
