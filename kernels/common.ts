@@ -38,6 +38,23 @@ fn lg_tanh(x: f32) -> f32 {
   let t = (1.0 - e) / (1.0 + e);
   return select(t, -t, x < 0.0);
 }
+fn lg_log1p(x: f32) -> f32 {
+  // log(1 + x): a Taylor polynomial near 0 (where 1 + x would round away x),
+  // the plain formula elsewhere. Relative error below 2e-8 for |x| < 0.1.
+  if (abs(x) < 0.1) {
+    return x * (1.0 + x * (-1.0 / 2.0 + x * (1.0 / 3.0 + x * (-1.0 / 4.0 + x * (1.0 / 5.0
+      + x * (-1.0 / 6.0 + x * (1.0 / 7.0)))))));
+  }
+  return log(1.0 + x);
+}
+fn lg_expm1(x: f32) -> f32 {
+  // e^x - 1: a Taylor polynomial near 0 (no cancellation), exp(x) - 1 elsewhere.
+  if (abs(x) < 0.1) {
+    return x * (1.0 + x * (1.0 / 2.0 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0
+      + x * (1.0 / 720.0))))));
+  }
+  return exp(x) - 1.0;
+}
 fn lg_sigmoid(x: f32) -> f32 {
   let e = exp(-abs(x));
   return select(1.0 / (1.0 + e), e / (1.0 + e), x < 0.0);

@@ -33,6 +33,13 @@ export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
   sigmoid: () => "lg_sigmoid(a)",
   abs: () => "abs(a)",
   sign: () => "sign(a)",
+  sin: () => "sin(a)",
+  cos: () => "cos(a)",
+  floor: () => "floor(a)",
+  ceil: () => "ceil(a)",
+  round: () => "round(a)",
+  log1p: () => "lg_log1p(a)",
+  expm1: () => "lg_expm1(a)",
   add: () => "a + b",
   sub: () => "a - b",
   mul: () => "a * b",
@@ -44,7 +51,7 @@ export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
 };
 
 /** Ops whose helper is scalar-only: the `vec4` program applies them per lane. */
-const PER_LANE = new Set(["tanh", "sigmoid", "pow"]);
+const PER_LANE = new Set(["tanh", "sigmoid", "pow", "log1p", "expm1"]);
 
 /** A view as the backend passes it. */
 interface ViewLike {

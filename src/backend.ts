@@ -18,7 +18,14 @@ export type UnaryOp =
   | "tanh"
   | "sigmoid"
   | "abs"
-  | "sign";
+  | "sign"
+  | "sin"
+  | "cos"
+  | "floor"
+  | "ceil"
+  | "round"
+  | "log1p"
+  | "expm1";
 
 /** Elementwise operations with two inputs of the same shape. */
 export type BinaryOp =

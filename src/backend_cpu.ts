@@ -31,7 +31,20 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   sigmoid: (x) => x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)),
   abs: Math.abs,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN),
+  sin: Math.sin,
+  cos: Math.cos,
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: roundHalfEven,
+  log1p: Math.log1p,
+  expm1: Math.expm1,
 };
+
+/** Rounds to the nearest integer, ties to even (IEEE, NumPy and WGSL `round`). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   add: (a, b) => a + b,

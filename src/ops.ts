@@ -105,3 +105,19 @@ export const squeeze = (x: Tensor, axis?: Axis): Tensor => x.squeeze(axis);
 export const expandDims = (x: Tensor, axis: number): Tensor => x.expandDims(axis);
 /** Flatten a range of axes. @example `flatten(x, 1)` */
 export const flatten = (x: Tensor, start = 0, end = -1): Tensor => x.flatten(start, end);
+/** Sign: -1, 0 or 1. @example `sign(x)` */
+export const sign = (x: Tensor): Tensor => x.sign();
+/** Sine. @example `sin(x)` */
+export const sin = (x: Tensor): Tensor => x.sin();
+/** Cosine. @example `cos(x)` */
+export const cos = (x: Tensor): Tensor => x.cos();
+/** Floor. @example `floor(x)` */
+export const floor = (x: Tensor): Tensor => x.floor();
+/** Ceiling. @example `ceil(x)` */
+export const ceil = (x: Tensor): Tensor => x.ceil();
+/** Round half to even. @example `round(x)` */
+export const round = (x: Tensor): Tensor => x.round();
+/** `log(1 + x)`. @example `log1p(x)` */
+export const log1p = (x: Tensor): Tensor => x.log1p();
+/** `e^x - 1`. @example `expm1(x)` */
+export const expm1 = (x: Tensor): Tensor => x.expm1();

@@ -23,6 +23,13 @@ export const UNARY_PRIMS = [
   "sigmoid",
   "abs",
   "sign",
+  "sin",
+  "cos",
+  "floor",
+  "ceil",
+  "round",
+  "log1p",
+  "expm1",
 ] as const satisfies readonly UnaryOp[];
 /** Binary elementwise primitives (inputs of identical shape). */
 export const BINARY_PRIMS = [
@@ -57,6 +64,13 @@ export type Prim =
   | "sigmoid"
   | "abs"
   | "sign"
+  | "sin"
+  | "cos"
+  | "floor"
+  | "ceil"
+  | "round"
+  | "log1p"
+  | "expm1"
   | "add"
   | "sub"
   | "mul"

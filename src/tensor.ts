@@ -498,9 +498,37 @@ export class Tensor {
   abs(): Tensor {
     return apply("abs", [this]);
   }
-  /** @internal Elementwise sign (-1, 0, 1), no gradient. */
+  /** Elementwise sign: -1, 0 or 1 (gradient 0). @example `x.sign()` */
   sign(): Tensor {
     return apply("sign", [this]);
+  }
+  /** Elementwise sine. @example `x.sin()` */
+  sin(): Tensor {
+    return apply("sin", [this]);
+  }
+  /** Elementwise cosine. @example `x.cos()` */
+  cos(): Tensor {
+    return apply("cos", [this]);
+  }
+  /** Elementwise floor (gradient 0). @example `x.floor()` */
+  floor(): Tensor {
+    return apply("floor", [this]);
+  }
+  /** Elementwise ceiling (gradient 0). @example `x.ceil()` */
+  ceil(): Tensor {
+    return apply("ceil", [this]);
+  }
+  /** Rounds to the nearest integer, ties to even like NumPy (gradient 0). @example `x.round()` */
+  round(): Tensor {
+    return apply("round", [this]);
+  }
+  /** Elementwise `log(1 + x)`, accurate for small `x`. @example `x.log1p()` */
+  log1p(): Tensor {
+    return apply("log1p", [this]);
+  }
+  /** Elementwise `e^x - 1`, accurate for small `x`. @example `x.expm1()` */
+  expm1(): Tensor {
+    return apply("expm1", [this]);
   }
   /**
    * Elementwise `max(this, 0)`. Its gradient at exactly 0 is 0.5, the

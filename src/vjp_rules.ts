@@ -48,6 +48,14 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   sigmoid: (g, { output }) => [g.mul(output.mul(output.neg().add(1)))],
   abs: (g, { inputs: [x] }) => [g.mul(x.sign())],
   sign: noGradient,
+  sin: (g, { inputs: [x] }) => [g.mul(x.cos())],
+  cos: (g, { inputs: [x] }) => [g.mul(x.sin()).neg()],
+  // Piecewise constant: zero almost everywhere (and what central differences see).
+  floor: noGradient,
+  ceil: noGradient,
+  round: noGradient,
+  log1p: (g, { inputs: [x] }) => [g.div(x.add(1))],
+  expm1: (g, { output }) => [g.mul(output.add(1))],
   add: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g : null],
   sub: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g.neg() : null],
   mul: (

@@ -93,6 +93,26 @@ const unary: Case[] = [
     inputs: () => [tensor([0, 0.5, -0.5, 0])],
     expect: map1((a) => Math.max(a, 0)),
   },
+  { name: "sin", fn: (x) => x.sin(), inputs: () => [n([3, 4], 31)()], expect: map1(Math.sin) },
+  { name: "cos", fn: (x) => x.cos(), inputs: () => [n([3, 4], 32)()], expect: map1(Math.cos) },
+  {
+    name: "log1p (small and large inputs)",
+    fn: (x) => x.log1p(),
+    inputs: () => [tensor([1e-7, -1e-5, 0.5, 3, -0.5])],
+    expect: map1(Math.log1p),
+  },
+  {
+    name: "expm1 (small and large inputs)",
+    fn: (x) => x.expm1(),
+    inputs: () => [tensor([1e-7, -1e-5, 0.5, -2, 3])],
+    expect: map1(Math.expm1),
+  },
+  {
+    name: "floor, ceil, round (gradient 0 away from the jumps)",
+    fn: (x) => x.floor().add(x.ceil()).add(x.round()).add(x.sign()),
+    inputs: () => [tensor([-1.7, -0.2, 0.3, 1.4, 2.6])],
+    expect: map1((v) => Math.floor(v) + Math.ceil(v) + Math.round(v) + Math.sign(v)),
+  },
 ];
 
 const binary: Case[] = [
@@ -371,6 +391,25 @@ testBoth(
     assertClose(await gm.array(), [0.5, 0]);
   },
 );
+
+testBoth("round ties to even, like NumPy; log1p and expm1 keep tiny values", async () => {
+  assertClose(await tensor([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999]).round().array(), [
+    0,
+    2,
+    2,
+    0,
+    -2,
+    2,
+  ]);
+  assertClose(await tensor([1e-10, -1e-12]).log1p().array(), [1e-10, -1e-12], {
+    rtol: 1e-6,
+    atol: 0,
+  });
+  assertClose(await tensor([1e-10, -1e-12]).expm1().array(), [1e-10, -1e-12], {
+    rtol: 1e-6,
+    atol: 0,
+  });
+});
 
 testBoth("large inputs: tanh, sigmoid, softmax stay finite", async () => {
   const x = tensor([-1e4, -50, 0, 50, 1e4]);
