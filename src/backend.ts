@@ -104,6 +104,17 @@ export interface Backend {
     k: number,
     n: number,
   ): Storage;
+  /**
+   * A contiguous tensor of `outShape` filled with `fill`, except that along
+   * every axis `k` input element `j` is written at `starts[k] + j·steps[k]`.
+   */
+  pad(
+    input: View,
+    outShape: Shape,
+    starts: readonly number[],
+    steps: readonly number[],
+    fill: number,
+  ): Storage;
   /** Returns a storage's memory to the backend. */
   free(storage: Storage): void;
   /** Resolves once all work queued so far has finished. */

@@ -175,6 +175,28 @@ export function createCpuBackend(): Backend {
       }
       return make(out);
     },
+    pad(input, outShape, starts, steps, fill) {
+      const x = gather(input);
+      const out = alloc(sizeOf(outShape)).fill(fill);
+      const nd = outShape.length;
+      const outStrides = new Array<number>(nd);
+      for (let k = nd - 1, s = 1; k >= 0; k--) {
+        outStrides[k] = s;
+        s *= outShape[k];
+      }
+      // Walk the input in row-major order and place each element.
+      const idx = new Array<number>(nd).fill(0);
+      for (let i = 0; i < x.length; i++) {
+        let at = 0;
+        for (let k = 0; k < nd; k++) at += (starts[k] + idx[k] * steps[k]) * outStrides[k];
+        out[at] = x[i];
+        for (let k = nd - 1; k >= 0; k--) {
+          if (++idx[k] < input.shape[k]) break;
+          idx[k] = 0;
+        }
+      }
+      return make(out);
+    },
     free(storage) {
       mem.liveBuffers--;
       mem.liveBytes -= (storage as CpuStorage).data.byteLength;

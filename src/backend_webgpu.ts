@@ -57,6 +57,7 @@ import {
   matmulKey,
 } from "../kernels/matmul.ts";
 import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
+import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
@@ -656,6 +657,29 @@ class WebGPUBackend implements Backend {
     const result = this.reduce(op, partial, outSize, chunks);
     this.free(out);
     return result;
+  }
+
+  pad(
+    input: View,
+    outShape: Shape,
+    starts: readonly number[],
+    steps: readonly number[],
+    fill: number,
+  ): Storage {
+    const n = sizeOf(outShape);
+    const out = this.#newStorage(n);
+    if (n === 0) return out;
+    const ndim = outShape.length;
+    if (ndim > PAD_MAX_RANK) {
+      throw new RangeError(`pad: tensors of rank ${ndim} exceed the kernel's ${PAD_MAX_RANK}`);
+    }
+    this.#dispatch(
+      this.#pipeline(`pad:${ndim}`, 1, () => padKernel(ndim)),
+      padArgs(outShape, starts, steps, input, fill),
+      [out.buffer, (input.storage as GpuStorage).buffer],
+      grid(Math.ceil(n / WORKGROUP)),
+    );
+    return out;
   }
 
   matmul(

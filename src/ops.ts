@@ -121,3 +121,12 @@ export const round = (x: Tensor): Tensor => x.round();
 export const log1p = (x: Tensor): Tensor => x.log1p();
 /** `e^x - 1`. @example `expm1(x)` */
 export const expm1 = (x: Tensor): Tensor => x.expm1();
+/** Constant padding. @example `pad(x, [[1, 1], [0, 0]])` */
+export const pad = (
+  x: Tensor,
+  widths: readonly (readonly [number, number])[] | readonly [number, number],
+  value = 0,
+): Tensor => x.pad(widths, value);
+/** Split along an axis. @example `split(x, 2, 1)` */
+export const split = (x: Tensor, sections: number | readonly number[], axis = 0): Tensor[] =>
+  x.split(sections, axis);

@@ -52,6 +52,8 @@ export const PRIMS: readonly Prim[] = [
   "reshape",
   "transpose",
   "broadcast",
+  "slice",
+  "pad",
 ];
 
 /** The name of a primitive. */
@@ -84,7 +86,9 @@ export type Prim =
   | "matmul"
   | "reshape"
   | "transpose"
-  | "broadcast";
+  | "broadcast"
+  | "slice"
+  | "pad";
 
 /** Static parameters of an equation (the non-tensor arguments of a primitive). */
 export interface PrimParams {
@@ -94,6 +98,12 @@ export interface PrimParams {
   shape?: Shape;
   /** Axis permutation (`transpose`). */
   perm?: readonly number[];
+  /** First index per axis (`slice`: read from; `pad`: write to). */
+  starts?: readonly number[];
+  /** Index step per axis, at least 1 (`slice`, `pad`). */
+  steps?: readonly number[];
+  /** Value of the elements `pad` does not write. */
+  fill?: number;
 }
 
 const UNARY = new Set<string>(UNARY_PRIMS);
@@ -210,6 +220,24 @@ export function runPrimitive(
     }
     case "transpose":
       return permuteView(x, params.perm!);
+    case "slice": {
+      // A view: move the offset to the first element and scale the strides.
+      const starts = params.starts!;
+      const steps = params.steps!;
+      return {
+        storage: x.storage,
+        shape: params.shape!,
+        strides: x.strides.map((s, k) => s * steps[k]),
+        offset: x.offset + x.strides.reduce((o, s, k) => o + s * starts[k], 0),
+      };
+    }
+    case "pad": {
+      const shape = params.shape!;
+      return dense(
+        backend.pad(x, shape, params.starts!, params.steps!, params.fill ?? 0),
+        shape,
+      );
+    }
     case "broadcast": {
       const shape = params.shape!;
       const lead = shape.length - x.shape.length;

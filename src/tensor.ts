@@ -28,6 +28,15 @@ export interface ReduceOptions {
   keepdims?: boolean;
 }
 
+/**
+ * One entry of a `get` index, as in NumPy's basic indexing: an integer picks
+ * one position and drops the axis; `[start, stop, step]` (each optional,
+ * `null` for the default, negatives count from the end, `step` ≥ 1) keeps a
+ * range; `null` inserts a new axis of size 1; `"..."` stands for every axis
+ * not otherwise indexed.
+ */
+export type Index = number | readonly (number | null | undefined)[] | null | "...";
+
 /** Nested arrays of numbers, as returned by `Tensor.array()`. */
 export type NestedArray = number | NestedArray[];
 
@@ -752,6 +761,135 @@ export class Tensor {
     return this.reshape([...this.shape.slice(0, s), middle, ...this.shape.slice(e + 1)]);
   }
 
+  /**
+   * NumPy-style basic indexing, as a view (no copy): integers, ranges with
+   * steps, negative indices, new axes and an ellipsis. Its gradient writes
+   * back into zeros of this tensor's shape.
+   *
+   * @param index One entry per axis (fewer means the rest are whole).
+   * @returns The selected part.
+   * @example
+   * ```ts
+   * import { arange } from "littlegrad";
+   * const x = arange(24).reshape([2, 3, 4]);
+   * x.get(0);                  // x[0]           → shape [3, 4]
+   * x.get(-1, [1, null], [0, 4, 2]); // x[-1, 1:, 0:4:2] → shape [2, 2]
+   * x.get("...", null, 1);     // x[..., None, 1] → shape [2, 3, 1]
+   * ```
+   */
+  get(...index: Index[]): Tensor {
+    const ellipses = index.filter((e) => e === "...").length;
+    if (ellipses > 1) throw new TypeError("get: an index can have at most one '...'");
+    const consuming = index.filter((e) => e !== null && e !== "...").length;
+    if (consuming > this.ndim) {
+      throw new RangeError(
+        `get: ${consuming} indices for a tensor of rank ${this.ndim} (shape ${
+          shapeString(this.shape)
+        })`,
+      );
+    }
+    const full = index.flatMap((e) =>
+      e === "..." ? Array<Index>(this.ndim - consuming).fill([]) : [e]
+    );
+    while (full.filter((e) => e !== null).length < this.ndim) full.push([]);
+    const starts: number[] = [];
+    const steps: number[] = [];
+    const sliced: number[] = [];
+    const result: number[] = [];
+    let axis = 0;
+    for (const entry of full) {
+      if (entry === null) {
+        result.push(1);
+        continue;
+      }
+      const d = this.shape[axis];
+      if (typeof entry === "number") {
+        if (!Number.isInteger(entry) || entry < -d || entry >= d) {
+          throw new RangeError(
+            `get: index ${entry} is out of bounds for axis ${axis} with size ${d}`,
+          );
+        }
+        starts.push(entry < 0 ? entry + d : entry);
+        steps.push(1);
+        sliced.push(1);
+      } else if (Array.isArray(entry)) {
+        const [start, stop, step = 1] = entry as (number | null | undefined)[];
+        if (!Number.isInteger(step ?? 1) || (step ?? 1) < 1) {
+          throw new RangeError(`get: step ${step} on axis ${axis} must be an integer ≥ 1`);
+        }
+        const clamp = (v: number | null | undefined, dflt: number) => {
+          if (v === null || v === undefined) return dflt;
+          if (!Number.isInteger(v)) throw new TypeError(`get: range bound ${v} is not an integer`);
+          return Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+        };
+        const lo = clamp(start, 0);
+        const hi = clamp(stop, d);
+        const count = Math.max(0, Math.ceil((hi - lo) / (step ?? 1)));
+        starts.push(count === 0 ? 0 : lo);
+        steps.push(step ?? 1);
+        sliced.push(count);
+        result.push(count);
+      } else {
+        throw new TypeError(
+          `get: index entries are integers, ranges, null or '...', got ${describe(entry)}`,
+        );
+      }
+      axis++;
+    }
+    return composite(() =>
+      apply("slice", [this], { shape: sliced, starts, steps }).reshape(result)
+    );
+  }
+
+  /**
+   * Pads with a constant: `widths[k] = [before, after]` elements on axis `k`
+   * (a single pair applies to every axis).
+   * @example `x.pad([[1, 1], [0, 2]])`
+   */
+  pad(
+    widths: readonly (readonly [number, number])[] | readonly [number, number],
+    value = 0,
+  ): Tensor {
+    const pairs = typeof widths[0] === "number"
+      ? Array(this.ndim).fill(widths) as [number, number][]
+      : widths as readonly (readonly [number, number])[];
+    if (
+      pairs.length !== this.ndim || pairs.some((p) => p.some((w) => !Number.isInteger(w) || w < 0))
+    ) {
+      throw new RangeError(
+        `pad: widths must be ${this.ndim} pairs of non-negative integers for shape ${
+          shapeString(this.shape)
+        }, got ${JSON.stringify(widths)}`,
+      );
+    }
+    return apply("pad", [this], {
+      shape: this.shape.map((d, k) => d + pairs[k][0] + pairs[k][1]),
+      starts: pairs.map((p) => p[0]),
+      steps: pairs.map(() => 1),
+      fill: value,
+    });
+  }
+
+  /**
+   * Splits along `axis` into `sections` equal parts, or at the given indices.
+   * @example `x.split(2)`, `x.split([1, 3], 1)`
+   */
+  split(sections: number | readonly number[], axis = 0): Tensor[] {
+    const [a] = normalizeAxes("split", axis, this.ndim);
+    const d = this.shape[a];
+    let points: number[];
+    if (typeof sections === "number") {
+      if (!Number.isInteger(sections) || sections < 1 || d % sections !== 0) {
+        throw new RangeError(
+          `split: axis ${a} of size ${d} cannot be split into ${sections} equal parts`,
+        );
+      }
+      points = Array.from({ length: sections - 1 }, (_, i) => ((i + 1) * d) / sections);
+    } else points = [...sections];
+    const bounds = [0, ...points, d];
+    return bounds.slice(1).map((end, i) => this.get(...Array<Index>(a).fill([]), [bounds[i], end]));
+  }
+
   // ---- normalisation --------------------------------------------------------
 
   /**
@@ -778,6 +916,80 @@ export class Tensor {
       return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
     });
   }
+}
+
+// ---- joining ------------------------------------------------------------------
+
+/**
+ * Joins tensors along an existing axis (shapes must agree elsewhere).
+ *
+ * @param tensors The tensors, in order.
+ * @param axis The axis to join along (default 0).
+ * @returns The joined tensor.
+ * @example
+ * ```ts
+ * import { concat, tensor } from "littlegrad";
+ * console.log(await concat([tensor([[1, 2]]), tensor([[3, 4]])], 0).array()); // [[1, 2], [3, 4]]
+ * ```
+ */
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (
+    !Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor)
+  ) {
+    throw new TypeError("concat: expected a non-empty array of tensors");
+  }
+  const first = tensors[0];
+  const [a] = normalizeAxes("concat", axis, first.ndim);
+  for (const t of tensors) {
+    if (t.ndim !== first.ndim || t.shape.some((d, k) => k !== a && d !== first.shape[k])) {
+      throw new TypeError(
+        `concat: shapes ${
+          tensors.map((x) => shapeString(x.shape)).join(", ")
+        } differ outside axis ${a}`,
+      );
+    }
+  }
+  const total = tensors.reduce((n, t) => n + t.shape[a], 0);
+  // Each input padded into place along the axis, then summed: one mechanism
+  // (pad, whose gradient is a slice) instead of a kernel of its own.
+  return composite(() => {
+    let offset = 0;
+    const placed = tensors.map((t) => {
+      const widths = t.shape.map((_, k): [number, number] =>
+        k === a ? [offset, total - offset - t.shape[a]] : [0, 0]
+      );
+      offset += t.shape[a];
+      return t.pad(widths);
+    });
+    return placed.reduce((x, y) => x.add(y));
+  });
+}
+
+/**
+ * Stacks tensors of one shape along a new axis.
+ *
+ * @param tensors The tensors, all of the same shape.
+ * @param axis Where the new axis goes (default 0).
+ * @returns The stacked tensor.
+ * @example
+ * ```ts
+ * import { stack, tensor } from "littlegrad";
+ * console.log(stack([tensor([1, 2]), tensor([3, 4])], 1).shape); // [2, 2]
+ * ```
+ */
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (
+    !Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor)
+  ) {
+    throw new TypeError("stack: expected a non-empty array of tensors");
+  }
+  const shape = shapeString(tensors[0].shape);
+  if (tensors.some((t) => shapeString(t.shape) !== shape)) {
+    throw new TypeError(
+      `stack: all shapes must be equal, got ${tensors.map((t) => shapeString(t.shape)).join(", ")}`,
+    );
+  }
+  return composite(() => concat(tensors.map((t) => t.expandDims(axis)), axis));
 }
 
 // ---- primitive application ---------------------------------------------------

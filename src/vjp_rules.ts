@@ -7,7 +7,7 @@
 
 import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
-import type { Tensor } from "./tensor.ts";
+import { apply, type Tensor } from "./tensor.ts";
 
 /**
  * Given the output cotangent `g` of an equation, returns one cotangent per
@@ -103,4 +103,11 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     return [g.transpose(inverse)];
   },
   broadcast: (g, { inputs: [x] }) => [unbroadcast(g, x.shape)],
+  // A strided slice and a pad onto the same lattice are each other's transpose.
+  slice: (g, { inputs: [x], params }) => [
+    apply("pad", [g], { shape: x.shape, starts: params.starts, steps: params.steps, fill: 0 }),
+  ],
+  pad: (g, { inputs: [x], params }) => [
+    apply("slice", [g], { shape: x.shape, starts: params.starts, steps: params.steps }),
+  ],
 };
