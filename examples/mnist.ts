@@ -42,6 +42,7 @@ import {
   useBackend,
   valueAndGrad,
 } from "../mod.ts";
+import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 
 // ---- settings ----------------------------------------------------------------
 
@@ -335,69 +336,6 @@ const COLORS = {
   wrong: "#c0392b",
 };
 
-/** Rounds a coordinate for the SVG text. */
-const r = (v: number) => Math.round(v * 10) / 10;
-
-/** About `count` round tick values (1, 2 or 5 × 10ⁿ apart) covering [lo, hi]. */
-function ticks(lo: number, hi: number, count = 5): number[] {
-  const raw = (hi - lo) / count;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const spacing = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
-  const out: number[] = [];
-  for (let t = Math.ceil(lo / spacing) * spacing; t <= hi + 1e-9; t += spacing) {
-    out.push(Math.round(t / spacing) * spacing);
-  }
-  return out;
-}
-
-/** A plot area, in pixels. */
-interface Frame {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-/** Gridlines, ticks, tick labels and axis titles of a plot area, and its outline. */
-function axes(
-  f: Frame,
-  xTicks: { at: number; label: string }[],
-  yTicks: { at: number; label: string }[],
-  xTitle: string,
-  yTitle: string,
-): string {
-  const bottom = f.top + f.height;
-  const parts: string[] = [];
-  for (const { at, label } of xTicks) {
-    parts.push(
-      `<line x1="${r(at)}" y1="${f.top}" x2="${r(at)}" y2="${bottom}" stroke="${COLORS.grid}"/>`,
-      `<line x1="${r(at)}" y1="${bottom}" x2="${r(at)}" y2="${
-        bottom + 5
-      }" stroke="${COLORS.ink}"/>`,
-      `<text x="${r(at)}" y="${bottom + 18}" text-anchor="middle">${label}</text>`,
-    );
-  }
-  for (const { at, label } of yTicks) {
-    parts.push(
-      `<line x1="${f.left}" y1="${r(at)}" x2="${f.left + f.width}" y2="${
-        r(at)
-      }" stroke="${COLORS.grid}"/>`,
-      `<line x1="${f.left - 5}" y1="${r(at)}" x2="${f.left}" y2="${
-        r(at)
-      }" stroke="${COLORS.ink}"/>`,
-      `<text x="${f.left - 8}" y="${r(at) + 4}" text-anchor="end">${label}</text>`,
-    );
-  }
-  parts.push(
-    `<text x="${f.left + f.width / 2}" y="${bottom + 38}" text-anchor="middle">${xTitle}</text>`,
-    `<text transform="translate(${f.left - 46} ${
-      f.top + f.height / 2
-    }) rotate(-90)" text-anchor="middle">${yTitle}</text>`,
-    `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`,
-  );
-  return parts.join("\n");
-}
-
 /** Training loss (sampled every LOG_EVERY steps, log scale) with a smoothed line. */
 function lossPanel(f: Frame, history: LossAt[]): string {
   const sorted = [...history].sort((a, b) => a.step - b.step);
@@ -425,6 +363,7 @@ function lossPanel(f: Frame, history: LossAt[]): string {
       "epoch",
       "cross-entropy loss (log scale)",
     ),
+    frameRect(f),
     `<path d="${path(sorted)}" fill="none" stroke="${COLORS.loss}" stroke-width="1"/>`,
     `<path d="${path(smooth)}" fill="none" stroke="${COLORS.smooth}" stroke-width="2"/>`,
   ].join("\n");
@@ -447,6 +386,7 @@ function accuracyPanel(f: Frame): string {
       "epoch",
       "test accuracy",
     ),
+    frameRect(f),
     `<line x1="${f.left}" y1="${r(sy(100 * TARGET))}" x2="${f.left + f.width}" y2="${
       r(sy(100 * TARGET))
     }" stroke="${COLORS.accuracy}" stroke-dasharray="4 3" stroke-opacity="0.6"/>`,

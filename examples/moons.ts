@@ -37,6 +37,7 @@ import {
   valueAndGrad,
   zeros,
 } from "../mod.ts";
+import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 
 // ---- settings ----------------------------------------------------------------
 
@@ -261,21 +262,6 @@ console.log(
 
 // ---- the picture -------------------------------------------------------------
 
-/** Rounds a coordinate for the SVG text. */
-const r = (v: number) => Math.round(v * 10) / 10;
-
-/** About `count` round tick values (1, 2 or 5 × 10ⁿ apart) covering [lo, hi]. */
-function ticks(lo: number, hi: number, count = 5): number[] {
-  const raw = (hi - lo) / count;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const spacing = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
-  const out: number[] = [];
-  for (let t = Math.ceil(lo / spacing) * spacing; t <= hi + 1e-9; t += spacing) {
-    out.push(Math.round(t / spacing) * spacing);
-  }
-  return out;
-}
-
 const COLORS = {
   class0: "#2f6fb3",
   class1: "#e0772b",
@@ -324,63 +310,6 @@ function contour(field: Float32Array, size: number): [number, number][][] {
     }
   }
   return segments;
-}
-
-/** A plot area: where it sits in the SVG, in pixels. */
-interface Frame {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-/** Frame, gridlines, tick labels and axis titles of a plot area. */
-function axes(
-  f: Frame,
-  xTicks: { at: number; label: string }[],
-  yTicks: { at: number; label: string }[],
-  xTitle: string,
-  yTitle: string,
-  gridlines: boolean,
-): string {
-  const bottom = f.top + f.height;
-  const parts: string[] = [];
-  for (const { at, label } of xTicks) {
-    if (gridlines) {
-      parts.push(
-        `<line x1="${r(at)}" y1="${f.top}" x2="${r(at)}" y2="${bottom}" stroke="${COLORS.grid}"/>`,
-      );
-    }
-    parts.push(
-      `<line x1="${r(at)}" y1="${bottom}" x2="${r(at)}" y2="${
-        bottom + 5
-      }" stroke="${COLORS.ink}"/>`,
-      `<text x="${r(at)}" y="${bottom + 18}" text-anchor="middle">${label}</text>`,
-    );
-  }
-  for (const { at, label } of yTicks) {
-    if (gridlines) {
-      parts.push(
-        `<line x1="${f.left}" y1="${r(at)}" x2="${f.left + f.width}" y2="${
-          r(at)
-        }" stroke="${COLORS.grid}"/>`,
-      );
-    }
-    parts.push(
-      `<line x1="${f.left - 5}" y1="${r(at)}" x2="${f.left}" y2="${
-        r(at)
-      }" stroke="${COLORS.ink}"/>`,
-      `<text x="${f.left - 8}" y="${r(at) + 4}" text-anchor="end">${label}</text>`,
-    );
-  }
-  const midY = f.top + f.height / 2;
-  parts.push(
-    `<text x="${f.left + f.width / 2}" y="${bottom + 38}" text-anchor="middle">${xTitle}</text>`,
-    `<text transform="translate(${
-      f.left - 44
-    } ${midY}) rotate(-90)" text-anchor="middle">${yTitle}</text>`,
-  );
-  return parts.join("\n");
 }
 
 /** What the figure shows. */
@@ -492,11 +421,6 @@ function lossPanel(f: Frame, history: LossAt[]): string {
     }</text>`,
     frameRect(f),
   ].join("\n");
-}
-
-/** The outline of a plot area. */
-function frameRect(f: Frame): string {
-  return `<rect x="${f.left}" y="${f.top}" width="${f.width}" height="${f.height}" fill="none" stroke="${COLORS.ink}"/>`;
 }
 
 /** The whole figure: a title, a subtitle and the two panels side by side. */
