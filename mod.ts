@@ -89,6 +89,14 @@ export {
 } from "./src/ops.ts";
 export { mse, softmaxCrossEntropy } from "./src/losses.ts";
 export {
+  avgPool2d,
+  conv2d,
+  type Conv2dOptions,
+  maxPool2d,
+  type Pool2dOptions,
+  type Size2,
+} from "./src/conv.ts";
+export {
   type AuxOf,
   grad,
   type GradOptions,
