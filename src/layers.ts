@@ -14,6 +14,7 @@
 
 import { arange, ones, tensor, zeros } from "./creation.ts";
 import type { BackendName } from "./backends.ts";
+import { conv2d as conv2dOp, type Conv2dOptions, type Size2 } from "./conv.ts";
 import { type Initializer, lecunNormal, normal as normalInit } from "./initializers.ts";
 import { bernoulli, type Key, split } from "./random.ts";
 import { shapeString } from "./shape.ts";
@@ -118,6 +119,128 @@ export function linear(params: LinearParams, x: Tensor): Tensor {
   return composite(() => {
     const y = x.matmul(w);
     return b ? y.add(b) : y;
+  });
+}
+
+// ---- conv2d ----------------------------------------------------------------------
+
+/**
+ * Parameters of a 2-D convolution: kernels `w` of shape
+ * `[out, in / groups, kh, kw]` (the layout of the `conv2d` op and of
+ * PyTorch's `Conv2d.weight`) and bias `b` of shape `[out]` (absent when made
+ * with `bias: false`).
+ */
+export type Conv2dParams = { w: Tensor; b?: Tensor };
+
+/** Options of `initConv2d`. */
+export interface Conv2dInitOptions extends LinearInitOptions {
+  /** Channel groups (default 1): the kernels see `inChannels / groups` channels each. */
+  groups?: number;
+}
+
+function kernelPair(op: string, kernel: Size2): [number, number] {
+  const k: [number, number] = typeof kernel === "number"
+    ? [kernel, kernel]
+    : Array.isArray(kernel) && kernel.length === 2
+    ? [kernel[0], kernel[1]]
+    : [Number.NaN, Number.NaN];
+  if (!k.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new RangeError(
+      `${op}: kernel must be a positive integer or a pair of them, got ${JSON.stringify(kernel)}`,
+    );
+  }
+  return k;
+}
+
+/**
+ * Parameters of a 2-D convolution `inChannels → outChannels` with a
+ * `kernel`-sized window. The kernel initialiser sees the shape
+ * `[kh, kw, inChannels / groups, outChannels]` (JAX's HWIO layout), so its
+ * fans are `fanIn = (inChannels / groups)·kh·kw` and
+ * `fanOut = outChannels·kh·kw`, as for a conv kernel in JAX and PyTorch; the
+ * result is then transposed to `[out, in / groups, kh, kw]`.
+ *
+ * @param key The PRNG key (split internally for the kernel and the bias).
+ * @param inChannels Channels of the input (axis 1 of NCHW).
+ * @param outChannels Channels of the output.
+ * @param kernel Window size: one number for both axes or `[kh, kw]`.
+ * @param opts Initialisers (default LeCun normal kernel, zero bias), `bias`, `groups`, `backend`.
+ * @returns `{ w: [outChannels, inChannels / groups, kh, kw], b: [outChannels] }`.
+ * @example
+ * ```ts
+ * import { initializers, nn, random } from "littlegrad";
+ * const p = nn.initConv2d(random.key(0), 3, 16, 3, { wInit: initializers.heNormal() });
+ * console.log(p.w.shape, p.b?.shape); // [16, 3, 3, 3] [16]
+ * ```
+ */
+export function initConv2d(
+  key: Key,
+  inChannels: number,
+  outChannels: number,
+  kernel: Size2,
+  opts: Conv2dInitOptions = {},
+): Conv2dParams {
+  const op = "nn.initConv2d";
+  checkSize(op, "inChannels", inChannels);
+  checkSize(op, "outChannels", outChannels);
+  const [kh, kw] = kernelPair(op, kernel);
+  const { wInit = lecunNormal(), bInit, bias = true, backend, groups = 1 } = opts;
+  checkSize(op, "groups", groups);
+  if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+    throw new RangeError(
+      `${op}: groups=${groups} must divide inChannels (${inChannels}) and outChannels (${outChannels})`,
+    );
+  }
+  const [wKey, bKey] = split(key);
+  const w = composite(() =>
+    wInit(wKey, [kh, kw, inChannels / groups, outChannels], { backend }).transpose([3, 2, 0, 1])
+  );
+  if (!bias) return { w };
+  const b = bInit ? bInit(bKey, [outChannels], { backend }) : zeros([outChannels], { backend });
+  return { w, b };
+}
+
+/**
+ * A 2-D convolution layer: the `conv2d` op over an NCHW input, plus the bias
+ * of each output channel (broadcast over `[n, out, oh, ow]`).
+ *
+ * @param params `{ w, b }` from `initConv2d`.
+ * @param x Input images `[n, in, h, w]`.
+ * @param opts `stride`, `padding`, `dilation`, `groups` as for the `conv2d` op;
+ *   `groups` defaults to `in / w.shape[1]` (what `initConv2d` was given).
+ * @returns `[n, out, oh, ow]`.
+ * @example
+ * ```ts
+ * import { nn, ones, random } from "littlegrad";
+ * const p = nn.initConv2d(random.key(0), 1, 8, 3);
+ * const y = nn.conv2d(p, ones([2, 1, 28, 28]), { padding: 1 });
+ * console.log(y.shape); // [2, 8, 28, 28]
+ * ```
+ */
+export function conv2d(params: Conv2dParams, x: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const op = "nn.conv2d";
+  const w = checkTensor(op, "params.w", params?.w);
+  checkTensor(op, "x", x);
+  if (w.ndim !== 4 || x.ndim !== 4) {
+    throw new TypeError(
+      `${op}: expected input [n, c, h, w] and params.w [o, c/groups, kh, kw], got ${
+        shapeString(x.shape)
+      } and ${shapeString(w.shape)}`,
+    );
+  }
+  const b = params.b === undefined ? undefined : checkTensor(op, "params.b", params.b);
+  const out = w.shape[0];
+  if (b && (b.ndim !== 1 || b.shape[0] !== out)) {
+    throw new TypeError(
+      `${op}: params.b must be [${out}] for params.w of shape ${shapeString(w.shape)}, got ${
+        shapeString(b.shape)
+      }`,
+    );
+  }
+  const groups = opts.groups ?? (x.shape[1] % w.shape[1] === 0 ? x.shape[1] / w.shape[1] : 1);
+  return composite(() => {
+    const y = conv2dOp(x, w, { ...opts, groups });
+    return b ? y.add(b.reshape([out, 1, 1])) : y;
   });
 }
 

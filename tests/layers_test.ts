@@ -258,6 +258,92 @@ testBoth("nn.layerNorm: values against plain TypeScript, gradients", async () =>
   disposeTree([p, params, y]);
 });
 
+// ---- conv2d ---------------------------------------------------------------------
+
+testBoth("nn.initConv2d: pytree, layout and He/Glorot fans of a conv kernel", async (backend) => {
+  const key = random.key(20);
+  const p = nn.initConv2d(key, 16, 32, 3, { wInit: initializers.heNormal() });
+  assert.deepEqual(shapesOf(p), { w: [32, 16, 3, 3], b: [32] });
+  assert.equal(p.w.backend, backend);
+  assert.deepEqual(flat(await p.b!.array()), new Array(32).fill(0));
+  // The initialiser sees the HWIO shape [kh, kw, in, out] (fanIn = in·kh·kw),
+  // and the result is transposed to [out, in, kh, kw].
+  const [wKey] = random.split(key);
+  const hwio = initializers.heNormal()(wKey, [3, 3, 16, 32]);
+  const oihw = hwio.transpose([3, 2, 0, 1]);
+  assertClose(await p.w.data(), await oihw.data(), { label: "w" });
+  const data = await p.w.data();
+  const m = data.reduce((a, b) => a + b, 0) / data.length;
+  const std = Math.sqrt(data.reduce((a, b) => a + (b - m) ** 2, 0) / data.length);
+  const expected = Math.sqrt(2 / (16 * 3 * 3));
+  assert.ok(Math.abs(std / expected - 1) < 0.05, `std ${std}, expected ${expected}`);
+  assert.ok(Math.abs(m) < 0.1 * expected, `mean ${m}`);
+
+  // Glorot uniform with groups: fanIn = (8 / 2)·3·2 = 24, fanOut = 12·3·2 = 72.
+  const g = nn.initConv2d(key, 8, 12, [3, 2], {
+    wInit: initializers.glorotUniform(),
+    groups: 2,
+    bias: false,
+  });
+  assert.deepEqual(shapesOf(g), { w: [12, 4, 3, 2] });
+  const limit = Math.sqrt(6 / (24 + 72));
+  const gData = await g.w.data();
+  assert.ok(gData.every((x) => Math.abs(x) <= limit), `glorotUniform exceeds ±${limit}`);
+  assert.ok(gData.some((x) => Math.abs(x) > limit / 2));
+
+  assert.throws(() => nn.initConv2d(key, 3, 4, 3, { groups: 2 }), /groups=2 must divide/);
+  assert.throws(() => nn.initConv2d(key, 3, 4, 0), /kernel must be a positive integer/);
+  assert.throws(() => nn.initConv2d(key, 0, 4, 3), /inChannels must be a positive integer/);
+  disposeTree([p, hwio, oihw, g]);
+});
+
+testBoth("nn.conv2d: values by hand, shapes, bias broadcast, gradients", async () => {
+  // x = 1..9 as a 3×3 image; kernel 0 is [[1, 0], [0, -1]] (x[i][j] - x[i+1][j+1] = -4),
+  // kernel 1 sums each 2×2 window.
+  const x = tensor([1, 2, 3, 4, 5, 6, 7, 8, 9]).reshape([1, 1, 3, 3]);
+  const params = {
+    w: tensor([[[[1, 0], [0, -1]]], [[[1, 1], [1, 1]]]]),
+    b: tensor([0.5, -1]),
+  };
+  const y = nn.conv2d(params, x);
+  assert.deepEqual(await y.array(), [[
+    [[-3.5, -3.5], [-3.5, -3.5]],
+    [[11, 15], [23, 27]],
+  ]]);
+  // Without a bias, and with padding 1: the corner sees only x[0][0] = 1.
+  const padded = nn.conv2d({ w: params.w }, x, { padding: 1 });
+  assert.deepEqual(padded.shape, [1, 2, 4, 4]);
+  assert.deepEqual(flat(await padded.get(0, 1, 0, 0).array()), [1]);
+  assert.deepEqual(flat(await padded.get(0, 0, 0, 0).array()), [-1]);
+
+  // Stride, padding, a non-square kernel and groups (inferred from the shapes).
+  const p = nn.initConv2d(random.key(21), 4, 6, [3, 2], { groups: 2 });
+  const big = random.normal(random.key(22), [2, 4, 5, 6]);
+  const out = nn.conv2d(p, big, { stride: 2, padding: 1 });
+  assert.deepEqual(out.shape, [2, 6, 3, 4]);
+  const explicit = nn.conv2d(p, big, { stride: 2, padding: 1, groups: 2 });
+  assertClose(await out.data(), await explicit.data());
+
+  await checkGrads(
+    (q: { w: Tensor; b: Tensor }, input: Tensor) =>
+      nn.conv2d(q, input, { stride: 2, padding: 1 }).tanh(),
+    [
+      {
+        w: random.normal(random.key(23), [3, 2, 2, 2], { std: 0.5 }),
+        b: tensor([0.1, -0.2, 0.3]),
+      },
+      random.normal(random.key(24), [1, 2, 4, 3]),
+    ],
+    { atol: 1e-2 },
+  );
+  assert.throws(() => nn.conv2d(params, tensor([[1, 2]])), /expected input \[n, c, h, w\]/);
+  assert.throws(
+    () => nn.conv2d({ w: params.w, b: tensor([1, 2, 3]) }, x),
+    /params.b must be \[2\]/,
+  );
+  disposeTree([x, params, y, padded, p, big, out, explicit]);
+});
+
 // ---- everything together --------------------------------------------------------
 
 testBoth(
