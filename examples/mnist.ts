@@ -510,11 +510,10 @@ function figure(): string {
       ? `MLP ${LAYERS.join("–")}, ReLU`
       : `CNN: 3×3 conv ${CHANNELS.join("→")} + ReLU + max pool 2, linear → 10`,
     `AdamW, warmup + cosine, ${EPOCHS} epochs of batch ${BATCH}`,
-    `${backend} (${adapter})`,
   ].join(" · ");
   const result = `test accuracy ${(100 * accuracy).toFixed(1)}% · ${trainSeconds.toFixed(0)} s · ${
     thousands(throughput)
-  } samples/s`;
+  } samples/s · ${backend} (${adapter})`;
   const heading = (x: number, text: string) =>
     `<text x="${x}" y="${top - 14}" font-size="13" font-weight="600">${text}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${svgHeight}" viewBox="0 0 ${width} ${svgHeight}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${COLORS.ink}">
