@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concat, scoped, type Tensor } from "./tensor.ts";
+import { concat, describe, scoped, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /** A size per spatial axis, or one for both. */
@@ -28,7 +28,10 @@ export interface Conv2dOptions {
 export interface Pool2dOptions {
   /** Step between windows (default: the window size). */
   stride?: Size2;
-  /** Padding on each side (default 0): `-inf` for max pooling, zeros for average pooling. */
+  /**
+   * Padding on each side, at most half the window (default 0): padded
+   * elements never win a max and count as zeros in an average.
+   */
   padding?: Size2;
 }
 
@@ -102,6 +105,9 @@ function tap(
  */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const op = "conv2d";
+  if (!(x instanceof Tensor) || !(weight instanceof Tensor)) {
+    throw new TypeError(`${op}: expected tensors, got ${describe(x)} and ${describe(weight)}`);
+  }
   if (x.ndim !== 4 || weight.ndim !== 4) {
     throw new TypeError(
       `${op}: expected input [n, c, h, w] and weight [o, c/groups, kh, kw], got ${
@@ -161,12 +167,21 @@ function pool(
   combine: (a: Tensor, b: Tensor) => Tensor,
   fill: number,
 ): { sum: Tensor; count: number } {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a tensor, got ${describe(x)}`);
   if (x.ndim !== 4) {
     throw new TypeError(`${op}: expected input [n, c, h, w], got ${shapeString(x.shape)}`);
   }
   const [kh, kw] = pair(op, "window", window, 1, 1);
   const s = opts.stride === undefined ? [kh, kw] : pair(op, "stride", opts.stride, 1, 1);
   const padding = pair(op, "padding", opts.padding, 0, 0);
+  if (padding[0] > Math.floor(kh / 2) || padding[1] > Math.floor(kw / 2)) {
+    // As in PyTorch: every window must cover at least one real element.
+    throw new RangeError(
+      `${op}: padding ${JSON.stringify(opts.padding)} is more than half the window ${
+        JSON.stringify(window)
+      }`,
+    );
+  }
   const oh = outSize(op, x.shape[2], kh, s[0], padding[0], 1);
   const ow = outSize(op, x.shape[3], kw, s[1], padding[1], 1);
   const padded = padding[0] || padding[1]
@@ -194,8 +209,11 @@ function pool(
  * ```
  */
 export function maxPool2d(x: Tensor, window: Size2, opts: Pool2dOptions = {}): Tensor {
+  // Pads with the lowest finite float, not -inf (which debugNans would flag):
+  // every window holds a real element, so the padding never wins.
+  const lowest = -3.4028234663852886e38;
   return scoped(
-    () => pool("maxPool2d", x, window, opts, (a, b) => a.maximum(b), -Infinity).sum,
+    () => pool("maxPool2d", x, window, opts, (a, b) => a.maximum(b), lowest).sum,
     (t) => [t],
   );
 }

@@ -23,7 +23,9 @@ export function mse(pred: Tensor, target: Tensor | number): Tensor {
 /**
  * Softmax cross-entropy averaged over a batch: `logits` is `[batch, classes]`
  * and `labels` holds one integer class index per row (numbers, an
- * `Int32Array`, or a float tensor of indices).
+ * `Int32Array`, or a float tensor of indices). Numbers and `Int32Array`s are
+ * range-checked; a tensor of labels is not (that would need a read from the
+ * GPU): an index outside `[0, classes)` there contributes a loss of 0.
  *
  * @example
  * ```ts

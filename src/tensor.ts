@@ -552,14 +552,22 @@ export class Tensor {
    * @example `x.minimum(1)`
    */
   minimum(other: Tensor | number): Tensor {
-    return composite(() => this.neg().maximum(negate(other)).neg());
+    return composite(() => {
+      const y = operand("minimum", other, this);
+      broadcastShapes("minimum", this.shape, y.shape); // the error names minimum
+      return this.neg().maximum(y.neg()).neg();
+    });
   }
   /**
    * Clamps every element to `[low, high]` (`maximum` then `minimum`).
    * @example `x.clip(-1, 1)`
    */
   clip(low: Tensor | number, high: Tensor | number): Tensor {
-    return composite(() => this.maximum(low).minimum(high));
+    return composite(() => {
+      const [lo, hi] = [operand("clip", low, this), operand("clip", high, this)];
+      broadcastShapes("clip", broadcastShapes("clip", this.shape, lo.shape), hi.shape);
+      return this.maximum(lo).minimum(hi);
+    });
   }
   /** Elementwise `this²`. @example `x.square()` */
   square(): Tensor {
@@ -813,6 +821,9 @@ export class Tensor {
         steps.push(1);
         sliced.push(1);
       } else if (Array.isArray(entry)) {
+        if (entry.length > 3) {
+          throw new TypeError(`get: a range is [start, stop, step], got ${entry.length} entries`);
+        }
         const [start, stop, step = 1] = entry as (number | null | undefined)[];
         if (!Number.isInteger(step ?? 1) || (step ?? 1) < 1) {
           throw new RangeError(`get: step ${step} on axis ${axis} must be an integer ≥ 1`);
@@ -850,12 +861,14 @@ export class Tensor {
     widths: readonly (readonly [number, number])[] | readonly [number, number],
     value = 0,
   ): Tensor {
-    const pairs = typeof widths[0] === "number"
-      ? Array(this.ndim).fill(widths) as [number, number][]
-      : widths as readonly (readonly [number, number])[];
-    if (
-      pairs.length !== this.ndim || pairs.some((p) => p.some((w) => !Number.isInteger(w) || w < 0))
-    ) {
+    const isPair = (p: unknown) =>
+      Array.isArray(p) && p.length === 2 && p.every((w) => Number.isInteger(w) && w >= 0);
+    // One pair (its first entry is a number) applies to every axis.
+    const pairs =
+      (typeof widths[0] === "number"
+        ? Array(this.ndim).fill(widths)
+        : widths) as readonly (readonly [number, number])[];
+    if (!Array.isArray(pairs) || pairs.length !== this.ndim || !pairs.every(isPair)) {
       throw new RangeError(
         `pad: widths must be ${this.ndim} pairs of non-negative integers for shape ${
           shapeString(this.shape)
@@ -885,7 +898,20 @@ export class Tensor {
         );
       }
       points = Array.from({ length: sections - 1 }, (_, i) => ((i + 1) * d) / sections);
-    } else points = [...sections];
+    } else {
+      points = [...sections];
+      if (
+        points.some((p, i) =>
+          !Number.isInteger(p) || p < 0 || p > d || (i > 0 && p < points[i - 1])
+        )
+      ) {
+        throw new RangeError(
+          `split: split points ${
+            JSON.stringify(sections)
+          } must be increasing integers in [0, ${d}]`,
+        );
+      }
+    }
     const bounds = [0, ...points, d];
     return bounds.slice(1).map((end, i) => this.get(...Array<Index>(a).fill([]), [bounds[i], end]));
   }
@@ -1156,10 +1182,6 @@ export function scalar(value: number, backend: Backend): Tensor {
   return new Tensor({ storage, shape: [], strides: [], offset: 0 });
 }
 
-function negate(x: Tensor | number): Tensor | number {
-  return typeof x === "number" ? -x : x.neg();
-}
-
 function operand(
   op: string,
   x: Tensor | number,
@@ -1252,11 +1274,17 @@ function matmul(a: Tensor, b: Tensor): Tensor {
   return composite(() => {
     const a2 = a.ndim === 1 ? a.reshape([1, k]) : a;
     const b2 = b.ndim === 1 ? b.reshape([k, 1]) : b;
-    const batch = broadcastShapes(
-      "matmul",
-      a2.shape.slice(0, -2),
-      b2.shape.slice(0, -2),
-    );
+    const [batchA, batchB] = [a2.shape.slice(0, -2), b2.shape.slice(0, -2)];
+    let batch: number[];
+    try {
+      batch = broadcastShapes("matmul", batchA, batchB);
+    } catch {
+      throw new TypeError(
+        `matmul: the batch axes of ${shapeString(a.shape)} and ${
+          shapeString(b.shape)
+        } cannot be broadcast together`,
+      );
+    }
     const m = a2.shape[a2.ndim - 2];
     const n = b2.shape[b2.ndim - 1];
     const expand = (t: Tensor, shape: number[]) =>

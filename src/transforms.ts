@@ -392,11 +392,13 @@ export function grad<
   return (...args: A): Out => {
     const [out, grads] = inner(...args);
     if (!opts.hasAux) {
-      (out as Tensor).dispose();
+      // Inside an outer transform the value may be on its tape (the inner
+      // backward pass used it): the enclosing scope releases it later.
+      if (tapeStack.length === 0) (out as Tensor).dispose();
       return grads as Out;
     }
     const [value, aux] = out as [Tensor, unknown];
-    value.dispose();
+    if (tapeStack.length === 0) value.dispose();
     return [grads, aux] as Out;
   };
 }

@@ -4,7 +4,16 @@
  */
 
 import assert from "node:assert/strict";
-import { avgPool2d, checkGrads, conv2d, maxPool2d, randomNormal, type Tensor } from "../mod.ts";
+import {
+  arange,
+  avgPool2d,
+  checkGrads,
+  conv2d,
+  debugNans,
+  maxPool2d,
+  randomNormal,
+  type Tensor,
+} from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
 type Opts = { stride?: number; padding?: number; dilation?: number; groups?: number };
@@ -157,4 +166,17 @@ testBoth("conv2d and pooling errors name the op and the shapes", () => {
     /stride must be integers ≥ 1/,
   );
   assert.throws(() => maxPool2d(x, 6), /maxPool2d: a window of 6/);
+  assert.throws(() => maxPool2d(x, 1, { padding: 1 }), /more than half the window/);
+  assert.throws(() => conv2d(null as unknown as Tensor, x), /conv2d: expected tensors/);
+});
+
+testBoth("maxPool2d with padding passes debugNans (no -inf padding)", async () => {
+  debugNans(true);
+  try {
+    const y = maxPool2d(arange(16).reshape([1, 1, 4, 4]), 2, { padding: 1 });
+    assert.deepEqual(await y.array(), [[[[0, 2, 3], [8, 10, 11], [12, 14, 15]]]]);
+    y.dispose();
+  } finally {
+    debugNans(false);
+  }
 });

@@ -270,3 +270,59 @@ Deno.test({
     disposeTree([x, pending, fresh, g]);
   },
 });
+
+// ---- found in review ----------------------------------------------------------------
+
+testBoth(
+  "grad(grad(f)) when the inner function ends in an op whose VJP uses its output",
+  async () => {
+    // d/dx_i of sum_j d/dx_j exp(sum x) = n·exp(sum x)
+    const x = tensor([0.5, 0.25]);
+    const g = grad((t: Tensor) => grad((y: Tensor) => y.sum().exp())(t).sum())(x);
+    assertClose(await g.array(), [2 * Math.exp(0.75), 2 * Math.exp(0.75)], { rtol: 1e-5 });
+    // The gradient of a norm: d/dx |∇|x||² = 0 (|∇|x|| = 1 everywhere).
+    const h = grad((t: Tensor) => grad((y: Tensor) => y.square().sum().sqrt())(t).square().sum())(
+      tensor([3, 4]),
+    );
+    assertClose(await h.array(), [0, 0], { atol: 1e-6 });
+    const withAux = grad((t: Tensor) => {
+      const [inner] = grad((y: Tensor) => [y.sum().sigmoid(), y], { hasAux: true })(t);
+      return inner.sum();
+    })(tensor([0.5]));
+    const s = 1 / (1 + Math.exp(-0.5));
+    assertClose(await withAux.array(), [s * (1 - s) * (1 - 2 * s)], { rtol: 1e-5 });
+    disposeTree([x, g, h, withAux]);
+  },
+);
+
+testBoth(
+  "validation found in review: pad pairs, get ranges, split points, minimum operands",
+  () => {
+    const throwsWith = (fn: () => unknown, type: ErrorConstructor, re: RegExp) =>
+      assert.throws(fn, (e: unknown) => e instanceof type && re.test((e as Error).message));
+    throwsWith(
+      () => tensor([1, 2]).pad([[1]] as unknown as [number, number][]),
+      RangeError,
+      /pad: widths/,
+    );
+    throwsWith(
+      () => tensor([1, 2]).pad([1, 2, 3] as unknown as [number, number]),
+      RangeError,
+      /pad/,
+    );
+    throwsWith(() => tensor([1, 2, 3]).get([0, 3, 1, 99]), TypeError, /get: a range is/);
+    throwsWith(() => tensor([1, 2, 3]).split([1.5]), RangeError, /split: split points/);
+    throwsWith(
+      () => tensor([1, 2]).minimum("a" as unknown as number),
+      TypeError,
+      /minimum: expected/,
+    );
+    throwsWith(() => tensor([1, 2]).minimum(tensor([1, 2, 3])), TypeError, /minimum: shapes/);
+    throwsWith(() => tensor([1, 2]).clip(0, tensor([1, 2, 3])), TypeError, /clip: shapes/);
+    throwsWith(
+      () => randomNormal([2, 4, 5]).matmul(randomNormal([3, 5, 6])),
+      TypeError,
+      /matmul: the batch axes of \[2,4,5\] and \[3,5,6\]/,
+    );
+  },
+);
