@@ -46,6 +46,7 @@ export {
   stopGradient,
   Tensor,
   tidy,
+  where,
 } from "./src/tensor.ts";
 export {
   arange,

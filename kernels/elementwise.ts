@@ -48,6 +48,13 @@ export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
   maximum: (vec) => vec ? "lg_max4(a, b)" : "lg_max(a, b)",
   lt: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a < b)" : "select(0.0, 1.0, a < b)",
   eq: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a == b)" : "select(0.0, 1.0, a == b)",
+  le: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a <= b)" : "select(0.0, 1.0, a <= b)",
+  // Written as "not equal" so NaN != NaN holds even where the compiler
+  // assumes no NaNs in `!=` (seen on lavapipe).
+  ne: (vec) => vec ? "select(vec4<f32>(1.0), vec4<f32>(0.0), a == b)" : "select(1.0, 0.0, a == b)",
+  // where(cond, a, b) with the condition first: named a, b, c in order.
+  // (Tested as "cond == 0", so a NaN condition counts as true on every compiler.)
+  where: (vec) => vec ? "select(b, c, a == vec4<f32>(0.0))" : "select(b, c, a == 0.0)",
 };
 
 /** Ops whose helper is scalar-only: the `vec4` program applies them per lane. */
@@ -135,7 +142,7 @@ export function elementwiseKernel(
   layouts: readonly InputLayout[],
   vec4: boolean,
 ): string {
-  const names = ["a", "b"];
+  const names = ["a", "b", "c"];
   const type = vec4 ? "vec4<f32>" : "f32";
   const decls = layouts.map((layout, i) =>
     `@group(0) @binding(${i + 2}) var<storage, read> in${i}: array<${

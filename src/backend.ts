@@ -36,7 +36,12 @@ export type BinaryOp =
   | "pow"
   | "maximum"
   | "lt"
-  | "eq";
+  | "le"
+  | "eq"
+  | "ne";
+
+/** Elementwise operations with three inputs of the same shape. */
+export type TernaryOp = "where";
 
 /** Reductions over the trailing axes of a view. */
 export type ReduceOp = "sum" | "max";
@@ -81,7 +86,7 @@ export interface Backend {
   /** Reads a whole storage back to the host. */
   read(storage: Storage): Promise<Float32Array>;
   /** Applies an elementwise op to views of identical shape. */
-  map(op: UnaryOp | BinaryOp, inputs: readonly View[], shape: Shape): Storage;
+  map(op: UnaryOp | BinaryOp | TernaryOp, inputs: readonly View[], shape: Shape): Storage;
   /**
    * Reduces a view whose last axes are the reduced ones: the view's flat
    * element order is `outSize` groups of `reduceSize` elements.

@@ -57,7 +57,9 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
     b,
   ) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
   lt: (a, b) => (a < b ? 1 : 0),
+  le: (a, b) => (a <= b ? 1 : 0),
   eq: (a, b) => (a === b ? 1 : 0),
+  ne: (a, b) => (a !== b ? 1 : 0),
 };
 
 /** Offsets of every element of `view` in row-major order (an odometer walk). */
@@ -127,11 +129,15 @@ export function createCpuBackend(): Backend {
         const f = UNARY[op as UnaryOp];
         const x = gather(inputs[0]);
         for (let i = 0; i < n; i++) out[i] = f(x[i]);
-      } else {
+      } else if (inputs.length === 2) {
         const f = BINARY[op as BinaryOp];
         const a = gather(inputs[0]);
         const b = gather(inputs[1]);
         for (let i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+      } else {
+        // where(cond, a, b): a where cond is non-zero, else b (NaN counts as true).
+        const [c, a, b] = inputs.map(gather);
+        for (let i = 0; i < n; i++) out[i] = c[i] !== 0 ? a[i] : b[i];
       }
       return make(out);
     },

@@ -28,6 +28,7 @@ import {
   isContiguous,
   type ReduceOp,
   type Storage,
+  type TernaryOp,
   type UnaryOp,
   type View,
 } from "./backend.ts";
@@ -552,7 +553,7 @@ class WebGPUBackend implements Backend {
     return value === FINITE_FLAG_CLEAR ? null : value;
   }
 
-  map(op: UnaryOp | BinaryOp, inputs: readonly View[], shape: Shape): Storage {
+  map(op: UnaryOp | BinaryOp | TernaryOp, inputs: readonly View[], shape: Shape): Storage {
     const n = sizeOf(shape);
     const out = this.#newStorage(n);
     if (n === 0) return out;

@@ -40,7 +40,9 @@ export const BINARY_PRIMS = [
   "pow",
   "maximum",
   "lt",
+  "le",
   "eq",
+  "ne",
 ] as const satisfies readonly BinaryOp[];
 /** Every primitive, as printed in traces. */
 export const PRIMS: readonly Prim[] = [
@@ -52,6 +54,7 @@ export const PRIMS: readonly Prim[] = [
   "reshape",
   "transpose",
   "broadcast",
+  "where",
   "slice",
   "pad",
 ];
@@ -80,7 +83,10 @@ export type Prim =
   | "pow"
   | "maximum"
   | "lt"
+  | "le"
   | "eq"
+  | "ne"
+  | "where"
   | "sum"
   | "max"
   | "matmul"
@@ -183,6 +189,8 @@ export function runPrimitive(
     return dense(backend.map(prim as BinaryOp, inputs, x.shape), x.shape);
   }
   switch (prim) {
+    case "where":
+      return dense(backend.map("where", inputs, x.shape), x.shape);
     case "sum":
     case "max": {
       const axes = params.axes!;

@@ -471,13 +471,33 @@ export class Tensor {
   maximum(other: Tensor | number): Tensor {
     return binary("maximum", this, other);
   }
-  /** @internal Elementwise `this < other` as 1/0 (no gradient). */
+  /**
+   * Elementwise `this < other` as 1 or 0 (float32 until the `bool` dtype
+   * lands; no gradient). Likewise `le`, `gt`, `ge`, `eq`, `ne`.
+   * @example `x.lt(0)`
+   */
   lt(other: Tensor | number): Tensor {
     return binary("lt", this, other);
   }
-  /** @internal Elementwise `this == other` as 1/0 (no gradient). */
+  /** Elementwise `this <= other` as 1 or 0. @example `x.le(y)` */
+  le(other: Tensor | number): Tensor {
+    return binary("le", this, other);
+  }
+  /** Elementwise `this > other` as 1 or 0. @example `x.gt(0)` */
+  gt(other: Tensor | number): Tensor {
+    return binary("lt", other, this);
+  }
+  /** Elementwise `this >= other` as 1 or 0. @example `x.ge(y)` */
+  ge(other: Tensor | number): Tensor {
+    return binary("le", other, this);
+  }
+  /** Elementwise `this == other` as 1 or 0. @example `x.eq(y)` */
   eq(other: Tensor | number): Tensor {
     return binary("eq", this, other);
+  }
+  /** Elementwise `this != other` as 1 or 0 (NaN != NaN). @example `x.ne(y)` */
+  ne(other: Tensor | number): Tensor {
+    return binary("ne", this, other);
   }
   /** Elementwise `-this`. @example `x.neg()` */
   neg(): Tensor {
@@ -663,7 +683,10 @@ export class Tensor {
   logsumexp(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     const axes = normalizeAxes("logsumexp", axis, this.ndim);
     return composite(() => {
-      const m = stopGradient(this.max(axes, { keepdims: true }));
+      // Shift by the maximum; an infinite maximum (all -inf, or a +inf) shifts
+      // by 0 instead, so the result is ±inf as in JAX, not inf - inf = NaN.
+      const max = stopGradient(this.max(axes, { keepdims: true }));
+      const m = where(max.abs().lt(Infinity), max, 0);
       const out = this.sub(m).exp().sum(axes, { keepdims: true }).log().add(m);
       return opts.keepdims ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)));
     });
@@ -942,6 +965,38 @@ export class Tensor {
       return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
     });
   }
+}
+
+// ---- selection ----------------------------------------------------------------
+
+/**
+ * Elementwise choice: `a` where `cond` is non-zero (true), else `b`, with
+ * NumPy broadcasting of all three. `cond` is a float tensor of 1/0 (as the
+ * comparisons return) until the `bool` dtype lands; it gets no gradient, and
+ * each branch gets the gradient only where it was chosen — so a NaN or Inf
+ * in the branch not taken does not leak into gradients.
+ *
+ * @param cond The condition.
+ * @param a Values where `cond` is true.
+ * @param b Values where `cond` is false.
+ * @returns The selected values.
+ * @example
+ * ```ts
+ * import { tensor, where } from "littlegrad";
+ * const x = tensor([-2, 3]);
+ * console.log(await where(x.gt(0), x, 0).array()); // [0, 3]
+ * ```
+ */
+export function where(cond: Tensor | number, a: Tensor | number, b: Tensor | number): Tensor {
+  const like = [cond, a, b].find((t): t is Tensor => t instanceof Tensor);
+  if (!like) throw new TypeError("where: at least one of cond, a and b must be a Tensor");
+  return composite(() => {
+    const [c, x, y] = [cond, a, b].map((t) => operand("where", t, like));
+    const shape = broadcastShapes("where", broadcastShapes("where", c.shape, x.shape), y.shape);
+    const expand = (t: Tensor) =>
+      sameShape(t.shape, shape) ? t : apply("broadcast", [t], { shape });
+    return apply("where", [expand(c), expand(x), expand(y)]);
+  });
 }
 
 // ---- joining ------------------------------------------------------------------

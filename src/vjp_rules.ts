@@ -7,7 +7,7 @@
 
 import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
-import { apply, type Tensor } from "./tensor.ts";
+import { apply, backendOf, scalar, type Tensor, where } from "./tensor.ts";
 
 /**
  * Given the output cotangent `g` of an equation, returns one cotangent per
@@ -68,7 +68,8 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     wb ? g.mul(output).div(b).neg() : null,
   ],
   pow: (g, { inputs: [a, b], output }, [wa, wb]) => [
-    wa ? g.mul(b).mul(a.pow(b.sub(1))) : null,
+    // d/da a^b = b·a^(b-1), which is 0 for b = 0 even at a = 0 (not 0·inf).
+    wa ? where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))) : null,
     wb ? g.mul(output).mul(a.log()) : null,
   ],
   maximum: (g, { inputs: [a, b] }, [wa, wb]) => {
@@ -80,7 +81,15 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     ];
   },
   lt: noGradient,
+  le: noGradient,
   eq: noGradient,
+  ne: noGradient,
+  // The condition gets no gradient; each branch gets g where it was chosen.
+  where: (g, { inputs: [c] }, [, wa, wb]) => [
+    null,
+    wa ? apply("where", [c, g, scalar(0, backendOf(g, "where")).broadcastTo(g.shape)]) : null,
+    wb ? apply("where", [c, scalar(0, backendOf(g, "where")).broadcastTo(g.shape), g]) : null,
+  ],
   sum: (g, { inputs: [x], params }) => {
     const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
     return [g.reshape(kept).broadcastTo(x.shape)];

@@ -15,6 +15,7 @@ import {
   softmaxCrossEntropy,
   type Tensor,
   tensor,
+  where,
 } from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
@@ -455,4 +456,37 @@ testBoth("zero-size tensors", async () => {
   assert.deepEqual(e.add(1).shape, [0, 3]);
   assertClose(await e.sum(0).array(), [0, 0, 0]);
   assert.deepEqual(await e.matmul(tensor([[1], [2], [3]])).array(), []);
+});
+
+testBoth("comparisons return 1/0, NaN compares as IEEE says", async () => {
+  const a = tensor([1, 2, 3, NaN]);
+  const b = tensor([2, 2, 2, NaN]);
+  assert.deepEqual(await a.lt(b).array(), [1, 0, 0, 0]);
+  assert.deepEqual(await a.le(b).array(), [1, 1, 0, 0]);
+  assert.deepEqual(await a.gt(b).array(), [0, 0, 1, 0]);
+  assert.deepEqual(await a.ge(b).array(), [0, 1, 1, 0]);
+  assert.deepEqual(await a.eq(b).array(), [0, 1, 0, 0]);
+  assert.deepEqual(await a.ne(b).array(), [1, 0, 1, 1]);
+  assert.deepEqual(await a.gt(2).array(), [0, 0, 1, 0]);
+});
+
+testBoth("where selects with broadcasting; a NaN condition counts as true", async () => {
+  const x = tensor([[-2, 3], [4, -5]]);
+  assert.deepEqual(await where(x.gt(0), x, 0).array(), [[0, 3], [4, 0]]);
+  assert.deepEqual(await where(tensor([1, 0]), tensor([[1], [2]]), -1).array(), [[1, -1], [2, -1]]);
+  assert.deepEqual(await where(tensor([NaN, 0]), 1, 2).array(), [1, 2]);
+  // The branch not taken does not leak NaN or Inf into the gradient.
+  const g = grad((t: Tensor) => where(t.gt(0), t.log(), t).sum())(tensor([-1, 2]));
+  assertClose(await g.array(), [1, 0.5]);
+  // pow's gradient at 0^0, and logsumexp with infinities (both use where).
+  assertClose(await grad((t: Tensor) => t.pow(0).sum())(tensor([0, 1])).array(), [0, 0]);
+  assert.equal(await tensor([-Infinity, -Infinity]).logsumexp().item(), -Infinity);
+  assert.equal(await tensor([Infinity, 1]).logsumexp().item(), Infinity);
+});
+
+testBoth("gradient check: where (both branches, broadcast condition)", async () => {
+  const [a, b] = [randomNormal([3, 4], { seed: 80 }), randomNormal([4], { seed: 81 })];
+  const cond = tensor([1, 0, 1, 0]);
+  await checkGrads((x: Tensor, y: Tensor) => where(cond, x, y), [a, b]);
+  for (const t of [a, b, cond]) t.dispose();
 });
