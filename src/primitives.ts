@@ -56,6 +56,7 @@ export const PRIMS: readonly Prim[] = [
   "broadcast",
   "where",
   "slice",
+  "flip",
   "pad",
 ];
 
@@ -94,6 +95,7 @@ export type Prim =
   | "transpose"
   | "broadcast"
   | "slice"
+  | "flip"
   | "pad";
 
 /** Static parameters of an equation (the non-tensor arguments of a primitive). */
@@ -237,6 +239,18 @@ export function runPrimitive(
         shape: params.shape!,
         strides: x.strides.map((s, k) => s * steps[k]),
         offset: x.offset + x.strides.reduce((o, s, k) => o + s * starts[k], 0),
+      };
+    }
+    case "flip": {
+      // A view with negative strides: kernels do offset arithmetic in
+      // wrapping u32, where adding 2³² - s is subtracting s.
+      const axes = params.axes!;
+      return {
+        storage: x.storage,
+        shape: x.shape,
+        strides: x.strides.map((s, k) => (axes.includes(k) ? -s : s)),
+        offset: x.offset +
+          x.strides.reduce((o, s, k) => o + (axes.includes(k) ? s * (x.shape[k] - 1) : 0), 0),
       };
     }
     case "pad": {

@@ -826,6 +826,7 @@ export class Tensor {
     const starts: number[] = [];
     const steps: number[] = [];
     const sliced: number[] = [];
+    const flips: number[] = [];
     const result: number[] = [];
     let axis = 0;
     for (const entry of full) {
@@ -847,20 +848,26 @@ export class Tensor {
         if (entry.length > 3) {
           throw new TypeError(`get: a range is [start, stop, step], got ${entry.length} entries`);
         }
-        const [start, stop, step = 1] = entry as (number | null | undefined)[];
-        if (!Number.isInteger(step ?? 1) || (step ?? 1) < 1) {
-          throw new RangeError(`get: step ${step} on axis ${axis} must be an integer ≥ 1`);
+        const [start, stop, rawStep] = entry as (number | null | undefined)[];
+        const step = rawStep ?? 1;
+        if (!Number.isInteger(step) || step === 0) {
+          throw new RangeError(`get: step ${rawStep} on axis ${axis} must be a non-zero integer`);
         }
+        // Python's rules: bounds clamp to [0, d] going up, to [-1, d-1] going down.
+        const [min, max] = step > 0 ? [0, d] : [-1, d - 1];
         const clamp = (v: number | null | undefined, dflt: number) => {
           if (v === null || v === undefined) return dflt;
           if (!Number.isInteger(v)) throw new TypeError(`get: range bound ${v} is not an integer`);
-          return Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+          return Math.min(Math.max(v < 0 ? v + d : v, min), max);
         };
-        const lo = clamp(start, 0);
-        const hi = clamp(stop, d);
-        const count = Math.max(0, Math.ceil((hi - lo) / (step ?? 1)));
-        starts.push(count === 0 ? 0 : lo);
-        steps.push(step ?? 1);
+        const first = clamp(start, step > 0 ? 0 : d - 1);
+        const end = clamp(stop, step > 0 ? d : -1);
+        const count = Math.max(0, Math.ceil((end - first) / step));
+        // A downward range is the upward one from its last element, flipped.
+        const low = step > 0 ? first : first + (count - 1) * step;
+        if (step < 0) flips.push(sliced.length);
+        starts.push(count === 0 ? 0 : low);
+        steps.push(Math.abs(step));
         sliced.push(count);
         result.push(count);
       } else {
@@ -871,8 +878,20 @@ export class Tensor {
       axis++;
     }
     return composite(() =>
-      apply("slice", [this], { shape: sliced, starts, steps }).reshape(result)
+      (flips.length
+        ? apply("slice", [this], { shape: sliced, starts, steps }).flip(flips)
+        : apply("slice", [this], { shape: sliced, starts, steps })).reshape(result)
     );
+  }
+
+  /**
+   * Reverses the order of elements along `axis` (all axes when omitted). A
+   * view: no copy.
+   * @example `tensor([1, 2, 3]).flip()` is `[3, 2, 1]`
+   */
+  flip(axis?: Axis): Tensor {
+    const axes = normalizeAxes("flip", axis, this.ndim);
+    return apply("flip", [this], { axes });
   }
 
   /**

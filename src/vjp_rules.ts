@@ -116,6 +116,7 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   slice: (g, { inputs: [x], params }) => [
     apply("pad", [g], { shape: x.shape, starts: params.starts, steps: params.steps, fill: 0 }),
   ],
+  flip: (g, { params }) => [apply("flip", [g], { axes: params.axes })],
   pad: (g, { inputs: [x], params }) => [
     apply("slice", [g], { shape: x.shape, starts: params.starts, steps: params.steps }),
   ],

@@ -32,6 +32,12 @@ const GRAD_CASES: { name: string; fn: (...xs: Tensor[]) => Tensor; inputs: () =>
     inputs: () => [n([4], 5)],
   },
   { name: "pad", fn: (x) => x.pad([[1, 2], [0, 1]], 0.5), inputs: () => [n([2, 3], 6)] },
+  { name: "flip", fn: (x) => x.flip(1).mul(x), inputs: () => [n([2, 3], 12)] },
+  {
+    name: "get with a negative step",
+    fn: (x) => x.get([], [null, null, -2]).exp(),
+    inputs: () => [n([2, 5], 13)],
+  },
   {
     name: "concat axis 1",
     fn: (a, b) => concat([a, b, a], 1),
@@ -73,6 +79,10 @@ testBoth("get follows NumPy's basic indexing", async () => {
   assert.deepEqual(x.get([5, 9]).shape, [0, 3, 4]); // out-of-range ranges clamp, like Python
   assert.deepEqual(await x.get(0, 0, [10, 1]).array(), []);
   assert.equal(await x.get(1, 2, 3).item(), 23);
+  // x[::-1, 2, ::-3] and flips (views with negative strides)
+  assert.deepEqual(await x.get([null, null, -1], 2, [null, null, -3]).array(), [[23, 20], [11, 8]]);
+  assert.deepEqual(await x.flip([0, 2]).get(0, 0).array(), [15, 14, 13, 12]);
+  assert.deepEqual(await x.flip().reshape([24]).get([0, 3]).array(), [23, 22, 21]);
 });
 
 testBoth("pad, concat, stack and split values", async () => {

@@ -103,44 +103,51 @@ testBoth("property: sum and max over random axes match a TypeScript reference", 
   );
 });
 
-testBoth("property: get with random ranges and steps matches a TypeScript reference", async () => {
-  const arb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }).chain((
-    shape,
-  ) =>
-    fc.tuple(
-      fc.constant(shape),
-      fc.tuple(...shape.map((d) =>
-        fc.tuple(
-          fc.integer({ min: -d, max: d }),
-          fc.integer({ min: -d, max: d }),
-          fc.integer({ min: 1, max: 3 }),
-        )
-      )),
-    )
-  );
-  await fc.assert(
-    fc.asyncProperty(arb, async ([shape, ranges]) => {
-      const data = values(shape, 4);
-      const x = tensor(data, { shape });
-      const picks = ranges.map(([start, stop, step], k) => {
-        const d = shape[k];
-        const norm = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
-        const out: number[] = [];
-        for (let i = norm(start); i < norm(stop); i += step) out.push(i);
-        return out;
-      });
-      const y = x.get(...ranges.map((r) => [...r]));
-      assert.deepEqual(y.shape, picks.map((p) => p.length));
-      const expected: number[] = [];
-      const walk = (k: number, offset: number) => {
-        if (k === shape.length) return void expected.push(data[offset]);
-        for (const i of picks[k]) walk(k + 1, offset + i * strides(shape)[k]);
-      };
-      walk(0, 0);
-      assertClose(await y.data(), expected);
-      x.dispose();
-      y.dispose();
-    }),
-    { seed: SEED, numRuns: RUNS },
-  );
-});
+testBoth(
+  "property: get with random ranges and steps (negative too) matches Python slicing",
+  async () => {
+    const arb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }).chain((
+      shape,
+    ) =>
+      fc.tuple(
+        fc.constant(shape),
+        fc.tuple(...shape.map((d) =>
+          fc.tuple(
+            fc.integer({ min: -d - 1, max: d + 1 }),
+            fc.integer({ min: -d - 1, max: d + 1 }),
+            fc.integer({ min: -3, max: 3 }).filter((step) => step !== 0),
+          )
+        )),
+      )
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async ([shape, ranges]) => {
+        const data = values(shape, 4);
+        const x = tensor(data, { shape });
+        // Python's slice semantics, negative steps included.
+        const picks = ranges.map(([start, stop, step], k) => {
+          const d = shape[k];
+          const [lo, hi] = step > 0 ? [0, d] : [-1, d - 1];
+          const norm = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, lo), hi);
+          const out: number[] = [];
+          for (let i = norm(start); step > 0 ? i < norm(stop) : i > norm(stop); i += step) {
+            out.push(i);
+          }
+          return out;
+        });
+        const y = x.get(...ranges.map((r) => [...r]));
+        assert.deepEqual(y.shape, picks.map((p) => p.length));
+        const expected: number[] = [];
+        const walk = (k: number, offset: number) => {
+          if (k === shape.length) return void expected.push(data[offset]);
+          for (const i of picks[k]) walk(k + 1, offset + i * strides(shape)[k]);
+        };
+        walk(0, 0);
+        assertClose(await y.data(), expected);
+        x.dispose();
+        y.dispose();
+      }),
+      { seed: SEED, numRuns: RUNS },
+    );
+  },
+);
