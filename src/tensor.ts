@@ -677,6 +677,63 @@ export class Tensor {
     return composite(() => this.var(axis, opts).sqrt());
   }
   /**
+   * Index of the maximum along `axis` (the first one on ties), as float32
+   * until the `int32` dtype lands; no gradient.
+   * @example `logits.argmax(-1)`
+   */
+  argmax(axis = -1, opts: ReduceOptions = {}): Tensor {
+    return argExtreme("argmax", this, axis, opts, (t) => t);
+  }
+  /** Index of the minimum along `axis` (the first one on ties). @example `x.argmin(0)` */
+  argmin(axis = -1, opts: ReduceOptions = {}): Tensor {
+    return argExtreme("argmin", this, axis, opts, (t) => t.neg());
+  }
+  /**
+   * Cumulative sum along `axis` (a matmul with a triangular matrix of ones:
+   * O(n·d) work for an axis of length d, fine for the axes models scan).
+   * @example `tensor([1, 2, 3]).cumsum()` is `[1, 3, 6]`
+   */
+  cumsum(axis = -1): Tensor {
+    const [a] = normalizeAxes("cumsum", axis, this.ndim);
+    const d = this.shape[a];
+    return composite(() => {
+      const upper = new Float32Array(d * d);
+      for (let i = 0; i < d; i++) for (let j = i; j < d; j++) upper[i * d + j] = 1;
+      const perm = [...this.shape.keys()].filter((k) => k !== a).concat(a);
+      const inverse = perm.map((_, k) => perm.indexOf(k));
+      const moved = this.transpose(perm);
+      return moved.matmul(fromHost(upper, [d, d], backendOf(this, "cumsum"))).transpose(inverse);
+    });
+  }
+  /**
+   * Floor division with Python's rule (rounds toward -inf): `floor(a / b)`;
+   * gradient 0.
+   * @example `tensor([7, -7]).floorDiv(2)` is `[3, -4]`
+   */
+  floorDiv(other: Tensor | number): Tensor {
+    return composite(() => this.div(other).floor());
+  }
+  /**
+   * Remainder with Python's sign rule (the sign of the divisor):
+   * `a - b·floor(a / b)`.
+   * @example `tensor([7, -7]).mod(3)` is `[1, 2]`
+   */
+  mod(other: Tensor | number): Tensor {
+    return composite(() => this.sub(this.div(other).floor().mul(other)));
+  }
+  /** Elementwise logical and of non-zero values, as 1/0. @example `a.logicalAnd(b)` */
+  logicalAnd(other: Tensor | number): Tensor {
+    return composite(() => this.ne(0).mul(binary("ne", other, 0)));
+  }
+  /** Elementwise logical or of non-zero values, as 1/0. @example `a.logicalOr(b)` */
+  logicalOr(other: Tensor | number): Tensor {
+    return composite(() => this.ne(0).maximum(binary("ne", other, 0)));
+  }
+  /** Elementwise logical not (1 where zero), as 1/0. @example `mask.logicalNot()` */
+  logicalNot(): Tensor {
+    return this.eq(0);
+  }
+  /**
    * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
    * @example `x.logsumexp(-1)`
    */
@@ -984,6 +1041,34 @@ export class Tensor {
       return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
     });
   }
+}
+
+/** A tensor holding host data on `backend`. */
+function fromHost(data: Float32Array, shape: Shape, backend: Backend): Tensor {
+  const strides = shape.map((_, i) => sizeOf(shape.slice(i + 1)));
+  return new Tensor({ storage: backend.upload(data), shape, strides, offset: 0 });
+}
+
+/** argmax (of `key(x)`) along one axis: the smallest index reaching the maximum. */
+function argExtreme(
+  op: string,
+  x: Tensor,
+  axis: number,
+  opts: ReduceOptions,
+  key: (t: Tensor) => Tensor,
+): Tensor {
+  const [a] = normalizeAxes(op, axis, x.ndim);
+  const d = x.shape[a];
+  return composite(() => {
+    const k = stopGradient(key(x));
+    const hits = k.eq(k.max(a, { keepdims: true }));
+    const ids = fromHost(
+      Float32Array.from({ length: d }, (_, i) => i),
+      x.shape.map((s, i) => (i === a ? d : 1)),
+      backendOf(x, op),
+    );
+    return where(hits, ids, d).min(a, opts);
+  });
 }
 
 // ---- selection ----------------------------------------------------------------

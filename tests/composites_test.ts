@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { checkGrads, randomNormal, randomUniform, type Tensor, tensor } from "../mod.ts";
+import { checkGrads, grad, randomNormal, randomUniform, type Tensor, tensor } from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
 type Case = {
@@ -136,4 +136,42 @@ testBoth("format() prints like NumPy and elides large tensors", async () => {
   assert.match(big, /\.\.\./);
   assert.equal(big.split("\n").length, 7, big); // 3 rows, "...", 3 rows
   assert.match(await tensor([NaN, Infinity, 1e-9]).format(), /nan.*inf.*e-9/);
+});
+
+testBoth("argmax/argmin (first index on ties), cumsum, floorDiv/mod, logical ops", async () => {
+  const x = tensor([[1, 5, 5, 2], [7, 0, 7, -1]]);
+  assert.deepEqual(await x.argmax().array(), [1, 0]);
+  assert.deepEqual(await x.argmin(-1).array(), [0, 3]);
+  assert.deepEqual(await x.argmax(0, { keepdims: true }).array(), [[1, 0, 1, 0]]);
+  assert.deepEqual(await tensor([1, 2, 3, 4]).cumsum().array(), [1, 3, 6, 10]);
+  assert.deepEqual(await x.cumsum(0).array(), [[1, 5, 5, 2], [8, 5, 12, 1]]);
+  assert.deepEqual(await tensor([7, -7, 7, -7]).floorDiv(tensor([2, 2, -2, -2])).array(), [
+    3,
+    -4,
+    -4,
+    3,
+  ]);
+  assert.deepEqual(await tensor([7, -7, 7, -7]).mod(tensor([3, 3, -3, -3])).array(), [
+    1,
+    2,
+    -2,
+    -1,
+  ]);
+  assertClose(await tensor([5.5, -5.5]).mod(2).array(), [1.5, 0.5]);
+  const [p, q] = [tensor([1, 0, 2, 0]), tensor([3, 3, 0, 0])];
+  assert.deepEqual(await p.logicalAnd(q).array(), [1, 0, 0, 0]);
+  assert.deepEqual(await p.logicalOr(q).array(), [1, 1, 1, 0]);
+  assert.deepEqual(await p.logicalNot().array(), [0, 1, 0, 1]);
+});
+
+testBoth("gradient checks: cumsum, mod (in both operands), argmax has none", async () => {
+  const x = randomNormal([3, 4], { seed: 20 });
+  await checkGrads((t: Tensor) => t.cumsum(1), [x]);
+  await checkGrads((t: Tensor) => t.cumsum(0).square(), [x]);
+  const a = tensor([2.3, -1.7, 4.1]);
+  const b = tensor([1.1, 0.9, -1.3]);
+  await checkGrads((s: Tensor, t: Tensor) => s.mod(t), [a, b]);
+  const g = grad((t: Tensor) => t.argmax().sum().add(t.sum()))(x);
+  assertClose(await g.array(), new Array(12).fill(1));
+  for (const t of [x, a, b, g]) t.dispose();
 });
