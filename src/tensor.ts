@@ -1064,7 +1064,7 @@ function argExtreme(
     const hits = k.eq(k.max(a, { keepdims: true }));
     const ids = fromHost(
       Float32Array.from({ length: d }, (_, i) => i),
-      x.shape.map((s, i) => (i === a ? d : 1)),
+      x.shape.map((_, i) => (i === a ? d : 1)),
       backendOf(x, op),
     );
     return where(hits, ids, d).min(a, opts);
