@@ -153,3 +153,4 @@ export type { DType } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";
 export type { Equation, Tape } from "./src/tape.ts";
 export type { Prim, PrimParams } from "./src/primitives.ts";
+export type { BinaryOp, TernaryOp, UnaryOp } from "./src/backend.ts";

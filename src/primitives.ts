@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { BinaryOp, UnaryOp, View } from "./backend.ts";
+import type { BinaryOp, TernaryOp, UnaryOp, View } from "./backend.ts";
 import { isContiguous } from "./backend.ts";
 import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
 
@@ -62,32 +62,9 @@ export const PRIMS: readonly Prim[] = [
 
 /** The name of a primitive. */
 export type Prim =
-  | "neg"
-  | "exp"
-  | "log"
-  | "sqrt"
-  | "tanh"
-  | "sigmoid"
-  | "abs"
-  | "sign"
-  | "sin"
-  | "cos"
-  | "floor"
-  | "ceil"
-  | "round"
-  | "log1p"
-  | "expm1"
-  | "add"
-  | "sub"
-  | "mul"
-  | "div"
-  | "pow"
-  | "maximum"
-  | "lt"
-  | "le"
-  | "eq"
-  | "ne"
-  | "where"
+  | Exclude<UnaryOp, "copy">
+  | BinaryOp
+  | TernaryOp
   | "sum"
   | "max"
   | "matmul"
