@@ -41,6 +41,7 @@ export {
   type Index,
   type NestedArray,
   NonFiniteError,
+  oneHot,
   type ReduceOptions,
   stack,
   stopGradient,
@@ -149,8 +150,8 @@ export {
   deviceReady,
   useBackend,
 } from "./src/backends.ts";
-export type { DType } from "./src/dtype.ts";
+export { type DType, DTYPES, type HostArray, promoteTypes } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";
 export type { Equation, Tape } from "./src/tape.ts";
 export type { Prim, PrimParams } from "./src/primitives.ts";
-export type { BinaryOp, TernaryOp, UnaryOp } from "./src/backend.ts";
+export type { BinaryOp, ReduceOp, TernaryOp, UnaryOp } from "./src/backend.ts";

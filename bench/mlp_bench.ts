@@ -85,7 +85,7 @@ for (const backend of BACKENDS) {
     ...RUNS[backend],
     async fn(b) {
       const s = await state();
-      const reads: Promise<Float32Array>[] = [];
+      const reads: Promise<ArrayLike<number>>[] = [];
       b.start();
       for (let i = 0; i < K; i++) {
         const [value, grads] = step(s.params, s.x, s.labels);

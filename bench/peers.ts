@@ -140,7 +140,7 @@ const littlegrad: Lib = {
   add: (a, b) => (a as lg.Tensor).add(b as lg.Tensor),
   exp: (a) => (a as lg.Tensor).exp(),
   sum: (a) => (a as lg.Tensor).sum(),
-  read: (x) => (x as lg.Tensor).data(),
+  read: (x) => (x as lg.Tensor).data() as Promise<Float32Array>,
   wait: () => lg.sync(),
   dispose: (xs) => xs.forEach((x) => (x as lg.Tensor).dispose()),
   async chain(x0, y, n) {
@@ -150,7 +150,7 @@ const littlegrad: Lib = {
       if (x !== x0) x.dispose();
       x = next;
     }
-    const out = await x.data();
+    const out = await x.data() as Float32Array;
     x.dispose();
     return out;
   },
@@ -177,7 +177,7 @@ const littlegrad: Lib = {
           lg.disposeTree([params, grads]);
           params = next;
           if ((i + 1) % readEvery === 0) {
-            reads.push(value.data().finally(() => value.dispose()));
+            reads.push((value.data() as Promise<Float32Array>).finally(() => value.dispose()));
           } else value.dispose();
         }
         return (await Promise.all(reads)).map((d) => d[0]);

@@ -177,7 +177,7 @@ async function predict(
   const values = await probs.data(); // [p(class 0), p(class 1)] per row
   probs.dispose();
   x.dispose();
-  return values.filter((_, i) => i % 2 === 1);
+  return (values as Float32Array).filter((_, i) => i % 2 === 1);
 }
 
 // ---- training ----------------------------------------------------------------

@@ -80,7 +80,106 @@ fn lg_max(a: f32, b: f32) -> f32 {
 fn lg_max4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
   return select(max(a, b), vec4<f32>(lg_nan()), lg_is_nan4(a) | lg_is_nan4(b));
 }
+fn lg_min(a: f32, b: f32) -> f32 {
+  return select(min(a, b), lg_nan(), lg_is_nan(a) || lg_is_nan(b));
+}
+fn lg_min4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  return select(min(a, b), vec4<f32>(lg_nan()), lg_is_nan4(a) | lg_is_nan4(b));
+}
+// float -> int: truncate toward zero, saturate, NaN -> 0 (the same on every driver).
+fn lg_f2i(x: f32) -> i32 {
+  let t = select(i32(max(x, -2147483648.0)), 2147483647i, x >= 2147483648.0);
+  return select(t, 0i, lg_is_nan(x));
+}
+fn lg_f2i4(x: vec4<f32>) -> vec4<i32> {
+  return vec4<i32>(lg_f2i(x.x), lg_f2i(x.y), lg_f2i(x.z), lg_f2i(x.w));
+}
+// int32 -> int8 with wrap-around (shift left, then arithmetic shift right).
+fn lg_wrap8(x: i32) -> i32 { return (x << 24u) >> 24u; }
+fn lg_wrap84(x: vec4<i32>) -> vec4<i32> { return (x << vec4<u32>(24u)) >> vec4<u32>(24u); }
+// Python's floor division and modulo on integers; a zero divisor gives 0.
+fn lg_ifloordiv(a: i32, b: i32) -> i32 {
+  if (b == 0i) { return 0i; }
+  let q = a / b;
+  return select(q, q - 1i, (a % b != 0i) && ((a < 0i) != (b < 0i)));
+}
+fn lg_imod(a: i32, b: i32) -> i32 {
+  if (b == 0i) { return 0i; }
+  let r = a % b;
+  return select(r, r + b, (r != 0i) && ((r < 0i) != (b < 0i)));
+}
 `;
+
+/** Helpers for kernels that store float16 (they need `enable f16;`). */
+export const WGSL_F16_HELPERS = /* wgsl */ `
+// f32 -> f16 rounding, with overflow to ±inf and NaN kept, whatever a driver
+// does with out-of-range conversions.
+fn lg_f16(x: f32) -> f16 {
+  let inf = select(bitcast<vec2<f16>>(0x7c00u).x, bitcast<vec2<f16>>(0xfc00u).x, x < 0.0);
+  let r = select(f16(clamp(x, -65504.0, 65504.0)), inf, abs(x) >= 65520.0);
+  return select(r, bitcast<vec2<f16>>(0x7e00u).x, lg_is_nan(x));
+}
+fn lg_f164(x: vec4<f32>) -> vec4<f16> {
+  return vec4<f16>(lg_f16(x.x), lg_f16(x.y), lg_f16(x.z), lg_f16(x.w));
+}
+`;
+
+/** How a dtype is stored in WGSL (int8 and bool are widened to i32). */
+export function storageType(dtype: string): "f32" | "f16" | "i32" {
+  return dtype === "float32" ? "f32" : dtype === "float16" ? "f16" : "i32";
+}
+
+/** The type a dtype computes in: f32 for floats, i32 for the rest. */
+export function computeType(dtype: string): "f32" | "i32" {
+  return dtype === "float32" || dtype === "float16" ? "f32" : "i32";
+}
+
+/** A WGSL scalar or vec4 type name. */
+export function wgslType(scalar: string, vec: boolean): string {
+  return vec ? `vec4<${scalar}>` : scalar;
+}
+
+/** A WGSL constant of compute type `type` (scalar or vec4). */
+export function constant(value: number, type: "f32" | "i32", vec: boolean): string {
+  const lit = type === "f32" ? `${value}.0` : `${value}i`;
+  return vec ? `vec4<${type}>(${lit})` : lit;
+}
+
+/** The module header: `enable f16;` and the helpers, as the dtypes need. */
+export function header(dtypes: readonly string[]): string {
+  const f16 = dtypes.includes("float16");
+  return `${f16 ? "enable f16;\n" : ""}${WGSL_HELPERS}${f16 ? WGSL_F16_HELPERS : ""}`;
+}
+
+/** Converts expression `x`, stored as `dtype`, to compute type `to`. */
+export function loadAs(x: string, dtype: string, to: "f32" | "i32", vec: boolean): string {
+  return storageType(dtype) === to ? x : `${wgslType(to, vec)}(${x})`;
+}
+
+/**
+ * Converts expression `v` of compute type `from` to the stored form of
+ * `dtype`, with the rules of `convertNumber` in `src/dtype.ts`: floats to
+ * integers truncate and saturate (NaN gives 0), int8 wraps, bool is `v != 0`
+ * (NaN is true), float16 rounds (overflow gives ±inf).
+ */
+export function storeAs(v: string, from: "f32" | "i32", dtype: string, vec: boolean): string {
+  const w = vec ? "4" : "";
+  switch (dtype) {
+    case "float32":
+      return from === "f32" ? v : `${wgslType("f32", vec)}(${v})`;
+    case "float16":
+      return `lg_f16${w}(${from === "f32" ? v : `${wgslType("f32", vec)}(${v})`})`;
+    case "int32":
+      return from === "i32" ? v : `lg_f2i${w}(${v})`;
+    case "int8":
+      return `lg_wrap8${w}(${from === "i32" ? v : `lg_f2i${w}(${v})`})`;
+    default: {
+      // bool: written as "== 0" so a NaN counts as true on every compiler.
+      const [zero, one] = [constant(0, "i32", vec), constant(1, "i32", vec)];
+      return `select(${one}, ${zero}, ${v} == ${constant(0, from, vec)})`;
+    }
+  }
+}
 
 /**
  * WGSL statements declaring `result`: the element offset of flat row-major

@@ -14,7 +14,20 @@
  * @module
  */
 
-import { arg, ARGS_DECL, FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
+import {
+  arg,
+  ARGS_DECL,
+  computeType,
+  constant,
+  FLAT_INDEX,
+  header,
+  loadAs,
+  storageType,
+  storeAs,
+  stridedOffset,
+  wgslType,
+  WORKGROUP,
+} from "./common.ts";
 
 /**
  * How a kernel addresses one input: dense, a single broadcast value, a dense
@@ -22,9 +35,20 @@ import { arg, ARGS_DECL, FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } fr
  */
 export type InputLayout = "dense" | "scalar" | "row" | "strided";
 
-/** WGSL expression for each elementwise op over inputs `a` (and `b`), f32 or vec4. */
-export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
+type Compute = "f32" | "i32";
+
+/** A comparison giving 1 or 0 in the compute type. */
+const compare = (test: string) => (vec: boolean, t: Compute) =>
+  `select(${constant(0, t, vec)}, ${constant(1, t, vec)}, ${test})`;
+
+/**
+ * WGSL expression for each elementwise op over inputs `a` (and `b`, `c`), in
+ * compute type `f32` or `i32`, scalar or `vec4`. Float-only ops (`exp`,
+ * `div`, ...) are never asked for `i32`: the op layer casts first.
+ */
+export const ELEMENTWISE_EXPR: Record<string, (vec: boolean, t: Compute) => string> = {
   copy: () => "a",
+  convert: () => "a",
   neg: () => "-a",
   exp: () => "exp(a)",
   log: () => "log(a)",
@@ -45,20 +69,23 @@ export const ELEMENTWISE_EXPR: Record<string, (vec: boolean) => string> = {
   mul: () => "a * b",
   div: () => "a / b",
   pow: () => "lg_pow(a, b)",
-  maximum: (vec) => vec ? "lg_max4(a, b)" : "lg_max(a, b)",
-  lt: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a < b)" : "select(0.0, 1.0, a < b)",
-  eq: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a == b)" : "select(0.0, 1.0, a == b)",
-  le: (vec) => vec ? "select(vec4<f32>(0.0), vec4<f32>(1.0), a <= b)" : "select(0.0, 1.0, a <= b)",
+  maximum: (vec, t) => t === "i32" ? "max(a, b)" : vec ? "lg_max4(a, b)" : "lg_max(a, b)",
+  minimum: (vec, t) => t === "i32" ? "min(a, b)" : vec ? "lg_min4(a, b)" : "lg_min(a, b)",
+  floordiv: (_vec, t) => t === "i32" ? "lg_ifloordiv(a, b)" : "floor(a / b)",
+  mod: (_vec, t) => t === "i32" ? "lg_imod(a, b)" : "a - b * floor(a / b)",
+  lt: compare("a < b"),
+  le: compare("a <= b"),
+  eq: compare("a == b"),
   // Written as "not equal" so NaN != NaN holds even where the compiler
   // assumes no NaNs in `!=` (seen on lavapipe).
-  ne: (vec) => vec ? "select(vec4<f32>(1.0), vec4<f32>(0.0), a == b)" : "select(1.0, 0.0, a == b)",
-  // where(cond, a, b) with the condition first: named a, b, c in order.
-  // (Tested as "cond == 0", so a NaN condition counts as true on every compiler.)
-  where: (vec) => vec ? "select(b, c, a == vec4<f32>(0.0))" : "select(b, c, a == 0.0)",
+  ne: (vec, t) => `select(${constant(1, t, vec)}, ${constant(0, t, vec)}, a == b)`,
+  // where(cond, a, b) with the condition first: named a, b, c in order. The
+  // condition is a bool loaded as 0/1 in the branches' compute type.
+  where: (vec, t) => `select(b, c, a == ${constant(0, t, vec)})`,
 };
 
 /** Ops whose helper is scalar-only: the `vec4` program applies them per lane. */
-const PER_LANE = new Set(["tanh", "sigmoid", "pow", "log1p", "expm1"]);
+const PER_LANE = new Set(["tanh", "sigmoid", "pow", "log1p", "expm1", "floordiv", "mod"]);
 
 /** A view as the backend passes it. */
 interface ViewLike {
@@ -118,14 +145,23 @@ export function elementwiseArgs(
 /** Where input `i`'s fields start in `args`. */
 const inputAt = (ndim: number, i: number) => 1 + ndim + i * (2 + ndim);
 
+/** The dtypes of a kernel's inputs and output. */
+export interface KernelTypes {
+  inputs: readonly string[];
+  out: string;
+}
+
 /** Cache key of the program `elementwiseKernel` makes. */
 export function elementwiseKey(
   op: string,
   ndim: number,
   layouts: readonly InputLayout[],
   vec4: boolean,
+  types: KernelTypes,
 ): string {
-  return `ew:${op}:${vec4 ? "v4" : ndim}:${layouts.join(",")}`;
+  return `ew:${op}:${vec4 ? "v4" : ndim}:${layouts.join(",")}:${
+    types.inputs.join(",")
+  }>${types.out}`;
 }
 
 /**
@@ -141,14 +177,18 @@ export function elementwiseKernel(
   ndim: number,
   layouts: readonly InputLayout[],
   vec4: boolean,
+  types: KernelTypes,
 ): string {
   const names = ["a", "b", "c"];
-  const type = vec4 ? "vec4<f32>" : "f32";
+  // The op computes in the kind of its last input (see Backend.map).
+  const compute = computeType(types.inputs[types.inputs.length - 1]);
+  const type = wgslType(compute, vec4);
   const decls = layouts.map((layout, i) =>
     `@group(0) @binding(${i + 2}) var<storage, read> in${i}: array<${
-      vec4 && layout !== "scalar" ? "vec4<f32>" : "f32"
+      wgslType(storageType(types.inputs[i]), vec4 && layout !== "scalar")
     }>;`
   ).join("\n");
+  const load = (i: number, x: string, vec: boolean) => loadAs(x, types.inputs[i], compute, vec);
   // Per input: `functions` (module scope), `setup` (once per run), `load` (an
   // expression for output `idx`), `advance` (statements moving to `idx + 1`).
   const inner = ndim - 1;
@@ -159,10 +199,13 @@ export function elementwiseKernel(
     const name = names[i];
     const none = { functions: "", setup: "", load: name, advance: "" };
     if (layout === "scalar") {
-      return { ...none, setup: `  let ${name} = ${type}(in${i}[${off}]);` };
+      return { ...none, setup: `  let ${name} = ${type}(${load(i, `in${i}[${off}]`, false)});` };
     }
     if (layout === "dense") {
-      return { ...none, load: vec4 ? `in${i}[${off} / 4u + idx]` : `in${i}[${off} + idx]` };
+      return {
+        ...none,
+        load: load(i, vec4 ? `in${i}[${off} / 4u + idx]` : `in${i}[${off} + idx]`, vec4),
+      };
     }
     if (layout === "row") {
       // The row of \`period\` elements repeats: track the position in it.
@@ -170,7 +213,7 @@ export function elementwiseKernel(
       return {
         ...none,
         setup: `  var col${i} = (${unit} * base) % ${period};`,
-        load: vec4 ? `in${i}[(${off} + col${i}) / 4u]` : `in${i}[${off} + col${i}]`,
+        load: load(i, vec4 ? `in${i}[(${off} + col${i}) / 4u]` : `in${i}[${off} + col${i}]`, vec4),
         advance: `col${i} += ${unit}; if (col${i} == ${period}) { col${i} = 0u; }`,
       };
     }
@@ -181,19 +224,20 @@ export function elementwiseKernel(
         stridedOffset(ndim, "flat", 1, at + 2, at, "off")
       }\n  return off;\n}`,
       setup: `  var off${i} = offset${i}(base);\n  var pos${i} = base % ${arg(1 + inner)};`,
-      load: `in${i}[off${i}]`,
+      load: load(i, `in${i}[off${i}]`, false),
       advance: `pos${i} += 1u; off${i} += ${arg(at + 2 + inner)};\n` +
         `      if (pos${i} == ${arg(1 + inner)}) { pos${i} = 0u; off${i} = offset${i}(idx + 1u); }`,
     };
   });
   const values = parts.map((p, i) => p.load === names[i] ? "" : `let ${names[i]} = ${p.load}; `);
-  let expr = ELEMENTWISE_EXPR[op](vec4);
+  let expr = ELEMENTWISE_EXPR[op](vec4, compute);
   if (vec4 && PER_LANE.has(op)) {
     // Scalar helpers applied lane by lane.
     const lane = (c: string) =>
-      ELEMENTWISE_EXPR[op](false).replaceAll(/\b([ab])\b/g, (_, v) => `${v}.${c}`);
-    expr = `vec4<f32>(${["x", "y", "z", "w"].map(lane).join(", ")})`;
+      ELEMENTWISE_EXPR[op](false, compute).replaceAll(/\b([ab])\b/g, (_, v) => `${v}.${c}`);
+    expr = `${type}(${["x", "y", "z", "w"].map(lane).join(", ")})`;
   }
+  expr = storeAs(expr, compute, types.out, vec4);
   const steps = Array.from({ length: ELEMENTWISE_RUN }, (_, j) => {
     const advance = parts.map((p) => p.advance).filter(Boolean).join("\n      ");
     return `  {
@@ -206,9 +250,11 @@ export function elementwiseKernel(
   }`;
   }).join("\n");
   return /* wgsl */ `
-${WGSL_HELPERS}
+${header([...types.inputs, types.out])}
 ${ARGS_DECL}
-@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${
+    wgslType(storageType(types.out), vec4)
+  }>;
 ${decls}
 ${parts.map((p) => p.functions).filter(Boolean).join("\n")}
 

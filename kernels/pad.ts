@@ -7,14 +7,25 @@
  * @module
  */
 
-import { arg, ARGS_DECL, FLAT_INDEX, WORKGROUP } from "./common.ts";
+import {
+  arg,
+  ARGS_DECL,
+  computeType,
+  FLAT_INDEX,
+  header,
+  loadAs,
+  storageType,
+  storeAs,
+  WORKGROUP,
+} from "./common.ts";
 
 /** Largest rank the kernel's args block holds (5 words per axis plus 3). */
 export const PAD_MAX_RANK = 12;
 
 /**
- * `args` layout: `[n, fill (f32 bits), inputOffset, then per axis:
- * outExtent, start, step, inExtent, inStride]`.
+ * `args` layout: `[n, fill (bits of the compute type), inputOffset, then per
+ * axis: outExtent, start, step, inExtent, inStride]`. `fill` must already be
+ * converted to the dtype (an integer for integer types).
  */
 export function padArgs(
   outShape: readonly number[],
@@ -22,16 +33,19 @@ export function padArgs(
   steps: readonly number[],
   input: { shape: readonly number[]; strides: readonly number[]; offset: number },
   fill: number,
+  dtype: string,
 ): number[] {
   const n = outShape.reduce((a, b) => a * b, 1);
-  const bits = new Uint32Array(new Float32Array([fill]).buffer)[0];
+  const words = computeType(dtype) === "f32" ? new Float32Array([fill]) : new Int32Array([fill]);
+  const bits = new Uint32Array(words.buffer)[0];
   const args = [n, bits, input.offset];
   outShape.forEach((d, k) => args.push(d, starts[k], steps[k], input.shape[k], input.strides[k]));
   return args;
 }
 
-/** WGSL source for rank `ndim`. Bindings: args, out, input. */
-export function padKernel(ndim: number): string {
+/** WGSL source for rank `ndim` and one dtype. Bindings: args, out, input. */
+export function padKernel(ndim: number, dtype: string): string {
+  const t = computeType(dtype);
   const axes = [...Array(ndim).keys()].reverse().map((k) => {
     const at = 3 + 5 * k;
     return `
@@ -47,9 +61,10 @@ export function padKernel(ndim: number): string {
     }`;
   }).join("");
   return /* wgsl */ `
+${header([dtype])}
 ${ARGS_DECL}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> in0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<${storageType(dtype)}>;
+@group(0) @binding(2) var<storage, read> in0: array<${storageType(dtype)}>;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -59,9 +74,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var inside = true;
   var offset = ${arg(2)};${axes}
   // Index only when inside: outside the lattice the offset is meaningless.
-  var value = bitcast<f32>(${arg(1)});
-  if (inside) { value = in0[offset]; }
-  out[i] = value;
+  var value = bitcast<${t}>(${arg(1)});
+  if (inside) { value = ${loadAs("in0[offset]", dtype, t, false)}; }
+  out[i] = ${storeAs("value", t, dtype, false)};
 }
 `;
 }

@@ -25,7 +25,19 @@
  * @module
  */
 
-import { arg, ARGS_DECL, FLAT_INDEX, stridedOffset, WGSL_HELPERS, WORKGROUP } from "./common.ts";
+import {
+  arg,
+  ARGS_DECL,
+  computeType,
+  FLAT_INDEX,
+  header,
+  loadAs,
+  storageType,
+  storeAs,
+  stridedOffset,
+  wgslType,
+  WORKGROUP,
+} from "./common.ts";
 
 /** Kernel variants: one workgroup per group, or one invocation per group. */
 export type ReduceStrategy = "workgroup" | "thread";
@@ -35,21 +47,28 @@ export type ReduceLayout = "vec4" | "strided" | "generic";
 /** Invocations per workgroup of the `"workgroup"` strategy. */
 export const REDUCE_GROUP = 64;
 
-const INIT: Record<string, string> = { sum: "0.0", max: "lg_neg_inf()" };
-const COMBINE: Record<string, (a: string, b: string) => string> = {
-  sum: (a, b) => `(${a} + ${b})`,
-  max: (a, b) => `lg_max(${a}, ${b})`,
+type Compute = "f32" | "i32";
+
+/** The identity of each reduction, per compute type. */
+const INIT: Record<string, Record<Compute, string>> = {
+  sum: { f32: "0.0", i32: "0i" },
+  prod: { f32: "1.0", i32: "1i" },
+  max: { f32: "lg_neg_inf()", i32: "bitcast<i32>(0x80000000u)" },
+  min: { f32: "-lg_neg_inf()", i32: "2147483647i" },
 };
-/** Combining two vec4 accumulators lane by lane. */
-const COMBINE4: Record<string, (a: string, b: string) => string> = {
-  sum: (a, b) => `(${a} + ${b})`,
-  max: (a, b) => `lg_max4(${a}, ${b})`,
-};
+/** Combining two accumulators (scalars, or vec4s lane by lane). */
+function combiner(op: string, t: Compute, vec: boolean): (a: string, b: string) => string {
+  if (op === "sum") return (a, b) => `(${a} + ${b})`;
+  if (op === "prod") return (a, b) => `(${a} * ${b})`;
+  // Floats propagate NaN (tested on the bits); integers have none.
+  const f = t === "i32" ? op : `lg_${op}${vec ? "4" : ""}`;
+  return (a, b) => `${f}(${a}, ${b})`;
+}
 /** Folding a vec4 accumulator into one value. */
-const FOLD4: Record<string, (v: string) => string> = {
-  sum: (v) => `(${v}.x + ${v}.y) + (${v}.z + ${v}.w)`,
-  max: (v) => `lg_max(lg_max(${v}.x, ${v}.y), lg_max(${v}.z, ${v}.w))`,
-};
+function fold4(op: string, t: Compute): (v: string) => string {
+  const c = combiner(op, t, false);
+  return (v) => c(c(`${v}.x`, `${v}.y`), c(`${v}.z`, `${v}.w`));
+}
 
 /**
  * `args` layout: `[outSize, reduceSize, chunks, chunkLength, offset,
@@ -89,37 +108,48 @@ export function reduceKey(
   layout: ReduceLayout,
   ndim: number,
   keptRank: number,
+  types: { input: string; out: string },
 ): string {
-  return `reduce:${op}:${strategy}:${layout}:${layout === "vec4" ? "" : `${ndim}/${keptRank}`}`;
+  return `reduce:${op}:${strategy}:${layout}:${
+    layout === "vec4" ? "" : `${ndim}/${keptRank}`
+  }:${types.input}>${types.out}`;
 }
 
-/** WGSL source of a reduction kernel. Bindings: args, out, input. */
+/**
+ * WGSL source of a reduction kernel. Bindings: args, out, input. It
+ * accumulates in the input's compute type (f32 for floats, i32 wrapping for
+ * integers) and stores `types.out` (the partial results of a float16
+ * reduction are kept as float32).
+ */
 export function reduceKernel(
   op: string,
   strategy: ReduceStrategy,
   layout: ReduceLayout,
   ndim: number,
   keptRank: number,
+  types: { input: string; out: string },
 ): string {
   const vec = layout === "vec4";
+  const t = computeType(types.input);
   const stridesAt = SHAPE_AT + ndim;
   // Statements computing `at`, the offset of element `r` of group `o`, given
   // `groupBase` (strided layout) computed once per invocation.
   const groupBase = layout === "strided"
     ? stridedOffset(keptRank, "o", SHAPE_AT, stridesAt, 4, "groupBase")
     : "";
-  const load = vec
+  const raw = vec
     ? `in0[(${arg(4)} + o * ${arg(1)} + r) / 4u]`
     : layout === "strided"
     ? `in0[groupBase + r * ${arg(5)}]`
     : `in0[at]`;
+  const load = loadAs(raw, types.input, t, vec);
   const perElement = layout === "generic"
     ? stridedOffset(ndim, "o * " + arg(1) + " + r", SHAPE_AT, stridesAt, 4, "at")
     : "";
-  const acc = vec ? "vec4<f32>" : "f32";
-  const init = vec ? `vec4<f32>(${INIT[op]})` : INIT[op];
-  const combine = vec ? COMBINE4[op] : COMBINE[op];
-  const fold = vec ? FOLD4[op]("acc") : "acc";
+  const acc = wgslType(t, vec);
+  const init = vec ? `${acc}(${INIT[op][t]})` : INIT[op][t];
+  const combine = combiner(op, t, vec);
+  const fold = vec ? fold4(op, t)("acc") : "acc";
   // Serial accumulation of elements [start, end) of group `o`, `step` apart.
   const accumulate = (first: string, step: string) => {
     const loop = `
@@ -143,16 +173,17 @@ ${perElement}
     acc = ${combine("acc", load)};
   }`;
   };
-  const header = `
-${WGSL_HELPERS}
+  const head = `
+${header([types.input, types.out])}
 ${ARGS_DECL}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> in0: array<${acc}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${storageType(types.out)}>;
+@group(0) @binding(2) var<storage, read> in0: array<${wgslType(storageType(types.input), vec)}>;
 `;
+  const store = (v: string) => storeAs(v, t, types.out, false);
   // A vec4 invocation takes 4 consecutive elements at a time.
   const width = vec ? 4 : 1;
   if (strategy === "thread") {
-    return `${header}
+    return `${head}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = ${FLAT_INDEX};
@@ -162,12 +193,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let end = min(start + ${arg(3)}, ${arg(1)});
 ${groupBase}
 ${accumulate("start", `${width}u`)}
-  out[g] = ${fold};
+  out[g] = ${store(fold)};
 }
 `;
   }
-  return `${header}
-var<workgroup> partial: array<f32, ${REDUCE_GROUP}>;
+  return `${head}
+var<workgroup> partial: array<${t}, ${REDUCE_GROUP}>;
 
 @compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -188,10 +219,10 @@ ${accumulate("first", `${width}u`)}
   }
   workgroupBarrier();
   for (var s = ${REDUCE_GROUP / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] = ${COMBINE[op]("partial[lid]", "partial[lid + s]")}; }
+    if (lid < s) { partial[lid] = ${combiner(op, t, false)("partial[lid]", "partial[lid + s]")}; }
     workgroupBarrier();
   }
-  if (lid == 0u && valid) { out[g] = partial[0]; }
+  if (lid == 0u && valid) { out[g] = ${store("partial[0]")}; }
 }
 `;
 }

@@ -1,11 +1,13 @@
 /**
  * The small private interface every backend implements. A backend stores flat
- * float32 buffers and runs four kinds of work on strided views of them:
- * elementwise maps, reductions, batched matmul and reads. Everything else
- * (broadcasting, transposes, gradients) is built above this line.
+ * typed buffers (one dtype each) and runs four kinds of work on strided views
+ * of them: elementwise maps, reductions, batched matmul and reads. Everything
+ * else (broadcasting, transposes, type promotion, gradients) is built above
+ * this line.
  * @module
  */
 
+import { type DType, type HostArray, intRange, isFloat } from "./dtype.ts";
 import type { Shape } from "./shape.ts";
 
 /** Elementwise operations with one input. */
@@ -25,7 +27,8 @@ export type UnaryOp =
   | "ceil"
   | "round"
   | "log1p"
-  | "expm1";
+  | "expm1"
+  | "convert";
 
 /** Elementwise operations with two inputs of the same shape. */
 export type BinaryOp =
@@ -35,6 +38,9 @@ export type BinaryOp =
   | "div"
   | "pow"
   | "maximum"
+  | "minimum"
+  | "floordiv"
+  | "mod"
   | "lt"
   | "le"
   | "eq"
@@ -44,12 +50,14 @@ export type BinaryOp =
 export type TernaryOp = "where";
 
 /** Reductions over the trailing axes of a view. */
-export type ReduceOp = "sum" | "max";
+export type ReduceOp = "sum" | "prod" | "max" | "min";
 
-/** A flat buffer of float32 values owned by one backend, reference counted. */
+/** A flat buffer of values of one dtype owned by one backend, reference counted. */
 export interface Storage {
   readonly backend: Backend;
-  /** Number of float32 elements the buffer holds. */
+  /** Element type of the buffer. */
+  readonly dtype: DType;
+  /** Number of elements the buffer holds. */
   readonly size: number;
   /** Number of views (tensors) that share this buffer. */
   refs: number;
@@ -81,15 +89,27 @@ export interface Backend {
   readonly name: "webgpu" | "cpu";
   /** Human-readable device description (the adapter for WebGPU). */
   readonly adapter: string;
-  /** Copies host data into a new storage. */
-  upload(data: Float32Array): Storage;
-  /** Reads a whole storage back to the host. */
-  read(storage: Storage): Promise<Float32Array>;
-  /** Applies an elementwise op to views of identical shape. */
-  map(op: UnaryOp | BinaryOp | TernaryOp, inputs: readonly View[], shape: Shape): Storage;
+  /** Copies host data (the host array of `dtype`, see `hostArrayClass`) into a new storage. */
+  upload(data: HostArray, dtype: DType): Storage;
+  /** Reads a whole storage back to the host, as the host array of its dtype. */
+  read(storage: Storage): Promise<HostArray>;
+  /**
+   * Applies an elementwise op to views of identical shape, giving `dtype`.
+   * The op computes in the kind (float or integer) of its last input, whose
+   * dtype every input shares except `where`'s boolean condition and
+   * `convert`'s target; the result is converted to `dtype` on store (see
+   * `convertNumber` for the rules).
+   */
+  map(
+    op: UnaryOp | BinaryOp | TernaryOp,
+    inputs: readonly View[],
+    shape: Shape,
+    dtype: DType,
+  ): Storage;
   /**
    * Reduces a view whose last axes are the reduced ones: the view's flat
-   * element order is `outSize` groups of `reduceSize` elements.
+   * element order is `outSize` groups of `reduceSize` elements. The result
+   * has the input's dtype (floats accumulate in float32 at least).
    */
   reduce(
     op: ReduceOp,
@@ -98,8 +118,8 @@ export interface Backend {
     reduceSize: number,
   ): Storage;
   /**
-   * Batched matmul of 3-D views `[batch, m, k]` and `[batch, k, n]` (a batch
-   * stride may be 0 to broadcast), giving a contiguous `[batch, m, n]`.
+   * Batched matmul of 3-D float32 views `[batch, m, k]` and `[batch, k, n]`
+   * (a batch stride may be 0 to broadcast), giving a contiguous `[batch, m, n]`.
    */
   matmul(
     a: View,
@@ -120,6 +140,15 @@ export interface Backend {
     steps: readonly number[],
     fill: number,
   ): Storage;
+  /**
+   * Gathers along the middle axis of a contiguous `input` viewed as `[pre,
+   * n, post]`, at the `count` int32 values of a contiguous `indices` view
+   * (negative ones count from the end, the rest are clamped to `[0, n)`),
+   * giving a contiguous `[pre, count, post]` of the input's dtype.
+   */
+  gather(input: View, indices: View, pre: number, n: number, post: number, count: number): Storage;
+  /** The dtypes this backend can store (float16 needs `shader-f16` on WebGPU). */
+  readonly dtypes: readonly DType[];
   /** Returns a storage's memory to the backend. */
   free(storage: Storage): void;
   /** Resolves once all work queued so far has finished. */
@@ -143,6 +172,16 @@ export interface Backend {
   takeNonFinite(): Promise<number | null>;
   /** Memory counters. */
   memory(): BackendMemory;
+}
+
+/** The identity of a reduction in `dtype` (the result of reducing nothing). */
+export function reduceInit(op: ReduceOp, dtype: DType): number {
+  const [lo, hi] = isFloat(dtype)
+    ? [-Infinity, Infinity]
+    : dtype === "bool"
+    ? [0, 1]
+    : intRange(dtype as "int32" | "int8");
+  return { sum: 0, prod: 1, max: lo, min: hi }[op];
 }
 
 /** True when a view covers its storage densely in row-major order from `offset`. */

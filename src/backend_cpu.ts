@@ -9,20 +9,27 @@ import {
   type BackendMemory,
   type BinaryOp,
   isContiguous,
+  reduceInit,
   type ReduceOp,
   type Storage,
   type UnaryOp,
   type View,
 } from "./backend.ts";
+import { convertNumber, type DType, type HostArray, hostArray, isFloat } from "./dtype.ts";
 import { sizeOf } from "./shape.ts";
 import type { Shape } from "./shape.ts";
 
 interface CpuStorage extends Storage {
-  data: Float32Array;
+  data: HostArray;
 }
 
-const UNARY: Record<UnaryOp, (x: number) => number> = {
+type Unary = (x: number) => number;
+type Binary = (a: number, b: number) => number;
+
+/** Float ops, computed in float64 and rounded by the output array. */
+const FLOAT_UNARY: Record<UnaryOp, Unary> = {
   copy: (x) => x,
+  convert: (x) => x,
   neg: (x) => -x,
   exp: Math.exp,
   log: Math.log,
@@ -46,21 +53,59 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
+const nanOr = (f: Binary): Binary => (a, b) => Number.isNaN(a) || Number.isNaN(b) ? NaN : f(a, b);
+
+const FLOAT_BINARY: Record<BinaryOp, Binary> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
   pow: Math.pow,
-  maximum: (
-    a,
-    b,
-  ) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
+  maximum: nanOr(Math.max),
+  minimum: nanOr(Math.min),
+  // Python's rules (the remainder takes the divisor's sign), with the
+  // quotient rounded to float32 first as the GPU computes it.
+  floordiv: (a, b) => Math.floor(Math.fround(a / b)),
+  mod: (a, b) => a - b * Math.floor(Math.fround(a / b)),
   lt: (a, b) => (a < b ? 1 : 0),
   le: (a, b) => (a <= b ? 1 : 0),
   eq: (a, b) => (a === b ? 1 : 0),
   ne: (a, b) => (a !== b ? 1 : 0),
 };
+
+/** Integer ops on int32 values; the output array wraps results to its width. */
+const INT_UNARY: Partial<Record<UnaryOp, Unary>> = {
+  copy: (x) => x,
+  convert: (x) => x,
+  neg: (x) => -x,
+  abs: Math.abs,
+  sign: Math.sign,
+};
+
+/** Python's floor division on integers; division by zero gives 0 (as NumPy). */
+function intFloorDiv(a: number, b: number): number {
+  return b === 0 ? 0 : Math.floor(a / b);
+}
+
+const INT_BINARY: Partial<Record<BinaryOp, Binary>> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: Math.imul,
+  maximum: Math.max,
+  minimum: Math.min,
+  floordiv: intFloorDiv,
+  mod: (a, b) => (b === 0 ? 0 : a - b * intFloorDiv(a, b)),
+  lt: FLOAT_BINARY.lt,
+  le: FLOAT_BINARY.le,
+  eq: FLOAT_BINARY.eq,
+  ne: FLOAT_BINARY.ne,
+};
+
+/** The function storing a computed value into an output array of `dtype`. */
+function storer(dtype: DType, fromFloat: boolean): Unary {
+  if (isFloat(dtype) || !fromFloat && dtype !== "bool") return (v) => v;
+  return (v) => convertNumber(v, dtype);
+}
 
 /** Offsets of every element of `view` in row-major order (an odometer walk). */
 function offsets(view: View): Int32Array | null {
@@ -84,12 +129,12 @@ function offsets(view: View): Int32Array | null {
 }
 
 /** Reads a view into a dense row-major array. */
-function gather(view: View): Float32Array {
+function gather(view: View): HostArray {
   const src = (view.storage as CpuStorage).data;
   const n = sizeOf(view.shape);
   const offs = offsets(view);
   if (offs === null) return src.subarray(view.offset, view.offset + n);
-  const out = new Float32Array(n);
+  const out = hostArray(view.storage.dtype, n);
   for (let i = 0; i < n; i++) out[i] = src[offs[i]];
   return out;
 }
@@ -102,71 +147,85 @@ export function createCpuBackend(): Backend {
     pooledBytes: 0,
     peakBytes: 0,
   };
-  const make = (data: Float32Array): CpuStorage => {
+  const make = (data: HostArray, dtype: DType): CpuStorage => {
     mem.liveBuffers++;
     mem.liveBytes += data.byteLength;
     mem.peakBytes = Math.max(mem.peakBytes, mem.liveBytes);
-    return { backend, size: data.length, refs: 0, data };
+    return { backend, dtype, size: data.length, refs: 0, data };
   };
   const maxElements = 2 ** 30;
-  const alloc = (n: number) => {
+  const alloc = (n: number, dtype: DType) => {
     if (n > maxElements) {
       throw new RangeError(
-        `a tensor of ${n} float32 values exceeds the CPU backend's limit of ${maxElements}`,
+        `a tensor of ${n} ${dtype} values exceeds the CPU backend's limit of ${maxElements}`,
       );
     }
-    return new Float32Array(n);
+    return hostArray(dtype, n);
   };
   const backend: Backend = {
     name: "cpu",
     adapter: "CPU (TypeScript reference)",
-    upload: (data) => make(new Float32Array(data)),
-    read: (storage) => Promise.resolve(new Float32Array((storage as CpuStorage).data)),
-    map(op, inputs, shape: Shape) {
+    dtypes: ["float32", "float16", "int32", "int8", "bool"],
+    upload: (data, dtype) => {
+      const copy = alloc(data.length, dtype);
+      copy.set(data);
+      return make(copy, dtype);
+    },
+    read: (storage) => Promise.resolve((storage as CpuStorage).data.slice()),
+    map(op, inputs, shape: Shape, dtype) {
       const n = sizeOf(shape);
-      const out = alloc(n);
+      const out = alloc(n, dtype);
+      // The op computes in the kind of its last input (see Backend.map).
+      const float = isFloat(inputs[inputs.length - 1].storage.dtype);
+      const store = storer(dtype, float);
+      const missing = () => {
+        throw new TypeError(`internal: no integer rule for '${op}'`);
+      };
       if (inputs.length === 1) {
-        const f = UNARY[op as UnaryOp];
+        const f = (float ? FLOAT_UNARY : INT_UNARY)[op as UnaryOp] ?? missing();
         const x = gather(inputs[0]);
-        for (let i = 0; i < n; i++) out[i] = f(x[i]);
+        for (let i = 0; i < n; i++) out[i] = store(f(x[i]));
       } else if (inputs.length === 2) {
-        const f = BINARY[op as BinaryOp];
+        const f = (float ? FLOAT_BINARY : INT_BINARY)[op as BinaryOp] ?? missing();
         const a = gather(inputs[0]);
         const b = gather(inputs[1]);
-        for (let i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+        for (let i = 0; i < n; i++) out[i] = store(f(a[i], b[i]));
       } else {
-        // where(cond, a, b): a where cond is non-zero, else b (NaN counts as true).
+        // where(cond, a, b): a where cond is true, else b.
         const [c, a, b] = inputs.map(gather);
         for (let i = 0; i < n; i++) out[i] = c[i] !== 0 ? a[i] : b[i];
       }
-      return make(out);
+      return make(out, dtype);
     },
     reduce(op: ReduceOp, input, outSize, reduceSize) {
       const x = gather(input);
-      const out = alloc(outSize);
+      const dtype = input.storage.dtype;
+      const out = alloc(outSize, dtype);
+      const float = isFloat(dtype);
+      // Floats accumulate in float64 (the reference is the exact-ish result);
+      // integers in int32, wrapping like the GPU.
+      const combine: Binary = op === "sum"
+        ? (float ? (a, b) => a + b : (a, b) => (a + b) | 0)
+        : op === "prod"
+        ? (float ? (a, b) => a * b : Math.imul)
+        : op === "max"
+        ? (float ? nanOr(Math.max) : Math.max)
+        : (float ? nanOr(Math.min) : Math.min);
+      const init = reduceInit(op, dtype);
       for (let o = 0; o < outSize; o++) {
         const base = o * reduceSize;
-        if (op === "sum") {
-          let acc = 0; // float64 accumulation: the reference is the exact-ish sum
-          for (let r = 0; r < reduceSize; r++) acc += x[base + r];
-          out[o] = acc;
-        } else {
-          let acc = -Infinity;
-          for (let r = 0; r < reduceSize; r++) {
-            const v = x[base + r];
-            acc = Number.isNaN(v) || Number.isNaN(acc) ? NaN : Math.max(acc, v);
-          }
-          out[o] = acc;
-        }
+        let acc = init;
+        for (let r = 0; r < reduceSize; r++) acc = combine(acc, x[base + r]);
+        out[o] = acc;
       }
-      return make(out);
+      return make(out, dtype);
     },
     matmul(a, b, batch, m, k, n) {
       const A = (a.storage as CpuStorage).data;
       const B = (b.storage as CpuStorage).data;
       const [abs, ars, acs] = a.strides;
       const [bbs, brs, bcs] = b.strides;
-      const out = alloc(batch * m * n);
+      const out = alloc(batch * m * n, "float32");
       const row = new Float64Array(n);
       for (let p = 0; p < batch; p++) {
         for (let i = 0; i < m; i++) {
@@ -179,11 +238,12 @@ export function createCpuBackend(): Backend {
           out.set(row, (p * m + i) * n);
         }
       }
-      return make(out);
+      return make(out, "float32");
     },
     pad(input, outShape, starts, steps, fill) {
       const x = gather(input);
-      const out = alloc(sizeOf(outShape)).fill(fill);
+      const dtype = input.storage.dtype;
+      const out = alloc(sizeOf(outShape), dtype).fill(convertNumber(fill, dtype));
       const nd = outShape.length;
       const outStrides = new Array<number>(nd);
       for (let k = nd - 1, s = 1; k >= 0; k--) {
@@ -201,7 +261,23 @@ export function createCpuBackend(): Backend {
           idx[k] = 0;
         }
       }
-      return make(out);
+      return make(out, dtype);
+    },
+    gather(input, indices, pre, n, post, count) {
+      const x = (input.storage as CpuStorage).data;
+      const ids = (indices.storage as CpuStorage).data;
+      const dtype = input.storage.dtype;
+      const out = alloc(pre * count * post, dtype);
+      for (let p = 0; p < pre; p++) {
+        for (let j = 0; j < count; j++) {
+          let k = ids[indices.offset + j];
+          if (k < 0) k += n;
+          k = Math.min(Math.max(k, 0), n - 1);
+          const from = input.offset + (p * n + k) * post;
+          out.set(x.subarray(from, from + post), (p * count + j) * post);
+        }
+      }
+      return make(out, dtype);
     },
     free(storage) {
       mem.liveBuffers--;
@@ -213,6 +289,7 @@ export function createCpuBackend(): Backend {
     ready: () => Promise.resolve(),
     checkFinite(storage, size) {
       const data = (storage as CpuStorage).data;
+      if (!isFloat(storage.dtype)) return true;
       for (let i = 0; i < size; i++) if (!Number.isFinite(data[i])) return false;
       return true;
     },

@@ -26,6 +26,7 @@ import {
   type BackendMemory,
   type BinaryOp,
   isContiguous,
+  reduceInit,
   type ReduceOp,
   type Storage,
   type TernaryOp,
@@ -33,6 +34,7 @@ import {
   type View,
 } from "./backend.ts";
 import { type Shape, sizeOf } from "./shape.ts";
+import { convertNumber, type DType, type HostArray, hostArray, hostArrayClass } from "./dtype.ts";
 import { ARGS_WORDS, WORKGROUP } from "../kernels/common.ts";
 import {
   canVectorize,
@@ -59,6 +61,7 @@ import {
 } from "../kernels/matmul.ts";
 import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
+import { gatherArgs, gatherKernel } from "../kernels/gather.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
@@ -132,7 +135,12 @@ async function openDevice(): Promise<OpenedDevice | null> {
   if (typeof navigator === "undefined" || !("gpu" in navigator)) return null;
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) return null;
+  // float16 tensors need shader-f16; without it they are refused with a clear error.
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16")
+    ? ["shader-f16"]
+    : [];
   const device = await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
@@ -174,10 +182,16 @@ interface Bucket {
   dirty: GPUBuffer[];
 }
 
+/** Bytes one element of `dtype` takes in a GPU buffer (int8 and bool are widened). */
+function elementBytes(dtype: DType): number {
+  return dtype === "float16" ? 2 : 4;
+}
+
 class WebGPUBackend implements Backend {
   readonly name = "webgpu" as const;
   adapter = "";
   maxElements = 0;
+  dtypes: readonly DType[] = [];
   #device!: GPUDevice;
   /** Bumped when a lost device is replaced; storages of older generations are gone. */
   #generation = 0;
@@ -223,6 +237,9 @@ class WebGPUBackend implements Backend {
   #attach({ device, description }: OpenedDevice): void {
     this.#device = device;
     this.adapter = description;
+    this.dtypes = device.features.has("shader-f16")
+      ? ["float32", "float16", "int32", "int8", "bool"]
+      : ["float32", "int32", "int8", "bool"];
     this.maxElements = Math.floor(
       Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / 4,
     );
@@ -329,7 +346,7 @@ class WebGPUBackend implements Backend {
     this.#mem.pooledBytes += buffer.size;
   }
 
-  #newStorage(elements: number, forUpload = false): GpuStorage {
+  #newStorage(elements: number, dtype: DType, forUpload = false): GpuStorage {
     this.assertUsable();
     if (elements > this.maxElements) {
       const mib = (n: number) => `${(n * 4 / 2 ** 20).toFixed(0)} MiB`;
@@ -338,11 +355,19 @@ class WebGPUBackend implements Backend {
           `storage buffer limit of ${this.maxElements} values (${mib(this.maxElements)})`,
       );
     }
-    const buffer = this.#acquire(Math.max(elements, 1) * 4, "storage", forUpload);
+    const bytes = Math.max(elements, 1) * elementBytes(dtype);
+    const buffer = this.#acquire(bytes, "storage", forUpload);
     this.#mem.liveBuffers++;
     this.#mem.liveBytes += buffer.size;
     this.#mem.peakBytes = Math.max(this.#mem.peakBytes, this.#mem.liveBytes);
-    return { backend: this, size: elements, refs: 0, buffer, generation: this.#generation };
+    return {
+      backend: this,
+      dtype,
+      size: elements,
+      refs: 0,
+      buffer,
+      generation: this.#generation,
+    };
   }
 
   // ---- recording -------------------------------------------------------
@@ -476,23 +501,32 @@ class WebGPUBackend implements Backend {
 
   // ---- Backend ---------------------------------------------------------
 
-  upload(data: Float32Array): Storage {
-    const storage = this.#newStorage(data.length, true);
+  upload(data: HostArray, dtype: DType): Storage {
+    const storage = this.#newStorage(data.length, dtype, true);
     if (data.length > 0) {
-      this.#device.queue.writeBuffer(
-        storage.buffer,
-        0,
-        data as Float32Array<ArrayBuffer>,
-      );
+      // int8 and bool are widened to i32; writes are whole 4-byte words.
+      const words = elementBytes(dtype) === 4 ? data.length : Math.ceil(data.length / 2) * 2;
+      const host = dtype === "int8" || dtype === "bool" || words !== data.length
+        ? new (dtype === "float16" ? Float16Array : Int32Array)(words)
+        : data;
+      if (host !== data) host.set(data);
+      this.#device.queue.writeBuffer(storage.buffer, 0, host as Float32Array<ArrayBuffer>);
     }
     return storage;
   }
 
-  read(storage: Storage): Promise<Float32Array> {
-    const { buffer, size } = storage as GpuStorage;
+  read(storage: Storage): Promise<HostArray> {
+    const { buffer, size, dtype } = storage as GpuStorage;
     this.assertUsable(storage);
-    if (size === 0) return Promise.resolve(new Float32Array(0));
-    return this.#readBuffer(buffer, size * 4, (bytes) => new Float32Array(bytes));
+    if (size === 0) return Promise.resolve(hostArray(dtype, 0));
+    const bytes = Math.ceil((size * elementBytes(dtype)) / 4) * 4;
+    return this.#readBuffer(buffer, bytes, (raw) => {
+      if (dtype === "float16") return new Float16Array(raw, 0, size);
+      if (dtype === "int8" || dtype === "bool") {
+        return new (hostArrayClass(dtype))(new Int32Array(raw)) as HostArray;
+      }
+      return new (hostArrayClass(dtype))(raw) as HostArray;
+    });
   }
 
   /** Copies `bytes` of `buffer` to a staging buffer, submits, and maps it. */
@@ -531,13 +565,14 @@ class WebGPUBackend implements Backend {
   }
 
   checkFinite(storage: Storage, size: number, tag: number): undefined {
-    if (size === 0) return;
+    const half = storage.dtype === "float16";
+    if (size === 0 || (storage.dtype !== "float32" && !half)) return;
     if (!this.#finiteFlag) {
       this.#finiteFlag = this.#acquire(16, "storage", true);
       this.#device.queue.writeBuffer(this.#finiteFlag, 0, new Uint32Array([FINITE_FLAG_CLEAR]));
     }
     this.#dispatch(
-      this.#pipeline("finite", 1, finiteCheckKernel),
+      this.#pipeline(`finite:${half}`, 1, () => finiteCheckKernel(half)),
       [size, tag],
       [this.#finiteFlag, (storage as GpuStorage).buffer],
       grid(Math.ceil(size / WORKGROUP)),
@@ -553,9 +588,15 @@ class WebGPUBackend implements Backend {
     return value === FINITE_FLAG_CLEAR ? null : value;
   }
 
-  map(op: UnaryOp | BinaryOp | TernaryOp, inputs: readonly View[], shape: Shape): Storage {
+  map(
+    op: UnaryOp | BinaryOp | TernaryOp,
+    inputs: readonly View[],
+    shape: Shape,
+    dtype: DType,
+  ): Storage {
     const n = sizeOf(shape);
-    const out = this.#newStorage(n);
+    const out = this.#newStorage(n, dtype);
+    const types = { inputs: inputs.map((v) => v.storage.dtype), out: dtype };
     if (n === 0) return out;
     const layouts = inputs.map((v) => inputLayout(v));
     const vec4 = canVectorize(layouts, inputs);
@@ -566,9 +607,9 @@ class WebGPUBackend implements Backend {
     const ndim = flat.shape.length;
     const kinds = layouts.map((l) => l.layout);
     const pipeline = this.#pipeline(
-      elementwiseKey(op, ndim, kinds, vec4),
+      elementwiseKey(op, ndim, kinds, vec4, types),
       inputs.length,
-      () => elementwiseKernel(op, ndim, kinds, vec4),
+      () => elementwiseKernel(op, ndim, kinds, vec4, types),
     );
     const count = vec4 ? Math.ceil(n / 4) : n;
     const views = inputs.map((v, i) => ({
@@ -590,11 +631,11 @@ class WebGPUBackend implements Backend {
     input: View,
     outSize: number,
     reduceSize: number,
+    outDtype: DType = input.storage.dtype,
   ): Storage {
+    const dtype = input.storage.dtype;
     if (outSize === 0 || reduceSize === 0) {
-      return this.upload(
-        new Float32Array(outSize).fill(op === "sum" ? 0 : -Infinity),
-      );
+      return this.upload(hostArray(dtype, outSize).fill(reduceInit(op, dtype)), dtype);
     }
     // Split the view into its kept (leading) and reduced (trailing) axes,
     // and collapse each part on its own.
@@ -625,12 +666,14 @@ class WebGPUBackend implements Backend {
     const chunks = Math.ceil(reduceSize / chunkLength);
     const sliceLength = roundUp(Math.ceil(chunkLength / REDUCE_GROUP));
     const ndim = view.shape.length;
+    // Partial results of a float16 reduction stay float32 until the last pass.
+    const types = { input: dtype, out: chunks > 1 && dtype === "float16" ? "float32" : outDtype };
     const pipeline = this.#pipeline(
-      reduceKey(op, strategy, layout, ndim, keptRank),
+      reduceKey(op, strategy, layout, ndim, keptRank, types),
       1,
-      () => reduceKernel(op, strategy, layout, ndim, keptRank),
+      () => reduceKernel(op, strategy, layout, ndim, keptRank, types),
     );
-    const out = this.#newStorage(outSize * chunks);
+    const out = this.#newStorage(outSize * chunks, types.out);
     const groups = strategy === "thread"
       ? Math.ceil((outSize * chunks) / WORKGROUP)
       : outSize * chunks;
@@ -655,7 +698,7 @@ class WebGPUBackend implements Backend {
       strides: [chunks, 1],
       offset: 0,
     };
-    const result = this.reduce(op, partial, outSize, chunks);
+    const result = this.reduce(op, partial, outSize, chunks, outDtype);
     this.free(out);
     return result;
   }
@@ -668,15 +711,16 @@ class WebGPUBackend implements Backend {
     fill: number,
   ): Storage {
     const n = sizeOf(outShape);
-    const out = this.#newStorage(n);
+    const dtype = input.storage.dtype;
+    const out = this.#newStorage(n, dtype);
     if (n === 0) return out;
     const ndim = outShape.length;
     if (ndim > PAD_MAX_RANK) {
       throw new RangeError(`pad: tensors of rank ${ndim} exceed the kernel's ${PAD_MAX_RANK}`);
     }
     this.#dispatch(
-      this.#pipeline(`pad:${ndim}`, 1, () => padKernel(ndim)),
-      padArgs(outShape, starts, steps, input, fill),
+      this.#pipeline(`pad:${ndim}:${dtype}`, 1, () => padKernel(ndim, dtype)),
+      padArgs(outShape, starts, steps, input, convertNumber(fill, dtype), dtype),
       [out.buffer, (input.storage as GpuStorage).buffer],
       grid(Math.ceil(n / WORKGROUP)),
     );
@@ -691,7 +735,10 @@ class WebGPUBackend implements Backend {
     k: number,
     n: number,
   ): Storage {
-    const out = this.#newStorage(batch * m * n);
+    if (a.storage.dtype !== "float32" || b.storage.dtype !== "float32") {
+      throw new TypeError("internal: the matmul kernel takes float32 operands");
+    }
+    const out = this.#newStorage(batch * m * n, "float32");
     if (batch * m * n === 0) return out;
     const config = matmulConfig(a, b, m, k, n);
     const pipeline = this.#pipeline(matmulKey(config), 2, () => matmulKernel(config));
@@ -718,6 +765,31 @@ class WebGPUBackend implements Backend {
         }
       }
     }
+    return out;
+  }
+
+  gather(
+    input: View,
+    indices: View,
+    pre: number,
+    n: number,
+    post: number,
+    count: number,
+  ): Storage {
+    const dtype = input.storage.dtype;
+    const total = pre * count * post;
+    const out = this.#newStorage(total, dtype);
+    if (total === 0) return out;
+    this.#dispatch(
+      this.#pipeline(`gather:${dtype}`, 2, () => gatherKernel(dtype)),
+      gatherArgs(pre, n, post, count, input.offset, indices.offset),
+      [
+        out.buffer,
+        (input.storage as GpuStorage).buffer,
+        (indices.storage as GpuStorage).buffer,
+      ],
+      grid(Math.ceil(total / WORKGROUP)),
+    );
     return out;
   }
 

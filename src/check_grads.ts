@@ -154,8 +154,8 @@ export async function checkGrads(
       return { argnum, items, unflatten };
     }));
     const temporaries: Tensor[] = [];
-    const make = (data: Float32Array, like: Tensor) => {
-      const t = tensor(data, { shape: like.shape, backend: like.backend });
+    const make = (data: ArrayLike<number>, like: Tensor) => {
+      const t = tensor(data, { shape: like.shape, backend: like.backend, dtype: like.dtype });
       temporaries.push(t);
       return t;
     };

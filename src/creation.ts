@@ -6,13 +6,21 @@
  */
 
 import { type BackendName, resolveBackend } from "./backends.ts";
-import { checkDType, type DType } from "./dtype.ts";
+import {
+  checkDType,
+  type DType,
+  dtypeOfArray,
+  type HostArray,
+  hostArray,
+  intRange,
+  isFloat,
+} from "./dtype.ts";
 import { checkShape, contiguousStrides, type Shape, shapeString, sizeOf } from "./shape.ts";
-import { describe, type NestedArray, Tensor } from "./tensor.ts";
+import { checkBackendDType, describe, type NestedArray, Tensor } from "./tensor.ts";
 
 /** Options shared by the creation functions. */
 export interface CreateOptions {
-  /** Element type (only `"float32"` today). */
+  /** Element type (default `"float32"`; `tensor` infers it from typed arrays and booleans). */
   dtype?: DType;
   /** Backend to create the tensor on (default: the current default backend). */
   backend?: BackendName;
@@ -28,6 +36,7 @@ export interface TensorOptions extends CreateOptions {
 function prepare(op: string, shape: Shape, opts: CreateOptions): void {
   checkDType(op, opts.dtype ?? "float32");
   const backend = resolveBackend(opts.backend);
+  checkBackendDType(op, backend, opts.dtype ?? "float32");
   const n = sizeOf(shape);
   if (n > backend.maxElements) {
     throw new RangeError(
@@ -37,15 +46,44 @@ function prepare(op: string, shape: Shape, opts: CreateOptions): void {
   }
 }
 
+/**
+ * Host values of `dtype` from plain numbers: integer types take integers in
+ * their range (a `RangeError` names the first value that is not), `bool`
+ * takes 0 and 1, floats take anything.
+ */
+function toHost(op: string, values: ArrayLike<number>, dtype: DType): HostArray {
+  const out = hostArray(dtype, values.length);
+  if (!isFloat(dtype)) {
+    const [lo, hi] = dtype === "bool" ? [0, 1] : intRange(dtype as "int32" | "int8");
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (!Number.isInteger(v) || v < lo || v > hi) {
+        throw new RangeError(
+          `${op}: value ${v} at flat index ${i} is not ${
+            dtype === "bool" ? "a boolean (or 0/1)" : `an integer in [${lo}, ${hi}]`
+          }, as dtype ${dtype} needs; use astype to convert floats`,
+        );
+      }
+    }
+  }
+  out.set(values);
+  return out;
+}
+
 function fromFlat(
   op: string,
-  data: Float32Array,
+  data: ArrayLike<number>,
   shape: Shape,
   opts: CreateOptions,
 ): Tensor {
   prepare(op, shape, opts);
   const backend = resolveBackend(opts.backend);
-  const storage = backend.upload(data);
+  const dtype = opts.dtype ?? "float32";
+  // A typed array of the dtype itself needs no check (a Uint8Array for bool does).
+  const host = dtypeOfArray(data) === dtype && dtype !== "bool"
+    ? data as HostArray
+    : toHost(op, data, dtype);
+  const storage = backend.upload(host, dtype);
   return new Tensor({
     storage,
     shape: [...shape],
@@ -55,14 +93,24 @@ function fromFlat(
 }
 
 /** Infers the shape of nested arrays, throwing a `TypeError` on ragged or non-numeric input. */
-function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
+function inferNested(
+  data: NestedArray | boolean | unknown[],
+): { shape: number[]; flat: number[]; booleans: boolean } {
   const shape: number[] = [];
   for (let level: unknown = data; Array.isArray(level); level = level[0]) {
     shape.push(level.length);
   }
   const flat: number[] = [];
+  let booleans = false;
+  let numbers = false;
   const walk = (node: unknown, depth: number, path: number[]) => {
     if (depth === shape.length) {
+      if (typeof node === "boolean") {
+        booleans = true;
+        flat.push(node ? 1 : 0);
+        return;
+      }
+      numbers = true;
       if (typeof node !== "number") {
         const where = path.length ? ` at [${path.join(",")}]` : "";
         throw new TypeError(
@@ -84,12 +132,20 @@ function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
     node.forEach((child, i) => walk(child, depth + 1, [...path, i]));
   };
   walk(data, 0, []);
-  return { shape, flat };
+  return { shape, flat, booleans: booleans && !numbers };
 }
 
 /**
- * Creates a tensor from a number, nested arrays of numbers, or a typed array
- * (give `shape` for flat data; default is 1-D).
+ * Creates a tensor from a number, a boolean, nested arrays of them, or a
+ * typed array (give `shape` for flat data; default is 1-D).
+ *
+ * The dtype is `opts.dtype` when given. Otherwise numbers give `float32`
+ * (unlike NumPy, integer literals too: models mostly want floats), booleans
+ * give `bool`, and typed arrays give their own type: `Float16Array`
+ * `float16`, `Int32Array` `int32`, `Int8Array` `int8`, any other (such as
+ * a `Uint8Array` of pixels) `float32`. Integer dtypes take integers in
+ * their range and `bool` takes booleans or 0/1: anything else is a
+ * `RangeError` (convert floats with `astype`).
  *
  * @param data The values.
  * @param opts `shape`, `dtype`, `backend`.
@@ -97,29 +153,36 @@ function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
  * @example
  * ```ts
  * import { tensor } from "littlegrad";
- * const a = tensor([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
+ * const a = tensor([[1, 2, 3], [4, 5, 6]]); // float32, shape [2, 3]
  * const b = tensor(new Float32Array(6), { shape: [3, 2] });
  * const c = tensor(3.5); // a scalar, shape []
+ * const labels = tensor([3, 1, 4], { dtype: "int32" });
+ * const mask = tensor([true, false]); // bool
  * ```
  */
 export function tensor(
-  data: NestedArray | Float32Array | ArrayLike<number>,
+  data: NestedArray | boolean | boolean[] | boolean[][] | ArrayLike<number>,
   opts: TensorOptions = {},
 ): Tensor {
-  let flat: Float32Array;
+  let flat: ArrayLike<number>;
   let shape: Shape;
-  if (typeof data === "number") {
-    flat = new Float32Array([data]);
+  let inferred: DType = "float32";
+  if (typeof data === "number" || typeof data === "boolean") {
+    flat = [Number(data)];
     shape = [];
+    if (typeof data === "boolean") inferred = "bool";
   } else if (Array.isArray(data)) {
-    const inferred = inferNested(data);
-    flat = new Float32Array(inferred.flat);
-    shape = inferred.shape;
+    const nested = inferNested(data);
+    flat = nested.flat;
+    shape = nested.shape;
+    if (nested.booleans) inferred = "bool";
   } else if (
     ArrayBuffer.isView(data) ||
     (data && typeof data === "object" && "length" in data)
   ) {
-    flat = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+    const own = dtypeOfArray(data);
+    if (own && own !== "bool") inferred = own;
+    flat = data as ArrayLike<number>;
     shape = [flat.length];
   } else {
     throw new TypeError(
@@ -137,7 +200,7 @@ export function tensor(
     }
     shape = opts.shape;
   }
-  return fromFlat("tensor", flat, shape, opts);
+  return fromFlat("tensor", flat, shape, { ...opts, dtype: opts.dtype ?? inferred });
 }
 
 /**

@@ -39,7 +39,7 @@ function formatNumber(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
-function formatValues(values: Float32Array, shape: readonly number[]): string {
+function formatValues(values: ArrayLike<number>, shape: readonly number[]): string {
   if (shape.length === 0) return formatNumber(values[0]);
   return `[${Array.from(values, formatNumber).join(", ")}]`;
 }

@@ -1,20 +1,130 @@
 /**
- * Element types. Only `float32` is implemented today; the union already names
- * the types that come next so that signatures do not change when they land.
+ * Element types, their host arrays, and type promotion.
+ *
+ * | dtype | host array | GPU storage | arithmetic |
+ * |---|---|---|---|
+ * | `float32` | `Float32Array` | `f32` | IEEE float32 |
+ * | `float16` | `Float16Array` | `f16` (needs `shader-f16`) | computed in float32, rounded to float16 on store |
+ * | `int32` | `Int32Array` | `i32` | wraps around (two's complement) |
+ * | `int8` | `Int8Array` | `i32`, widened | computed in int32, wrapped to 8 bits on store |
+ * | `bool` | `Uint8Array` of 0/1 | `i32` 0/1 | logical |
+ *
+ * Promotion follows JAX's table restricted to these types: `bool` < `int8`
+ * < `int32` among integers, `float16` < `float32` among floats, and an
+ * integer meets a float at the float (`int32 + float16` is `float16`).
+ * Plain JavaScript numbers are *weak*, like Python scalars in JAX: they take
+ * the tensor's type (`int8 + 1` is `int8`, `float16 · 2.5` is `float16`),
+ * except that a non-integer number makes an integer or boolean tensor
+ * `float32`, and an integer makes a boolean tensor `int32`.
  * @module
  */
 
 /** The element type of a tensor. */
-export type DType = "float32" | "float16" | "int32" | "bool";
+export type DType = "float32" | "float16" | "int32" | "int8" | "bool";
 
-/** The element types this version can store and compute with. */
-export const SUPPORTED_DTYPES: readonly DType[] = ["float32"];
+/** Every dtype, in promotion order within each kind. */
+export const DTYPES: readonly DType[] = ["bool", "int8", "int32", "float16", "float32"];
 
-/** Throws a `TypeError` naming the op unless `dtype` is implemented. */
-export function checkDType(op: string, dtype: DType): void {
-  if (!SUPPORTED_DTYPES.includes(dtype)) {
+/** A host array holding values of some dtype (see `hostArrayClass`). */
+export type HostArray = Float32Array | Float16Array | Int32Array | Int8Array | Uint8Array;
+
+/** Whether `dtype` is a floating-point type (the differentiable ones). */
+export function isFloat(dtype: DType): boolean {
+  return dtype === "float32" || dtype === "float16";
+}
+
+/** The short name used in traces: `f32 f16 i32 i8 bool`. */
+export function shortName(dtype: DType): string {
+  return { float32: "f32", float16: "f16", int32: "i32", int8: "i8", bool: "bool" }[dtype];
+}
+
+/** The typed-array class that holds `dtype` on the host. */
+export function hostArrayClass(dtype: DType) {
+  return {
+    float32: Float32Array,
+    float16: Float16Array,
+    int32: Int32Array,
+    int8: Int8Array,
+    bool: Uint8Array,
+  }[dtype];
+}
+
+/** A zero-filled host array of `n` elements of `dtype`. */
+export function hostArray(dtype: DType, n: number): HostArray {
+  return new (hostArrayClass(dtype))(n);
+}
+
+/** The dtype a typed array holds, or `undefined` for other arrays. */
+export function dtypeOfArray(data: unknown): DType | undefined {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float16Array) return "float16";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Int8Array) return "int8";
+  if (data instanceof Uint8Array) return "bool";
+  return undefined;
+}
+
+/** Throws a `TypeError` naming the op unless `dtype` is a known dtype. */
+export function checkDType(op: string, dtype: unknown): asserts dtype is DType {
+  if (!DTYPES.includes(dtype as DType)) {
     throw new TypeError(
-      `${op}: dtype '${dtype}' is not supported yet (supported: ${SUPPORTED_DTYPES.join(", ")})`,
+      `${op}: unknown dtype ${JSON.stringify(dtype)} (known: ${DTYPES.join(", ")})`,
     );
   }
+}
+
+const RANK: Record<DType, number> = { bool: 0, int8: 1, int32: 2, float16: 3, float32: 4 };
+
+/**
+ * The dtype two tensors are computed in: JAX's promotion table for the
+ * types littlegrad has.
+ *
+ * @example
+ * ```ts
+ * import { promoteTypes } from "littlegrad";
+ * console.log(promoteTypes("int8", "int32")); // "int32"
+ * console.log(promoteTypes("int32", "float16")); // "float16"
+ * ```
+ */
+export function promoteTypes(a: DType, b: DType): DType {
+  // The ranks follow the lattice: bool < int8 < int32 < float16 < float32,
+  // and an integer meeting a float gives that float.
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** The range of an integer dtype. */
+export function intRange(dtype: "int32" | "int8"): [number, number] {
+  return dtype === "int8" ? [-128, 127] : [-(2 ** 31), 2 ** 31 - 1];
+}
+
+/**
+ * The dtype a plain number takes next to a tensor of `dtype` (a weak type),
+ * checking that an integer fits: `int8 + 300` is a `RangeError`, as in JAX.
+ */
+export function weakDType(op: string, value: number, dtype: DType): DType {
+  if (isFloat(dtype)) return dtype;
+  if (!Number.isInteger(value)) return "float32";
+  const target = dtype === "int8" ? "int8" : "int32";
+  const [lo, hi] = intRange(target);
+  if (value < lo || value > hi) {
+    throw new RangeError(
+      `${op}: the number ${value} does not fit the tensor's dtype ${target} ([${lo}, ${hi}]); ` +
+        "cast the tensor first with astype",
+    );
+  }
+  return target;
+}
+
+/**
+ * Converts a number as `astype` does: to an integer dtype by truncating
+ * toward zero and saturating at the type's limits (NaN gives 0), then
+ * wrapping to 8 bits for `int8`; to `bool` as `value != 0` (NaN is true).
+ * Floats are returned unchanged (the host array rounds them).
+ */
+export function convertNumber(value: number, dtype: DType): number {
+  if (isFloat(dtype)) return value;
+  if (dtype === "bool") return value !== 0 ? 1 : 0;
+  if (Number.isNaN(value)) return 0;
+  const i = Math.trunc(Math.min(Math.max(value, -(2 ** 31)), 2 ** 31 - 1));
+  return dtype === "int8" ? (i << 24) >> 24 : i;
 }

@@ -12,13 +12,13 @@
  * @module
  */
 
-import { arange, ones, tensor, zeros } from "./creation.ts";
+import { ones, tensor, zeros } from "./creation.ts";
 import type { BackendName } from "./backends.ts";
 import { conv2d as conv2dOp, type Conv2dOptions, type Size2 } from "./conv.ts";
 import { type Initializer, lecunNormal, normal as normalInit } from "./initializers.ts";
 import { bernoulli, type Key, split } from "./random.ts";
 import { shapeString } from "./shape.ts";
-import { describe, scoped, Tensor } from "./tensor.ts";
+import { describe, oneHot as coreOneHot, scoped, Tensor } from "./tensor.ts";
 
 /** Runs `fn` so that only the tensor it returns outlives it. */
 function composite(fn: () => Tensor): Tensor {
@@ -366,10 +366,10 @@ export function initEmbedding(
 }
 
 /**
- * One-hot encoding: `ids` of shape `s` give a `[...s, count]` tensor of 0s
- * and 1s. Ids are integers in `[0, count)`: numbers on the host (checked) or
- * a tensor of float indices (not checked; an id out of range gives a row of
- * zeros).
+ * One-hot encoding: `ids` of shape `s` give a `[...s, count]` float32 tensor
+ * of 0s and 1s. Host ids (numbers) are checked to lie in `[0, count)`; a
+ * tensor of ids (an integer dtype) is not, and an id out of range gives a
+ * row of zeros, as the core `oneHot`.
  *
  * @param ids Class ids.
  * @param count Number of classes.
@@ -390,9 +390,8 @@ export function oneHot(
   return composite(() => {
     const idTensor = ids instanceof Tensor
       ? ids
-      : tensor(checkIds("nn.oneHot", ids, count), { backend: opts.backend });
-    const classes = arange(count, undefined, 1, { backend: idTensor.backend });
-    return idTensor.reshape([...idTensor.shape, 1]).eq(classes);
+      : tensor(checkIds("nn.oneHot", ids, count), { backend: opts.backend, dtype: "int32" });
+    return coreOneHot(idTensor, count);
   });
 }
 
@@ -411,12 +410,13 @@ function checkIds(op: string, ids: unknown, count: number): number[] {
 }
 
 /**
- * Looks up embedding vectors: `ids` of shape `s` give `[...s, dim]`. Composed
- * as a one-hot matrix times the table, so the table's gradient is exact
- * (rows of unused ids get 0).
+ * Looks up embedding vectors: `ids` of shape `s` give `[...s, dim]`, with
+ * `take` (a gather), so the table's gradient scatter-adds into the rows that
+ * were used (unused rows get 0).
  *
  * @param params `{ table }` from `initEmbedding`.
- * @param ids Integer ids: numbers (checked) or a tensor of float indices.
+ * @param ids Integer ids: numbers (checked against the table) or an integer
+ *   tensor (not checked: out-of-range ids are clamped, as `take` does).
  * @returns The embeddings.
  * @example
  * ```ts
@@ -437,7 +437,7 @@ export function embedding(
   }
   const [count] = table.shape;
   if (!(ids instanceof Tensor)) checkIds("nn.embedding", ids, count);
-  return composite(() => oneHot(ids, count, { backend: table.backend }).matmul(table));
+  return table.take(ids, 0);
 }
 
 // ---- layer norm ------------------------------------------------------------------

@@ -3,8 +3,8 @@
  * @module
  */
 
-import { arange, tensor } from "./creation.ts";
-import { scoped, Tensor } from "./tensor.ts";
+import { tensor } from "./creation.ts";
+import { oneHot, scoped, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /**
@@ -23,9 +23,10 @@ export function mse(pred: Tensor, target: Tensor | number): Tensor {
 /**
  * Softmax cross-entropy averaged over a batch: `logits` is `[batch, classes]`
  * and `labels` holds one integer class index per row (numbers, an
- * `Int32Array`, or a float tensor of indices). Numbers and `Int32Array`s are
- * range-checked; a tensor of labels is not (that would need a read from the
- * GPU): an index outside `[0, classes)` there contributes a loss of 0.
+ * `Int32Array`, or a tensor: `int32`, or float values that are converted).
+ * Numbers and `Int32Array`s are range-checked; a tensor of labels is not
+ * (that would need a read from the GPU): an index outside `[0, classes)`
+ * there contributes a loss of 0.
  *
  * @example
  * ```ts
@@ -68,10 +69,10 @@ export function softmaxCrossEntropy(
   }
   return scoped(() => {
     const backend = logits.backend;
-    const ids = labels instanceof Tensor ? labels : tensor(Array.from(labels), { backend });
-    const oneHot = ids.reshape([batch, 1]).eq(
-      arange(classes, undefined, 1, { backend }).reshape([1, classes]),
-    );
-    return oneHot.mul(logits.logSoftmax(-1)).sum(-1).mean().neg();
+    const ids = labels instanceof Tensor
+      ? labels.astype("int32")
+      : tensor(Array.from(labels), { backend, dtype: "int32" });
+    const hot = oneHot(ids.reshape([batch]), classes, { dtype: logits.dtype });
+    return hot.mul(logits.logSoftmax(-1)).sum(-1).mean().neg();
   }, (t) => [t]);
 }

@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { BinaryOp, TernaryOp, UnaryOp, View } from "./backend.ts";
+import type { BinaryOp, ReduceOp, TernaryOp, UnaryOp, View } from "./backend.ts";
+import type { DType } from "./dtype.ts";
 import { isContiguous } from "./backend.ts";
 import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
 
@@ -30,6 +31,7 @@ export const UNARY_PRIMS = [
   "round",
   "log1p",
   "expm1",
+  "convert",
 ] as const satisfies readonly UnaryOp[];
 /** Binary elementwise primitives (inputs of identical shape). */
 export const BINARY_PRIMS = [
@@ -39,6 +41,9 @@ export const BINARY_PRIMS = [
   "div",
   "pow",
   "maximum",
+  "minimum",
+  "floordiv",
+  "mod",
   "lt",
   "le",
   "eq",
@@ -49,7 +54,9 @@ export const PRIMS: readonly Prim[] = [
   ...UNARY_PRIMS,
   ...BINARY_PRIMS,
   "sum",
+  "prod",
   "max",
+  "min",
   "matmul",
   "reshape",
   "transpose",
@@ -58,6 +65,7 @@ export const PRIMS: readonly Prim[] = [
   "slice",
   "flip",
   "pad",
+  "gather",
 ];
 
 /** The name of a primitive. */
@@ -65,19 +73,21 @@ export type Prim =
   | Exclude<UnaryOp, "copy">
   | BinaryOp
   | TernaryOp
-  | "sum"
-  | "max"
+  | ReduceOp
   | "matmul"
   | "reshape"
   | "transpose"
   | "broadcast"
   | "slice"
   | "flip"
-  | "pad";
+  | "pad"
+  | "gather";
 
 /** Static parameters of an equation (the non-tensor arguments of a primitive). */
 export interface PrimParams {
-  /** Reduced axes (`sum`, `max`), sorted. */
+  /** Target dtype (`convert`). */
+  dtype?: DType;
+  /** Reduced axes (`sum`, `prod`, `max`, `min`), sorted; flipped axes (`flip`). */
   axes?: readonly number[];
   /** Target shape (`reshape`, `broadcast`). */
   shape?: Shape;
@@ -87,6 +97,8 @@ export interface PrimParams {
   starts?: readonly number[];
   /** Index step per axis, at least 1 (`slice`, `pad`). */
   steps?: readonly number[];
+  /** The axis `gather` picks along. */
+  axis?: number;
   /** Value of the elements `pad` does not write. */
   fill?: number;
 }
@@ -112,8 +124,26 @@ export function permuteView(view: View, perm: readonly number[]): View {
 /** A contiguous copy of `view` unless it already is contiguous. */
 function contiguous(view: View): View {
   if (isContiguous(view)) return view;
-  const storage = view.storage.backend.map("copy", [view], view.shape);
+  const storage = view.storage.backend.map("copy", [view], view.shape, view.storage.dtype);
   return dense(storage, view.shape);
+}
+
+const COMPARISONS = new Set<string>(["lt", "le", "eq", "ne"]);
+
+/**
+ * The dtype of an elementwise primitive's result: `convert` gives its
+ * target, comparisons give `bool`, `where` its branches' dtype, and every
+ * other primitive its inputs' dtype (the op layer makes them agree).
+ */
+export function resultDType(prim: Prim, inputs: readonly View[], params: PrimParams): DType {
+  if (prim === "convert") return params.dtype!;
+  if (COMPARISONS.has(prim)) return "bool";
+  return inputs[inputs.length - 1].storage.dtype;
+}
+
+/** Converts a view to `dtype` (a fresh storage). */
+function convert(view: View, dtype: DType): View {
+  return dense(view.storage.backend.map("convert", [view], view.shape, dtype), view.shape);
 }
 
 /**
@@ -161,17 +191,15 @@ export function runPrimitive(
 ): View {
   const x = inputs[0];
   const backend = x.storage.backend;
-  if (UNARY.has(prim)) {
-    return dense(backend.map(prim as UnaryOp, inputs, x.shape), x.shape);
-  }
-  if (BINARY.has(prim)) {
-    return dense(backend.map(prim as BinaryOp, inputs, x.shape), x.shape);
+  if (UNARY.has(prim) || BINARY.has(prim) || prim === "where") {
+    const dtype = resultDType(prim, inputs, params);
+    return dense(backend.map(prim as UnaryOp, inputs, x.shape, dtype), x.shape);
   }
   switch (prim) {
-    case "where":
-      return dense(backend.map("where", inputs, x.shape), x.shape);
     case "sum":
-    case "max": {
+    case "prod":
+    case "max":
+    case "min": {
       const axes = params.axes!;
       const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
       const arranged = permuteView(x, [...kept, ...axes]);
@@ -185,6 +213,14 @@ export function runPrimitive(
       return dense(storage, outShape);
     }
     case "matmul": {
+      if (x.storage.dtype === "float16") {
+        // float16 operands are widened: the product accumulates in float32.
+        const operands = inputs.map((v) => convert(v, "float32"));
+        const wide = runPrimitive("matmul", operands, params);
+        const out = convert(wide, "float16");
+        for (const v of [...operands, wide]) backend.free(v.storage);
+        return out;
+      }
       const [a, b] = inputs;
       const nd = a.shape.length;
       const [m, k, n] = [a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]];
@@ -236,6 +272,18 @@ export function runPrimitive(
         backend.pad(x, shape, params.starts!, params.steps!, params.fill ?? 0),
         shape,
       );
+    }
+    case "gather": {
+      // x[..., ids[j], ...] along `axis`: the input as [pre, n, post].
+      const axis = params.axis!;
+      const [source, ids] = [contiguous(x), contiguous(inputs[1])];
+      const pre = sizeOf(x.shape.slice(0, axis));
+      const post = sizeOf(x.shape.slice(axis + 1));
+      const count = sizeOf(ids.shape);
+      const storage = backend.gather(source, ids, pre, x.shape[axis], post, count);
+      if (source !== x) backend.free(source.storage);
+      if (ids !== inputs[1]) backend.free(ids.storage);
+      return dense(storage, [...x.shape.slice(0, axis), ...ids.shape, ...x.shape.slice(axis + 1)]);
     }
     case "broadcast": {
       const shape = params.shape!;

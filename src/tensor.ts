@@ -7,7 +7,16 @@
 
 import type { Backend, Storage, View } from "./backend.ts";
 import { isContiguous } from "./backend.ts";
-import type { DType } from "./dtype.ts";
+import {
+  checkDType,
+  convertNumber,
+  type DType,
+  type HostArray,
+  hostArrayClass,
+  isFloat,
+  promoteTypes,
+  weakDType,
+} from "./dtype.ts";
 import { type Prim, type PrimParams, runPrimitive } from "./primitives.ts";
 import {
   broadcastShapes,
@@ -207,8 +216,8 @@ export class Tensor {
   readonly id: number;
   /** Size of each axis. */
   readonly shape: Shape;
-  /** Element type. */
-  readonly dtype: DType = "float32";
+  /** Element type (see `DType`). */
+  readonly dtype: DType;
   #view: View | null;
   #released: ScopeKind | "dispose" | null = null;
 
@@ -219,6 +228,7 @@ export class Tensor {
   constructor(view: View) {
     this.id = nextId++;
     this.shape = Object.freeze([...view.shape]);
+    this.dtype = view.storage.dtype;
     this.#view = view;
     view.storage.refs++;
     liveTensors++;
@@ -294,24 +304,27 @@ export class Tensor {
   }
 
   /**
-   * Reads the values back as a flat row-major `Float32Array`. Waits for all
-   * queued GPU work this tensor depends on.
+   * Reads the values back as a flat row-major typed array of the tensor's
+   * dtype: `Float32Array`, `Float16Array`, `Int32Array`, `Int8Array`, or a
+   * `Uint8Array` of 0/1 for `bool`. Waits for all queued GPU work this
+   * tensor depends on.
    *
    * @example
    * ```ts
    * import { tensor } from "littlegrad";
    * console.log(await tensor([1, 2]).data()); // Float32Array [1, 2]
+   * console.log(await tensor([1, 2], { dtype: "int32" }).data()); // Int32Array [1, 2]
    * ```
    */
-  async data(): Promise<Float32Array> {
+  async data(): Promise<HostArray> {
     const view = this.view("data");
     const backend = view.storage.backend;
     backend.assertUsable(view.storage);
-    let result: Promise<Float32Array>;
+    let result: Promise<HostArray>;
     if (isContiguous(view) && view.offset === 0 && view.storage.size === this.size) {
       result = backend.read(view.storage);
     } else {
-      const copy = backend.map("copy", [view], this.shape);
+      const copy = backend.map("copy", [view], this.shape, this.dtype);
       result = backend.read(copy).finally(() => backend.free(copy));
     }
     const [values] = await Promise.all([result, reportNonFinite(backend)]);
@@ -319,7 +332,8 @@ export class Tensor {
   }
 
   /**
-   * Reads the values back as nested arrays (a number for a scalar).
+   * Reads the values back as nested arrays (a number for a scalar; `bool`
+   * values read as 1 and 0).
    *
    * @example
    * ```ts
@@ -374,6 +388,8 @@ export class Tensor {
    * console.log(await tensor([[1, 2.5], [-3, 4]]).format());
    * // tensor([[ 1.0000,  2.5000],
    * //         [-3.0000,  4.0000]], shape=[2,2], dtype=float32)
+   * console.log(await tensor([1, 0]).gt(0).format());
+   * // tensor([ true, false], shape=[2], dtype=bool)
    * ```
    */
   async format(
@@ -403,7 +419,11 @@ export class Tensor {
     const big = finite.length > 0 && Math.max(...finite) >= 1e6;
     const tiny = finite.some((v) => v > 0 && v < 10 ** -precision);
     const text = (v: number) =>
-      Number.isNaN(v)
+      this.dtype === "bool"
+        ? (v ? "true" : "false")
+        : !isFloat(this.dtype)
+        ? String(v)
+        : Number.isNaN(v)
         ? "nan"
         : !Number.isFinite(v)
         ? (v > 0 ? "inf" : "-inf")
@@ -451,13 +471,18 @@ export class Tensor {
   mul(other: Tensor | number): Tensor {
     return binary("mul", this, other);
   }
-  /** Elementwise `this / other` (IEEE: `1/0 = inf`), with broadcasting. @example `x.div(y)` */
+  /**
+   * Elementwise true division `this / other` (IEEE: `1/0 = inf`), with
+   * broadcasting; integer and boolean operands give `float32`, as in JAX.
+   * @example `x.div(y)`
+   */
   div(other: Tensor | number): Tensor {
     return binary("div", this, other);
   }
   /**
    * Elementwise `this ** other`, with broadcasting. A negative base gives a
    * real result only for integral exponents (`(-2)**3 = -8`), else NaN.
+   * Computed in floating point: integer operands give `float32`.
    * @example `x.pow(2)`
    */
   pow(other: Tensor | number): Tensor {
@@ -472,92 +497,97 @@ export class Tensor {
     return binary("maximum", this, other);
   }
   /**
-   * Elementwise `this < other` as 1 or 0 (float32 until the `bool` dtype
-   * lands; no gradient). Likewise `le`, `gt`, `ge`, `eq`, `ne`.
+   * Elementwise `this < other`, a `bool` tensor (no gradient), comparing in
+   * the promoted dtype. Likewise `le`, `gt`, `ge`, `eq`, `ne`.
    * @example `x.lt(0)`
    */
   lt(other: Tensor | number): Tensor {
     return binary("lt", this, other);
   }
-  /** Elementwise `this <= other` as 1 or 0. @example `x.le(y)` */
+  /** Elementwise `this <= other`, as `bool`. @example `x.le(y)` */
   le(other: Tensor | number): Tensor {
     return binary("le", this, other);
   }
-  /** Elementwise `this > other` as 1 or 0. @example `x.gt(0)` */
+  /** Elementwise `this > other`, as `bool`. @example `x.gt(0)` */
   gt(other: Tensor | number): Tensor {
     return binary("lt", other, this);
   }
-  /** Elementwise `this >= other` as 1 or 0. @example `x.ge(y)` */
+  /** Elementwise `this >= other`, as `bool`. @example `x.ge(y)` */
   ge(other: Tensor | number): Tensor {
     return binary("le", other, this);
   }
-  /** Elementwise `this == other` as 1 or 0. @example `x.eq(y)` */
+  /** Elementwise `this == other`, as `bool`. @example `x.eq(y)` */
   eq(other: Tensor | number): Tensor {
     return binary("eq", this, other);
   }
-  /** Elementwise `this != other` as 1 or 0 (NaN != NaN). @example `x.ne(y)` */
+  /** Elementwise `this != other`, as `bool` (NaN != NaN). @example `x.ne(y)` */
   ne(other: Tensor | number): Tensor {
     return binary("ne", this, other);
   }
-  /** Elementwise `-this`. @example `x.neg()` */
+  /** Elementwise `-this` (integers wrap: `-(-2³¹) = -2³¹`; not for `bool`). @example `x.neg()` */
   neg(): Tensor {
-    return apply("neg", [this]);
+    return unary("neg", this);
   }
-  /** Elementwise `e ** this`. @example `x.exp()` */
+  /**
+   * Elementwise `e ** this`. Like every transcendental op (`log sqrt tanh
+   * sigmoid sin cos log1p expm1`), it computes integer and boolean inputs
+   * in `float32`.
+   * @example `x.exp()`
+   */
   exp(): Tensor {
-    return apply("exp", [this]);
+    return unary("exp", this);
   }
   /** Elementwise natural logarithm (`log(0) = -inf`). @example `x.log()` */
   log(): Tensor {
-    return apply("log", [this]);
+    return unary("log", this);
   }
   /** Elementwise square root. @example `x.sqrt()` */
   sqrt(): Tensor {
-    return apply("sqrt", [this]);
+    return unary("sqrt", this);
   }
   /** Elementwise hyperbolic tangent (stable for large inputs). @example `x.tanh()` */
   tanh(): Tensor {
-    return apply("tanh", [this]);
+    return unary("tanh", this);
   }
   /** Elementwise logistic `1 / (1 + e^-x)` (stable for large inputs). @example `x.sigmoid()` */
   sigmoid(): Tensor {
-    return apply("sigmoid", [this]);
+    return unary("sigmoid", this);
   }
   /** Elementwise absolute value; its gradient at 0 is 0. @example `x.abs()` */
   abs(): Tensor {
-    return apply("abs", [this]);
+    return unary("abs", this);
   }
   /** Elementwise sign: -1, 0 or 1 (gradient 0). @example `x.sign()` */
   sign(): Tensor {
-    return apply("sign", [this]);
+    return unary("sign", this);
   }
   /** Elementwise sine. @example `x.sin()` */
   sin(): Tensor {
-    return apply("sin", [this]);
+    return unary("sin", this);
   }
   /** Elementwise cosine. @example `x.cos()` */
   cos(): Tensor {
-    return apply("cos", [this]);
+    return unary("cos", this);
   }
-  /** Elementwise floor (gradient 0). @example `x.floor()` */
+  /** Elementwise floor (gradient 0; integers pass unchanged). @example `x.floor()` */
   floor(): Tensor {
-    return apply("floor", [this]);
+    return unary("floor", this);
   }
   /** Elementwise ceiling (gradient 0). @example `x.ceil()` */
   ceil(): Tensor {
-    return apply("ceil", [this]);
+    return unary("ceil", this);
   }
   /** Rounds to the nearest integer, ties to even like NumPy (gradient 0). @example `x.round()` */
   round(): Tensor {
-    return apply("round", [this]);
+    return unary("round", this);
   }
   /** Elementwise `log(1 + x)`, accurate for small `x`. @example `x.log1p()` */
   log1p(): Tensor {
-    return apply("log1p", [this]);
+    return unary("log1p", this);
   }
   /** Elementwise `e^x - 1`, accurate for small `x`. @example `x.expm1()` */
   expm1(): Tensor {
-    return apply("expm1", [this]);
+    return unary("expm1", this);
   }
   /**
    * Elementwise `max(this, 0)`. Its gradient at exactly 0 is 0.5, the
@@ -572,22 +602,16 @@ export class Tensor {
    * @example `x.minimum(1)`
    */
   minimum(other: Tensor | number): Tensor {
-    return composite(() => {
-      const y = operand("minimum", other, this);
-      broadcastShapes("minimum", this.shape, y.shape); // the error names minimum
-      return this.neg().maximum(y.neg()).neg();
-    });
+    return binary("minimum", this, other);
   }
   /**
    * Clamps every element to `[low, high]` (`maximum` then `minimum`).
    * @example `x.clip(-1, 1)`
    */
   clip(low: Tensor | number, high: Tensor | number): Tensor {
-    return composite(() => {
-      const [lo, hi] = [operand("clip", low, this), operand("clip", high, this)];
-      broadcastShapes("clip", broadcastShapes("clip", this.shape, lo.shape), hi.shape);
-      return this.maximum(lo).minimum(hi);
-    });
+    const shapeOf = (x: Tensor | number) => (x instanceof Tensor ? x.shape : []);
+    broadcastShapes("clip", broadcastShapes("clip", this.shape, shapeOf(low)), shapeOf(high));
+    return composite(() => this.maximum(low).minimum(high));
   }
   /** Elementwise `this²`. @example `x.square()` */
   square(): Tensor {
@@ -638,25 +662,33 @@ export class Tensor {
     return reduce("sum", this, axis, opts);
   }
   /**
+   * Product over `axis` (all axes when omitted); `int8` and `bool` give
+   * `int32`, as in JAX. Its gradient is the product of the other elements,
+   * exact with zeros (no division by zero).
+   * @example `tensor([[1, 2], [3, 4]]).prod(1)` is `[2, 12]`
+   */
+  prod(axis?: Axis, opts: ReduceOptions = {}): Tensor {
+    return reduce("prod", this, axis, opts);
+  }
+  /**
    * Maximum over `axis` (all axes when omitted). Ties share the gradient evenly.
    * @example `x.max(-1)`
    */
   max(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     return reduce("max", this, axis, opts);
   }
-  /** Mean over `axis` (all axes when omitted). @example `x.mean(0)` */
+  /** Mean over `axis` (all axes when omitted); integers give `float32`. @example `x.mean(0)` */
   mean(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     const axes = normalizeAxes("mean", axis, this.ndim);
     const count = sizeOf(axes.map((a) => this.shape[a]));
-    return composite(() => this.sum(axes, opts).div(count));
+    return composite(() => toFloat(this).sum(axes, opts).div(count));
   }
   /**
    * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
    * @example `x.min(0)`
    */
   min(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    normalizeAxes("min", axis, this.ndim);
-    return composite(() => this.neg().max(axis, opts).neg());
+    return reduce("min", this, axis, opts);
   }
   /**
    * Variance over `axis` (all axes when omitted): `mean((x - mean(x))²)`, or
@@ -668,7 +700,8 @@ export class Tensor {
     const n = sizeOf(axes.map((a) => this.shape[a]));
     const ddof = opts.ddof ?? 0;
     return composite(() => {
-      const centered = this.sub(this.mean(axes, { keepdims: true }));
+      const x = toFloat(this);
+      const centered = x.sub(x.mean(axes, { keepdims: true }));
       return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
     });
   }
@@ -677,61 +710,95 @@ export class Tensor {
     return composite(() => this.var(axis, opts).sqrt());
   }
   /**
-   * Index of the maximum along `axis` (the first one on ties), as float32
-   * until the `int32` dtype lands; no gradient.
+   * Index of the maximum along `axis` (the first one on ties), as `int32`;
+   * no gradient. A NaN counts as the maximum, as in NumPy.
    * @example `logits.argmax(-1)`
    */
   argmax(axis = -1, opts: ReduceOptions = {}): Tensor {
-    return argExtreme("argmax", this, axis, opts, (t) => t);
+    return argExtreme("argmax", this, axis, opts);
   }
   /** Index of the minimum along `axis` (the first one on ties). @example `x.argmin(0)` */
   argmin(axis = -1, opts: ReduceOptions = {}): Tensor {
-    return argExtreme("argmin", this, axis, opts, (t) => t.neg());
+    return argExtreme("argmin", this, axis, opts);
   }
   /**
-   * Cumulative sum along `axis` (a matmul with a triangular matrix of ones:
-   * O(n·d) work for an axis of length d, fine for the axes models scan).
+   * Cumulative sum along `axis`, as a log-step scan: ⌈log₂ d⌉ rounds of
+   * "add the values shifted by 1, 2, 4, ..." (shifts are a slice and a pad,
+   * so the gradient needs no rule of its own). Exact for integers; `int8` and
+   * `bool` give `int32` like `sum`.
    * @example `tensor([1, 2, 3]).cumsum()` is `[1, 3, 6]`
    */
   cumsum(axis = -1): Tensor {
     const [a] = normalizeAxes("cumsum", axis, this.ndim);
     const d = this.shape[a];
     return composite(() => {
-      const upper = new Float32Array(d * d);
-      for (let i = 0; i < d; i++) for (let j = i; j < d; j++) upper[i * d + j] = 1;
-      const perm = [...this.shape.keys()].filter((k) => k !== a).concat(a);
-      const inverse = perm.map((_, k) => perm.indexOf(k));
-      const moved = this.transpose(perm);
-      return moved.matmul(fromHost(upper, [d, d], backendOf(this, "cumsum"))).transpose(inverse);
+      let x = widenInt(this);
+      for (let shift = 1; shift < d; shift *= 2) {
+        const head = apply("slice", [x], {
+          shape: x.shape.map((n, k) => (k === a ? n - shift : n)),
+          starts: x.shape.map(() => 0),
+          steps: x.shape.map(() => 1),
+        });
+        x = x.add(head.pad(x.shape.map((_, k): [number, number] => k === a ? [shift, 0] : [0, 0])));
+      }
+      return apply("reshape", [x], { shape: x.shape });
     });
   }
   /**
-   * Floor division with Python's rule (rounds toward -inf): `floor(a / b)`;
-   * gradient 0.
+   * Floor division with Python's rule (rounds toward -inf), with
+   * broadcasting and promotion; gradient 0. Integer division by zero gives
+   * 0 (as NumPy, without its warning), on both backends; float division by
+   * zero gives ±inf or NaN.
    * @example `tensor([7, -7]).floorDiv(2)` is `[3, -4]`
    */
   floorDiv(other: Tensor | number): Tensor {
-    return composite(() => this.div(other).floor());
+    return binary("floordiv", this, other);
   }
   /**
    * Remainder with Python's sign rule (the sign of the divisor):
-   * `a - b·floor(a / b)`.
+   * `a - b·floorDiv(a, b)`. Integer `mod(a, 0)` gives 0; float gives NaN.
    * @example `tensor([7, -7]).mod(3)` is `[1, 2]`
    */
   mod(other: Tensor | number): Tensor {
-    return composite(() => this.sub(this.div(other).floor().mul(other)));
+    return binary("mod", this, other);
   }
-  /** Elementwise logical and of non-zero values, as 1/0. @example `a.logicalAnd(b)` */
+  /** Elementwise logical and (non-zero is true), as `bool`. @example `a.logicalAnd(b)` */
   logicalAnd(other: Tensor | number): Tensor {
-    return composite(() => this.ne(0).mul(binary("ne", other, 0)));
+    return composite(() =>
+      binary("mul", truth("logicalAnd", this), truth("logicalAnd", other, this))
+    );
   }
-  /** Elementwise logical or of non-zero values, as 1/0. @example `a.logicalOr(b)` */
+  /** Elementwise logical or (non-zero is true), as `bool`. @example `a.logicalOr(b)` */
   logicalOr(other: Tensor | number): Tensor {
-    return composite(() => this.ne(0).maximum(binary("ne", other, 0)));
+    return composite(() =>
+      binary("maximum", truth("logicalOr", this), truth("logicalOr", other, this))
+    );
   }
-  /** Elementwise logical not (1 where zero), as 1/0. @example `mask.logicalNot()` */
+  /** Elementwise logical not (true where zero), as `bool`. @example `mask.logicalNot()` */
   logicalNot(): Tensor {
     return this.eq(0);
+  }
+  /**
+   * The values converted to `dtype`: floats to integers truncate toward zero
+   * and saturate at the type's limits (NaN gives 0), `int8` then wraps,
+   * `bool` is `x != 0` (NaN is true), `float16` rounds to nearest (overflow
+   * gives ±inf). Differentiable between float types; a cast to an integer
+   * type has no gradient. The same dtype gives a view (no copy).
+   *
+   * @param dtype The target dtype.
+   * @returns The converted tensor.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * console.log(await tensor([-1.7, 2.9, 300]).astype("int8").array()); // [-1, 2, 44]
+   * console.log(await tensor([0, 0.5]).astype("bool").array()); // [0, 1]
+   * ```
+   */
+  astype(dtype: DType): Tensor {
+    checkDType("astype", dtype);
+    if (dtype === this.dtype) return apply("reshape", [this], { shape: this.shape });
+    checkBackendDType("astype", backendOf(this, "astype"), dtype);
+    return apply("convert", [this], { dtype });
   }
   /**
    * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
@@ -983,6 +1050,88 @@ export class Tensor {
   }
 
   /**
+   * Picks entries along `axis` at integer `indices`, like `numpy.take`: the
+   * result has shape `shape[:axis] + indices.shape + shape[axis+1:]`. With
+   * no axis the tensor is flattened first. A negative index counts from the
+   * end; an index still out of range is clamped (as JAX's indexing does: a
+   * GPU kernel cannot throw). The gradient scatter-adds: rows picked twice
+   * get both cotangents.
+   *
+   * @param indices An `int32`/`int8` tensor, or an array of integers.
+   * @param axis The axis to pick along (default: the flattened tensor).
+   * @returns The picked entries.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * const table = tensor([[1, 2], [3, 4], [5, 6]]);
+   * console.log(await table.take([2, 0, 2], 0).array()); // [[5, 6], [1, 2], [5, 6]]
+   * console.log(await table.take([-1], 1).array()); // [[2], [4], [6]]
+   * ```
+   */
+  take(indices: Tensor | readonly number[] | Int32Array, axis?: number): Tensor {
+    if (axis === undefined) return composite(() => this.reshape([-1]).take(indices, 0));
+    const [a] = normalizeAxes("take", axis, this.ndim);
+    return composite(() => {
+      const ids = indexTensor("take", indices, this);
+      if (this.shape[a] === 0 && ids.size > 0) {
+        throw new RangeError(
+          `take: cannot take from axis ${a} of size 0 (shape ${shapeString(this.shape)})`,
+        );
+      }
+      return apply("gather", [this, ids], { axis: a });
+    });
+  }
+
+  /**
+   * Picks one entry per position along `axis`, like
+   * `numpy.take_along_axis`: `indices` has this tensor's rank and shape
+   * except along `axis`, and `out[..., j, ...] = x[..., indices[..., j, ...], ...]`.
+   * The usual use is picking each row's label. Indices follow `take`'s rules.
+   *
+   * @param indices An integer tensor (or nested array) of this tensor's rank.
+   * @param axis The axis to pick along.
+   * @returns A tensor of `indices`' shape.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * const logits = tensor([[1, 2, 3], [4, 5, 6]]);
+   * const labels = tensor([[2], [0]], { dtype: "int32" });
+   * console.log(await logits.takeAlongAxis(labels, 1).array()); // [[3], [4]]
+   * ```
+   */
+  takeAlongAxis(indices: Tensor, axis: number): Tensor {
+    const [a] = normalizeAxes("takeAlongAxis", axis, this.ndim);
+    const bad = !(indices instanceof Tensor) || indices.ndim !== this.ndim ||
+      indices.shape.some((d, k) => k !== a && d !== this.shape[k]);
+    if (bad) {
+      throw new TypeError(
+        `takeAlongAxis: indices must be a tensor of shape ${
+          shapeString(this.shape)
+        } except along ` +
+          `axis ${a}, got ${
+            indices instanceof Tensor ? shapeString(indices.shape) : describe(indices)
+          }`,
+      );
+    }
+    return composite(() => {
+      // Flat positions: the index along `axis`, the position elsewhere.
+      const ids = clampIndices(indexTensor("takeAlongAxis", indices, this), this.shape[a]);
+      const strides = this.shape.map((_, k) => sizeOf(this.shape.slice(k + 1)));
+      let flat = ids.mul(strides[a]);
+      for (let k = 0; k < this.ndim; k++) {
+        if (k === a || this.shape[k] === 1) continue;
+        const at = fromHost(
+          Int32Array.from({ length: this.shape[k] }, (_, i) => i * strides[k]),
+          this.shape.map((d, m) => (m === k ? d : 1)),
+          backendOf(this, "takeAlongAxis"),
+        );
+        flat = flat.add(at);
+      }
+      return this.take(flat);
+    });
+  }
+
+  /**
    * Splits along `axis` into `sections` equal parts, or at the given indices.
    * @example `x.split(2)`, `x.split([1, 3], 1)`
    */
@@ -1043,27 +1192,26 @@ export class Tensor {
   }
 }
 
-/** A tensor holding host data on `backend`. */
-function fromHost(data: Float32Array, shape: Shape, backend: Backend): Tensor {
+/** A tensor holding host data (a `Float32Array` or `Int32Array`) on `backend`. */
+function fromHost(data: Float32Array | Int32Array, shape: Shape, backend: Backend): Tensor {
   const strides = shape.map((_, i) => sizeOf(shape.slice(i + 1)));
-  return new Tensor({ storage: backend.upload(data), shape, strides, offset: 0 });
+  const dtype = data instanceof Int32Array ? "int32" : "float32";
+  return new Tensor({ storage: backend.upload(data, dtype), shape, strides, offset: 0 });
 }
 
-/** argmax (of `key(x)`) along one axis: the smallest index reaching the maximum. */
-function argExtreme(
-  op: string,
-  x: Tensor,
-  axis: number,
-  opts: ReduceOptions,
-  key: (t: Tensor) => Tensor,
-): Tensor {
+/**
+ * argmax or argmin along one axis: the smallest index reaching the extreme,
+ * or holding a NaN (NumPy's rule), as int32.
+ */
+function argExtreme(op: "argmax" | "argmin", x: Tensor, axis: number, opts: ReduceOptions): Tensor {
   const [a] = normalizeAxes(op, axis, x.ndim);
   const d = x.shape[a];
   return composite(() => {
-    const k = stopGradient(key(x));
-    const hits = k.eq(k.max(a, { keepdims: true }));
+    const k = stopGradient(x);
+    const extreme = op === "argmax" ? k.max(a, { keepdims: true }) : k.min(a, { keepdims: true });
+    const hits = k.eq(extreme).logicalOr(k.ne(k));
     const ids = fromHost(
-      Float32Array.from({ length: d }, (_, i) => i),
+      Int32Array.from({ length: d }, (_, i) => i),
       x.shape.map((_, i) => (i === a ? d : 1)),
       backendOf(x, op),
     );
@@ -1074,11 +1222,11 @@ function argExtreme(
 // ---- selection ----------------------------------------------------------------
 
 /**
- * Elementwise choice: `a` where `cond` is non-zero (true), else `b`, with
- * NumPy broadcasting of all three. `cond` is a float tensor of 1/0 (as the
- * comparisons return) until the `bool` dtype lands; it gets no gradient, and
- * each branch gets the gradient only where it was chosen — so a NaN or Inf
- * in the branch not taken does not leak into gradients.
+ * Elementwise choice: `a` where `cond` is true, else `b`, with NumPy
+ * broadcasting of all three and `a`, `b` promoted to one dtype. A `cond`
+ * that is not `bool` counts non-zero as true (NaN too). `cond` gets no
+ * gradient, and each branch gets the gradient only where it was chosen — so
+ * a NaN or Inf in the branch not taken does not leak into gradients.
  *
  * @param cond The condition.
  * @param a Values where `cond` is true.
@@ -1095,11 +1243,82 @@ export function where(cond: Tensor | number, a: Tensor | number, b: Tensor | num
   const like = [cond, a, b].find((t): t is Tensor => t instanceof Tensor);
   if (!like) throw new TypeError("where: at least one of cond, a and b must be a Tensor");
   return composite(() => {
-    const [c, x, y] = [cond, a, b].map((t) => operand("where", t, like));
+    const c = truth("where", cond, like);
+    const [x, y] = promoted("where", a, b, like);
     const shape = broadcastShapes("where", broadcastShapes("where", c.shape, x.shape), y.shape);
     const expand = (t: Tensor) =>
       sameShape(t.shape, shape) ? t : apply("broadcast", [t], { shape });
     return apply("where", [expand(c), expand(x), expand(y)]);
+  });
+}
+
+// ---- indices -------------------------------------------------------------------
+
+/** `indices` as an int32 tensor on `like`'s backend, or a clear error. */
+function indexTensor(op: string, indices: unknown, like: Tensor): Tensor {
+  if (indices instanceof Tensor) {
+    if (indices.dtype === "int32") return indices;
+    if (indices.dtype === "int8") return indices.astype("int32");
+    throw new TypeError(
+      `${op}: indices must be an integer tensor, got ${indices.dtype}${
+        shapeString(indices.shape)
+      }; cast with astype("int32")`,
+    );
+  }
+  if (!Array.isArray(indices) && !(indices instanceof Int32Array)) {
+    throw new TypeError(
+      `${op}: indices must be a Tensor, an array of integers or an Int32Array, got ${
+        describe(indices)
+      }`,
+    );
+  }
+  const list = Array.from(indices as ArrayLike<number>);
+  const bad = list.findIndex((i) => !Number.isInteger(i) || Math.abs(i) > 2 ** 31 - 1);
+  if (bad >= 0) {
+    throw new TypeError(`${op}: index ${list[bad]} at position ${bad} is not an integer`);
+  }
+  return fromHost(Int32Array.from(list), [list.length], backendOf(like, op));
+}
+
+/**
+ * @internal Integer indices into an axis of length `n` as `take` reads them:
+ * negative ones count from the end, then everything is clamped to `[0, n)`.
+ */
+export function clampIndices(ids: Tensor, n: number): Tensor {
+  return composite(() => where(ids.lt(0), ids.add(n), ids).clip(0, Math.max(n - 1, 0)));
+}
+
+/**
+ * One-hot encoding: integer `ids` of shape `s` give `[...s, count]`, 1 at
+ * each id and 0 elsewhere. Ids outside `[0, count)` give a row of zeros
+ * (as `jax.nn.one_hot`).
+ *
+ * @param ids An integer tensor, or an array of integers.
+ * @param count The number of classes.
+ * @param opts `dtype` of the result (default `float32`).
+ * @returns The one-hot tensor.
+ * @example
+ * ```ts
+ * import { oneHot, tensor } from "littlegrad";
+ * const labels = tensor([2, 0], { dtype: "int32" });
+ * console.log(await oneHot(labels, 3).array()); // [[0, 0, 1], [1, 0, 0]]
+ * ```
+ */
+export function oneHot(ids: Tensor, count: number, opts: { dtype?: DType } = {}): Tensor {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`oneHot: count must be a non-negative integer, got ${count}`);
+  }
+  if (!(ids instanceof Tensor)) {
+    throw new TypeError(`oneHot: ids must be an integer Tensor, got ${describe(ids)}`);
+  }
+  return composite(() => {
+    const id = indexTensor("oneHot", ids, ids);
+    const classes = fromHost(
+      Int32Array.from({ length: count }, (_, i) => i),
+      [count],
+      backendOf(ids, "oneHot"),
+    );
+    return id.reshape([...id.shape, 1]).eq(classes).astype(opts.dtype ?? "float32");
   });
 }
 
@@ -1336,26 +1555,69 @@ export function backendOf(t: Tensor, op: string): Backend {
  * for plain-number operands inside their own scope, so they are released
  * with the op's other temporaries.
  */
-export function scalar(value: number, backend: Backend): Tensor {
-  const storage = backend.upload(new Float32Array([value]));
+export function scalar(value: number, backend: Backend, dtype: DType = "float32"): Tensor {
+  const storage = backend.upload(new (hostArrayClass(dtype))([convertNumber(value, dtype)]), dtype);
   return new Tensor({ storage, shape: [], strides: [], offset: 0 });
 }
 
-function operand(
-  op: string,
-  x: Tensor | number,
-  like: Tensor | number,
-): Tensor {
-  if (x instanceof Tensor) return x;
-  if (typeof x !== "number") {
+/** Throws a `TypeError` naming the op if `backend` cannot hold `dtype`. */
+export function checkBackendDType(op: string, backend: Backend, dtype: DType): void {
+  if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(
-      `${op}: expected a Tensor or a number, got ${describe(x)}`,
+      `${op}: dtype ${dtype} needs the WebGPU feature 'shader-f16', which this adapter ` +
+        `(${backend.adapter}) lacks; use float32, or the CPU backend, which emulates float16`,
     );
+  }
+}
+
+/**
+ * Two operands (tensors, or numbers as weak types) converted to their
+ * promoted dtype; at least one of `a`, `b`, `like` is a tensor.
+ */
+function promoted(
+  op: string,
+  a: Tensor | number,
+  b: Tensor | number,
+  like: Tensor | number,
+): [Tensor, Tensor] {
+  for (const x of [a, b]) {
+    if (!(x instanceof Tensor) && typeof x !== "number") {
+      throw new TypeError(`${op}: expected a Tensor or a number, got ${describe(x)}`);
+    }
+  }
+  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : like;
+  if (!(ref instanceof Tensor)) throw new TypeError(`${op}: at least one operand must be a Tensor`);
+  // A number takes the other operand's dtype (weak typing); two numbers
+  // alone (where(c, 1, 0)) take the defaults, int32 or float32.
+  const strong = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : "bool";
+  const typeOf = (x: Tensor | number) => x instanceof Tensor ? x.dtype : weakDType(op, x, strong);
+  const dtype = promoteTypes(typeOf(a), typeOf(b));
+  const backend = backendOf(ref, op);
+  const cast = (x: Tensor | number) =>
+    x instanceof Tensor ? (x.dtype === dtype ? x : x.astype(dtype)) : scalar(x, backend, dtype);
+  return [cast(a), cast(b)];
+}
+
+/** `x` as a bool tensor (non-zero is true); a number becomes a bool scalar. */
+function truth(op: string, x: Tensor | number, like?: Tensor | number): Tensor {
+  if (x instanceof Tensor) return x.dtype === "bool" ? x : x.astype("bool");
+  if (typeof x !== "number") {
+    throw new TypeError(`${op}: expected a Tensor or a number, got ${describe(x)}`);
   }
   if (!(like instanceof Tensor)) {
     throw new TypeError(`${op}: at least one operand must be a Tensor`);
   }
-  return scalar(x, backendOf(like, op));
+  return scalar(x !== 0 ? 1 : 0, backendOf(like, op), "bool");
+}
+
+/** `x` itself if floating, else converted to float32 (JAX's rule for transcendental ops). */
+export function toFloat(x: Tensor): Tensor {
+  return isFloat(x.dtype) ? x : x.astype("float32");
+}
+
+/** `x` with `int8` and `bool` widened to `int32` (what sums accumulate in). */
+function widenInt(x: Tensor): Tensor {
+  return x.dtype === "int8" || x.dtype === "bool" ? x.astype("int32") : x;
 }
 
 /** @internal Short description of a value for error messages. */
@@ -1385,8 +1647,11 @@ function tryBroadcast(from: Shape, to: Shape): boolean {
  */
 export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
   return composite(() => {
-    const x = operand(op, a, b);
-    const y = operand(op, b, a);
+    let [x, y] = promoted(op, a, b, a);
+    if (TRUE_DIVISION.has(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
+    if (op === "sub" && x.dtype === "bool") {
+      throw new TypeError("sub: subtracting booleans is not supported; use logicalXor-style ne()");
+    }
     const shape = broadcastShapes(op, x.shape, y.shape);
     const xs = sameShape(x.shape, shape) ? x : apply("broadcast", [x], { shape });
     const ys = sameShape(y.shape, shape) ? y : apply("broadcast", [y], { shape });
@@ -1394,17 +1659,46 @@ export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor
   });
 }
 
+/** Ops that compute in floating point whatever their operands: int/bool give float32. */
+const TRUE_DIVISION = new Set<string>(["div", "pow"]);
+/** Unary ops defined on floats only: integer and boolean inputs are computed in float32. */
+const FLOAT_ONLY = new Set<string>([
+  "exp",
+  "log",
+  "sqrt",
+  "tanh",
+  "sigmoid",
+  "sin",
+  "cos",
+  "log1p",
+  "expm1",
+]);
+/** Rounding ops, which leave integers unchanged. */
+const ROUNDING = new Set<string>(["floor", "ceil", "round"]);
+
+/** @internal Applies a unary elementwise primitive with the dtype rules above. */
+function unary(op: Prim, x: Tensor): Tensor {
+  if (FLOAT_ONLY.has(op) && !isFloat(x.dtype)) return composite(() => apply(op, [toFloat(x)]));
+  if (ROUNDING.has(op) && !isFloat(x.dtype)) return apply("reshape", [x], { shape: x.shape });
+  if (op === "neg" && x.dtype === "bool") {
+    throw new TypeError("neg: negating a bool tensor is not supported; use logicalNot()");
+  }
+  return apply(op, [x]);
+}
+
 function reduce(
-  op: "sum" | "max",
+  op: "sum" | "prod" | "max" | "min",
   x: Tensor,
   axis: Axis | undefined,
   opts: ReduceOptions,
 ): Tensor {
   const axes = normalizeAxes(op, axis, x.ndim);
   return composite(() => {
+    // Sums and products of int8 and bool accumulate in int32, as in JAX.
+    const input = op === "sum" || op === "prod" ? widenInt(x) : x;
     const out = axes.length === 0
-      ? apply("reshape", [x], { shape: x.shape })
-      : apply(op, [x], { axes });
+      ? apply("reshape", [input], { shape: x.shape })
+      : apply(op, [input], { axes });
     if (!opts.keepdims) return out;
     return out.reshape(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
   });
@@ -1430,9 +1724,18 @@ function matmul(a: Tensor, b: Tensor): Tensor {
       } (${k} vs ${kb})`,
     );
   }
+  if (!isFloat(a.dtype) || !isFloat(b.dtype)) {
+    throw new TypeError(
+      `matmul: operands must be float32 or float16, got ${a.dtype}${
+        shapeString(a.shape)
+      } @ ${b.dtype}${shapeString(b.shape)}; cast with astype("float32")`,
+    );
+  }
   return composite(() => {
-    const a2 = a.ndim === 1 ? a.reshape([1, k]) : a;
-    const b2 = b.ndim === 1 ? b.reshape([k, 1]) : b;
+    const dtype = promoteTypes(a.dtype, b.dtype);
+    const [ac, bc] = [a, b].map((t) => (t.dtype === dtype ? t : t.astype(dtype)));
+    const a2 = ac.ndim === 1 ? ac.reshape([1, k]) : ac;
+    const b2 = bc.ndim === 1 ? bc.reshape([k, 1]) : bc;
     const [batchA, batchB] = [a2.shape.slice(0, -2), b2.shape.slice(0, -2)];
     let batch: number[];
     try {

@@ -22,6 +22,7 @@ import {
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
 import { VJP_RULES } from "./vjp_rules.ts";
 import { shapeString } from "./shape.ts";
+import { isFloat } from "./dtype.ts";
 
 /** Options of `grad` and `valueAndGrad`. */
 export interface GradOptions {
@@ -107,6 +108,13 @@ function traceCall(
           );
         }
         value.view(op); // a disposed input is named here, not in an internal step
+        if (!isFloat(value.dtype)) {
+          throw new TypeError(
+            `${op}: argument ${i}${path ? ` at '${path}'` : ""} has dtype ${value.dtype}; only ` +
+              "float32 and float16 inputs are differentiable (cast with astype, or pass it in an " +
+              "argument not listed in argnums)",
+          );
+        }
         return alias(value);
       });
       for (const a of aliases) tape.addInput(a);
@@ -159,17 +167,22 @@ function backward(
         const prev = cotangents.get(t.id);
         cotangents.set(t.id, prev ? prev.add(g) : g);
       };
-      for (const [out, g] of seeds) if (tape.isActive(out)) accumulate(out, g);
+      for (const [out, g] of seeds) {
+        if (!tape.isActive(out) || !isFloat(out.dtype)) continue;
+        accumulate(out, g.dtype === out.dtype ? g : g.astype(out.dtype));
+      }
       for (let i = tape.equations.length - 1; i >= 0; i--) {
         const eqn = tape.equations[i];
         const g = cotangents.get(eqn.output.id);
         if (!g) continue;
         cotangents.delete(eqn.output.id);
-        const wants = eqn.inputs.map((t) => tape.isActive(t));
+        // Integer and boolean values carry no cotangent.
+        const wants = eqn.inputs.map((t) => tape.isActive(t) && isFloat(t.dtype));
         const grads = VJP_RULES[eqn.prim](g, eqn, wants);
         eqn.inputs.forEach((t, j) => {
           const gj = grads[j];
-          if (wants[j] && gj) accumulate(t, gj);
+          // A cotangent has its primal's dtype (rules may promote on the way).
+          if (wants[j] && gj) accumulate(t, gj.dtype === t.dtype ? gj : gj.astype(t.dtype));
         });
       }
       // Every result is a fresh alias, so no two results (nor a result and a
@@ -177,7 +190,7 @@ function backward(
       return inputs.map(({ aliases, unflatten }) =>
         unflatten(aliases.map((a) => {
           const g = cotangents.get(a.id);
-          return g ? alias(g) : scalar(0, backendOf(a, "grad")).broadcastTo(a.shape);
+          return g ? alias(g) : scalar(0, backendOf(a, "grad"), a.dtype).broadcastTo(a.shape);
         }))
       );
     },
@@ -331,6 +344,11 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
           `${op}: the function must return a scalar Tensor, but it returned ${describe(value)}`,
         );
       }
+      if (!isFloat(value.dtype)) {
+        throw new TypeError(
+          `${op}: the function must return a float32 or float16 scalar, but it returned dtype ${value.dtype}`,
+        );
+      }
       if (value.ndim !== 0) {
         throw new TypeError(
           `${op}: the function must return a scalar (shape []), but it returned shape ${
@@ -346,7 +364,7 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
     try {
       grads = backward(
         traced.tape,
-        () => [[value, scalar(1, backendOf(value, op))]],
+        () => [[value, scalar(1, backendOf(value, op), value.dtype)]],
         traced.inputs,
       );
     } finally {

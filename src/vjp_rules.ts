@@ -7,7 +7,8 @@
 
 import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
-import { apply, backendOf, scalar, type Tensor, where } from "./tensor.ts";
+import { isFloat } from "./dtype.ts";
+import { apply, backendOf, clampIndices, oneHot, scalar, type Tensor, where } from "./tensor.ts";
 
 /**
  * Given the output cotangent `g` of an equation, returns one cotangent per
@@ -38,6 +39,14 @@ function mT(x: Tensor): Tensor {
 
 const noGradient: VjpRule = (_g, eqn) => eqn.inputs.map(() => null);
 
+/** `max` and `min`: the gradient goes to the extremes, split evenly among ties. */
+const extremeRule: VjpRule = (g, { inputs: [x], output, params }) => {
+  const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
+  const mask = x.eq(output.reshape(kept));
+  const count = mask.sum(params.axes!, { keepdims: true });
+  return [mask.div(count).mul(g.reshape(kept))];
+};
+
 /** The VJP rule of every primitive. */
 export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   neg: (g) => [g.neg()],
@@ -56,6 +65,8 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   round: noGradient,
   log1p: (g, { inputs: [x] }) => [g.div(x.add(1))],
   expm1: (g, { output }) => [g.mul(output.add(1))],
+  // Between floats the cotangent converts back; integer inputs get none.
+  convert: (g, { inputs: [x] }) => [isFloat(x.dtype) ? g.astype(x.dtype) : null],
   add: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g : null],
   sub: (g, _e, [wa, wb]) => [wa ? g : null, wb ? g.neg() : null],
   mul: (
@@ -80,6 +91,19 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
       wb ? g.mul(a.lt(b).add(half)) : null,
     ];
   },
+  minimum: (g, { inputs: [a, b] }, [wa, wb]) => {
+    const half = a.eq(b).mul(0.5);
+    return [
+      wa ? g.mul(a.lt(b).add(half)) : null,
+      wb ? g.mul(b.lt(a).add(half)) : null,
+    ];
+  },
+  floordiv: noGradient,
+  // a mod b = a - b·floor(a / b), with floor's derivative 0.
+  mod: (g, { inputs: [a, b] }, [wa, wb]) => [
+    wa ? g : null,
+    wb ? g.mul(a.floorDiv(b)).neg() : null,
+  ],
   lt: noGradient,
   le: noGradient,
   eq: noGradient,
@@ -87,20 +111,37 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   // The condition gets no gradient; each branch gets g where it was chosen.
   where: (g, { inputs: [c] }, [, wa, wb]) => [
     null,
-    wa ? apply("where", [c, g, scalar(0, backendOf(g, "where")).broadcastTo(g.shape)]) : null,
-    wb ? apply("where", [c, scalar(0, backendOf(g, "where")).broadcastTo(g.shape), g]) : null,
+    wa
+      ? apply("where", [c, g, scalar(0, backendOf(g, "where"), g.dtype).broadcastTo(g.shape)])
+      : null,
+    wb
+      ? apply("where", [c, scalar(0, backendOf(g, "where"), g.dtype).broadcastTo(g.shape), g])
+      : null,
   ],
   sum: (g, { inputs: [x], params }) => {
     const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
     return [g.reshape(kept).broadcastTo(x.shape)];
   },
-  max: (g, { inputs: [x], output, params }) => {
-    // The gradient goes to the maxima, split evenly among ties.
-    const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
-    const mask = x.eq(output.reshape(kept));
-    const count = mask.sum(params.axes!, { keepdims: true });
-    return [mask.div(count).mul(g.reshape(kept))];
+  prod: (g, { inputs: [x], params }) => {
+    // Each element's derivative is the product of the others. Without
+    // dividing by zero: with no zero in the group it is prod / x; with one
+    // zero, the zero's derivative is the product of the rest and every other
+    // element's is 0; with two or more zeros, all are 0.
+    const axes = params.axes!;
+    const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const isZero = x.eq(0);
+    const zeros = isZero.sum(axes, { keepdims: true });
+    const nonZero = where(isZero, 1, x);
+    const rest = nonZero.prod(axes, { keepdims: true });
+    const others = where(
+      zeros.eq(0),
+      rest.div(nonZero),
+      where(zeros.eq(1).logicalAnd(isZero), rest, 0),
+    );
+    return [others.mul(g.reshape(kept))];
   },
+  max: extremeRule,
+  min: extremeRule,
   matmul: (g, { inputs: [a, b] }, [wa, wb]) => [
     wa ? g.matmul(mT(b)) : null,
     wb ? mT(a).matmul(g) : null,
@@ -112,6 +153,18 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     return [g.transpose(inverse)];
   },
   broadcast: (g, { inputs: [x] }) => [unbroadcast(g, x.shape)],
+  // Scatter-add as a matmul: a one-hot [n, count] matrix times the
+  // cotangent [pre, count, post] sums each picked slice back into its row.
+  // Deterministic (no atomics), and itself differentiable.
+  gather: (g, { inputs: [x, ids], params }) => {
+    const axis = params.axis!;
+    const n = x.shape[axis];
+    const hot = oneHot(clampIndices(ids.reshape([ids.size]), n), n, { dtype: g.dtype });
+    const pre = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+    const post = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const cot = g.reshape([pre, ids.size, post]);
+    return [hot.transpose().matmul(cot).reshape(x.shape), null];
+  },
   // A strided slice and a pad onto the same lattice are each other's transpose.
   slice: (g, { inputs: [x], params }) => [
     apply("pad", [g], { shape: x.shape, starts: params.starts, steps: params.steps, fill: 0 }),

@@ -20,9 +20,9 @@ type Opts = { stride?: number; padding?: number; dilation?: number; groups?: num
 
 /** Direct-loop NCHW convolution in float64. */
 function convReference(
-  x: Float32Array,
+  x: ArrayLike<number>,
   [n, c, h, w]: number[],
-  k: Float32Array,
+  k: ArrayLike<number>,
   [o, cg, kh, kw]: number[],
   { stride = 1, padding = 0, dilation = 1, groups = 1 }: Opts,
 ): { data: number[]; shape: number[] } {
@@ -57,7 +57,7 @@ function convReference(
 
 /** Direct-loop pooling in float64 (padding with -inf for max, 0 for average). */
 function poolReference(
-  x: Float32Array,
+  x: ArrayLike<number>,
   [n, c, h, w]: number[],
   k: number,
   stride: number,

@@ -352,7 +352,7 @@ gpuTest("uploads interleaved with recorded work never overwrite buffers still in
 gpuTest("reads pipelined behind later work return each value as it was", async () => {
   const run = async (backend: BackendName) => {
     let x = tensor(values(64, 22), { backend });
-    const reads: Promise<Float32Array>[] = [];
+    const reads: Promise<ArrayLike<number>>[] = [];
     for (let i = 0; i < 50; i++) {
       const next = x.mul(1.01).add(0.5);
       x.dispose();

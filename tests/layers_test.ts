@@ -36,7 +36,8 @@ Deno.test("fans follow JAX's convention", () => {
 
 testBoth("initialisers have the variance and range their papers prescribe", async () => {
   const key = random.key(0);
-  const std = (xs: Float32Array) => {
+  const std = (values: ArrayLike<number>) => {
+    const xs = Array.from(values);
     const m = xs.reduce((a, b) => a + b, 0) / xs.length;
     return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
   };
@@ -206,8 +207,9 @@ testBoth("nn.embedding looks up rows; the table gets the summed gradient", async
   const params = { table: tensor(table) };
   const out = nn.embedding(params, [4, 0, 4]);
   assert.deepEqual(await out.array(), [table[4], table[0], table[4]]);
-  // Ids of any shape, as a float tensor.
-  const out2 = nn.embedding(params, tensor([[1, 2], [3, 1]]));
+  // Ids of any shape, as an int32 tensor; float ids are refused.
+  const out2 = nn.embedding(params, tensor([[1, 2], [3, 1]], { dtype: "int32" }));
+  assert.throws(() => nn.embedding(params, tensor([1, 2])), /take: indices must be an integer/);
   assert.deepEqual(out2.shape, [2, 2, 3]);
   assert.deepEqual(await out2.array(), [[table[1], table[2]], [table[3], table[1]]]);
   // d/dtable of sum(embedding · weights): row i gets the weights of each use of i.
@@ -272,7 +274,7 @@ testBoth("nn.initConv2d: pytree, layout and He/Glorot fans of a conv kernel", as
   const hwio = initializers.heNormal()(wKey, [3, 3, 16, 32]);
   const oihw = hwio.transpose([3, 2, 0, 1]);
   assertClose(await p.w.data(), await oihw.data(), { label: "w" });
-  const data = await p.w.data();
+  const data = Array.from(await p.w.data());
   const m = data.reduce((a, b) => a + b, 0) / data.length;
   const std = Math.sqrt(data.reduce((a, b) => a + (b - m) ** 2, 0) / data.length);
   const expected = Math.sqrt(2 / (16 * 3 * 3));

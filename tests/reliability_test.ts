@@ -141,7 +141,14 @@ testBoth("bad shapes and dtypes get errors naming the op and the values", async 
   throwsWith(() => zeros([2, NaN]), TypeError, /zeros/, /NaN/);
   throwsWith(() => zeros([2, -1]), TypeError, /zeros/, /-1/);
   throwsWith(() => zeros([1.5]), TypeError, /zeros/, /1\.5/);
-  throwsWith(() => tensor([1, 2], { dtype: "int32" }), TypeError, /tensor/, /int32/);
+  throwsWith(() => tensor([1, 2.5], { dtype: "int32" }), RangeError, /tensor/, /int32/, /2\.5/);
+  throwsWith(() => tensor([1, 300], { dtype: "int8" }), RangeError, /tensor/, /300/, /-128, 127/);
+  throwsWith(
+    () => tensor([1], { dtype: "complex64" as "int32" }),
+    TypeError,
+    /tensor/,
+    /complex64/,
+  );
   throwsWith(() => tensor([[1, 2], [3]]), TypeError, /tensor/, /ragged/);
   throwsWith(() => tensor([1, "a" as unknown as number]), TypeError, /tensor/, /string/);
   throwsWith(() => tensor([1, 2]).reshape([3]), TypeError, /reshape/, /\[2\]/, /\[3\]/);
