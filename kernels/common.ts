@@ -115,9 +115,11 @@ export const WGSL_F16_HELPERS = /* wgsl */ `
 // f32 -> f16 rounding, with overflow to ±inf and NaN kept, whatever a driver
 // does with out-of-range conversions.
 fn lg_f16(x: f32) -> f16 {
-  let inf = select(bitcast<vec2<f16>>(0x7c00u).x, bitcast<vec2<f16>>(0xfc00u).x, x < 0.0);
-  let r = select(f16(clamp(x, -65504.0, 65504.0)), inf, abs(x) >= 65520.0);
-  return select(r, bitcast<vec2<f16>>(0x7e00u).x, lg_is_nan(x));
+  // ±inf and NaN convert exactly; finite values past the largest float16
+  // (65504) would be indeterminate, so they become the infinity they round to.
+  let inf = bitcast<f32>(0x7f800000u);
+  let y = select(clamp(x, -65504.0, 65504.0), select(inf, -inf, x < 0.0), abs(x) >= 65520.0);
+  return f16(select(y, x, lg_is_nan(x)));
 }
 fn lg_f164(x: vec4<f32>) -> vec4<f16> {
   return vec4<f16>(lg_f16(x.x), lg_f16(x.y), lg_f16(x.z), lg_f16(x.w));

@@ -9,6 +9,7 @@
 import type { Prim, PrimParams } from "./primitives.ts";
 import type { Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
+import { shortName } from "./dtype.ts";
 
 /** One recorded primitive application: `output = prim(...inputs; params)`. */
 export interface Equation {
@@ -69,7 +70,7 @@ export class Tape {
       if (!numbers.has(t.id)) numbers.set(t.id, numbers.size);
       return `%${numbers.get(t.id)}`;
     };
-    const typed = (t: Tensor) => `${name(t)}:f32${shapeString(t.shape)}`;
+    const typed = (t: Tensor) => `${name(t)}:${shortName(t.dtype)}${shapeString(t.shape)}`;
     const lines = [`{ lambda ${this.inputs.map(typed).join(" ")} .`];
     for (const e of this.equations) {
       const params = Object.entries(e.params)
