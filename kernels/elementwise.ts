@@ -238,10 +238,14 @@ export function elementwiseKernel(
     expr = `${type}(${["x", "y", "z", "w"].map(lane).join(", ")})`;
   }
   expr = storeAs(expr, compute, types.out, vec4);
+  // Dense (or broadcast) vec4 programs need no per-step index arithmetic:
+  // there an invocation's outputs are spread over the grid (idx = base + j·span,
+  // span = invocations launched), which lavapipe runs faster than consecutive runs.
+  const gridStrided = vec4 && layouts.every((l) => l === "dense" || l === "scalar");
   const steps = Array.from({ length: ELEMENTWISE_RUN }, (_, j) => {
     const advance = parts.map((p) => p.advance).filter(Boolean).join("\n      ");
     return `  {
-    let idx = base + ${j}u;
+    let idx = ${gridStrided ? `base + ${j}u * span` : `base + ${j}u`};
     if (idx < ${arg(0)}) {
       ${values.join("")}out[idx] = ${expr};${
       j < ELEMENTWISE_RUN - 1 && advance ? `\n      ${advance}` : ""
@@ -260,7 +264,11 @@ ${parts.map((p) => p.functions).filter(Boolean).join("\n")}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let base = (${FLAT_INDEX}) * ${ELEMENTWISE_RUN}u;
+${
+    gridStrided
+      ? `  let span = nwg.x * nwg.y * ${WORKGROUP}u;\n  let base = ${FLAT_INDEX};`
+      : `  let base = (${FLAT_INDEX}) * ${ELEMENTWISE_RUN}u;`
+  }
   if (base >= ${arg(0)}) { return; }
 ${parts.map((p) => p.setup).filter(Boolean).join("\n")}
 ${steps}
