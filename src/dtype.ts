@@ -19,13 +19,40 @@
  * @module
  */
 
-/** The element type of a tensor. */
+/**
+ * The element type of a tensor.
+ *
+ * @example
+ * ```ts
+ * import { type DType, tensor } from "littlegrad";
+ * const d: DType = "int32";
+ * console.log(tensor([1, 2], { dtype: d }).dtype); // "int32"
+ * ```
+ */
 export type DType = "float32" | "float16" | "int32" | "int8" | "bool";
 
-/** Every dtype, in promotion order within each kind. */
+/**
+ * Every dtype, in promotion order (`bool` lowest, `float32` highest).
+ *
+ * @example
+ * ```ts
+ * import { DTYPES } from "littlegrad";
+ * console.log(DTYPES); // ["bool", "int8", "int32", "float16", "float32"]
+ * ```
+ */
 export const DTYPES: readonly DType[] = ["bool", "int8", "int32", "float16", "float32"];
 
-/** A host array holding values of some dtype (see `hostArrayClass`). */
+/**
+ * The typed array `Tensor.data()` returns: `Float32Array` (float32),
+ * `Float16Array` (float16), `Int32Array` (int32), `Int8Array` (int8) or a
+ * `Uint8Array` of 0/1 (bool).
+ *
+ * @example
+ * ```ts
+ * import { type HostArray, tensor } from "littlegrad";
+ * const values: HostArray = await tensor([true, false]).data(); // Uint8Array [1, 0]
+ * ```
+ */
 export type HostArray = Float32Array | Float16Array | Int32Array | Int8Array | Uint8Array;
 
 /** Whether `dtype` is a floating-point type (the differentiable ones). */

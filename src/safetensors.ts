@@ -11,6 +11,21 @@
  *   `data_offsets` (relative to the start of the data) say, covering the data
  *   exactly with no gap or overlap.
  *
+ * Tensors keep their dtype: littlegrad saves `float32`, `float16`, `int32`,
+ * `int8` and `bool` tensors as `F32`, `F16`, `I32`, `I8` and `BOOL` (one
+ * byte per element, 0 or 1), and loads the file's dtypes as follows:
+ *
+ * | file dtype | loads as | |
+ * |---|---|---|
+ * | `F32`, `F16`, `I32`, `I8`, `BOOL` | `float32`, `float16`, `int32`, `int8`, `bool` | bit-exact (a `BOOL` byte other than 0 or 1 is an error) |
+ * | `BF16`, `F64`, `F8_E4M3`, `F8_E5M2` | `float32` | converted (`F64` rounds to nearest) |
+ * | `U8`, `I16`, `U16` | `int32` | exact: every value fits |
+ * | `I64`, `U32`, `U64` | `int32` | exact when every value fits in int32, else an error naming the tensor |
+ *
+ * A `float16` tensor needs a backend that stores float16: on a WebGPU
+ * adapter without `shader-f16` loading one throws the usual `TypeError`
+ * (load it with `{ backend: "cpu" }` and `astype("float32")` instead).
+ *
  * Names are pytree paths (`layers.0.w`), so a tree of parameters saves as a
  * flat file and loads back as the same tree: nested objects, with arrays
  * where the keys of a level are exactly `0 … n-1`.
@@ -22,9 +37,10 @@
  * @module
  */
 
-import type { BackendName } from "./backends.ts";
+import { type BackendName, resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
-import { describe, Tensor } from "./tensor.ts";
+import { type DType, type HostArray, hostArray } from "./dtype.ts";
+import { checkBackendDType, describe, Tensor } from "./tensor.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { shapeString, sizeOf } from "./shape.ts";
 
@@ -44,7 +60,7 @@ export class SafetensorsError extends Error {
 export interface SafetensorsEntry {
   /** The tensor's name, a pytree path such as `layers.0.w`. */
   name: string;
-  /** The safetensors dtype, e.g. `"F32"`. */
+  /** The safetensors dtype as the file names it, e.g. `"F32"` or `"I64"`. */
   dtype: string;
   /** The tensor's shape. */
   shape: number[];
@@ -62,7 +78,7 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-/** Element sizes of the safetensors dtypes (those littlegrad can load are converted to float32). */
+/** Element sizes of the safetensors dtypes littlegrad reads (every one loads: `LOADS_AS`). */
 const ITEM_SIZE: Record<string, number> = {
   BOOL: 1,
   U8: 1,
@@ -80,8 +96,32 @@ const ITEM_SIZE: Record<string, number> = {
   I64: 8,
   U64: 8,
 };
-/** Dtypes `loadSafetensors` converts to float32 (F32 is loaded exactly). */
-const LOADABLE = ["F32", "F16", "BF16", "F64"];
+/** The safetensors dtype each littlegrad dtype is saved as. */
+const SAVED_AS: Record<DType, string> = {
+  float32: "F32",
+  float16: "F16",
+  int32: "I32",
+  int8: "I8",
+  bool: "BOOL",
+};
+/** The dtype each loadable safetensors dtype loads as (see the module doc). */
+const LOADS_AS: Record<string, DType> = {
+  F32: "float32",
+  F16: "float16",
+  I32: "int32",
+  I8: "int8",
+  BOOL: "bool",
+  BF16: "float32",
+  F64: "float32",
+  F8_E4M3: "float32",
+  F8_E5M2: "float32",
+  U8: "int32",
+  I16: "int32",
+  U16: "int32",
+  I64: "int32",
+  U32: "int32",
+  U64: "int32",
+};
 /** The reference implementation's limit on the header size. */
 const MAX_HEADER = 100_000_000;
 
@@ -97,15 +137,23 @@ export interface SaveSafetensorsOptions {
 
 /**
  * Serialises a tree of tensors to safetensors bytes. Names are the leaves'
- * pytree paths. Reads every tensor back from its backend, so it is async.
+ * pytree paths. Each tensor keeps its dtype: `float32`, `float16`, `int32`,
+ * `int8` and `bool` are saved as `F32`, `F16`, `I32`, `I8` and `BOOL` (one
+ * byte per element, 0 or 1), little-endian. Reads every tensor back from its
+ * backend, so it is async.
  *
- * @param tree A tree (object or array) of float32 tensors.
+ * @param tree A tree (object or array) of tensors.
  * @param opts `metadata`.
  * @returns The file's bytes.
  * @example
  * ```ts
- * import { loadSafetensors, saveSafetensors, tensor } from "littlegrad";
- * const bytes = await saveSafetensors({ layers: [{ w: tensor([[1, 2]]), b: tensor([0]) }] });
+ * import { loadSafetensors, readSafetensorsHeader, saveSafetensors, tensor } from "littlegrad";
+ * const bytes = await saveSafetensors({
+ *   layers: [{ w: tensor([[1, 2]]), b: tensor([0]) }],
+ *   labels: tensor([3, 1], { dtype: "int32" }),
+ *   mask: tensor([true, false]),
+ * });
+ * console.log(readSafetensorsHeader(bytes).tensors.map((t) => t.dtype)); // ["F32", "F32", "I32", "BOOL"]
  * const tree = loadSafetensors(bytes) as { layers: { w: unknown }[] };
  * console.log(Object.keys(tree.layers[0])); // ["w", "b"]
  * ```
@@ -157,9 +205,9 @@ export async function saveSafetensors(
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   tensors.forEach(({ name, tensor }, i) => {
-    const bytes = data[i].length * 4;
+    const bytes = data[i].byteLength;
     header[name] = {
-      dtype: "F32",
+      dtype: SAVED_AS[tensor.dtype],
       shape: [...tensor.shape],
       data_offsets: [offset, offset + bytes],
     };
@@ -179,14 +227,26 @@ export async function saveSafetensors(
   out.set(json, 8);
   let at = 8 + json.length;
   for (const values of data) {
-    if (LITTLE_ENDIAN) {
-      out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
-    } else {
-      values.forEach((v, i) => view.setFloat32(at + 4 * i, v, true));
-    }
+    const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    copyLittleEndian(raw, out.subarray(at, at + raw.length), values.BYTES_PER_ELEMENT);
     at += values.byteLength;
   }
   return out;
+}
+
+/**
+ * Copies elements of `size` bytes between host order and little-endian
+ * (the file's order): a plain copy on little-endian hosts, byte-swapped on
+ * big-endian ones. Bit-exact either way, NaN payloads included.
+ */
+function copyLittleEndian(from: Uint8Array, to: Uint8Array, size: number): void {
+  if (LITTLE_ENDIAN || size === 1) {
+    to.set(from);
+    return;
+  }
+  for (let i = 0; i < from.length; i += size) {
+    for (let j = 0; j < size; j++) to[i + j] = from[i + size - 1 - j];
+  }
 }
 
 // ---- loading ---------------------------------------------------------------------
@@ -255,7 +315,12 @@ function parseHeader(bytes: unknown, source: string): SafetensorsHeader {
     }
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (typeof dtype !== "string" || !(dtype in ITEM_SIZE)) {
-      fail(source, `tensor '${name}': unknown dtype ${JSON.stringify(dtype)}`);
+      fail(
+        source,
+        `tensor '${name}': unknown dtype ${JSON.stringify(dtype)} (littlegrad reads ${
+          Object.keys(ITEM_SIZE).join(", ")
+        })`,
+      );
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) {
       fail(
@@ -326,20 +391,50 @@ function parseHeader(bytes: unknown, source: string): SafetensorsHeader {
   return { metadata, tensors, dataStart };
 }
 
-/** Decodes one tensor's bytes to float32. */
-function decode(bytes: Uint8Array, at: number, entry: SafetensorsEntry): Float32Array {
+/**
+ * Decodes one tensor's bytes to the host array of the dtype it loads as
+ * (`LOADS_AS`), throwing a `SafetensorsError` for a value that dtype cannot
+ * hold exactly (a `BOOL` byte other than 0/1, a 64-bit or unsigned integer
+ * outside int32).
+ */
+function decode(
+  bytes: Uint8Array,
+  at: number,
+  entry: SafetensorsEntry,
+  source: string,
+): HostArray {
   const n = sizeOf(entry.shape);
-  const out = new Float32Array(n);
-  const view = new DataView(
-    bytes.buffer,
-    bytes.byteOffset + at,
-    entry.dataOffsets[1] - entry.dataOffsets[0],
-  );
+  const dtype = LOADS_AS[entry.dtype];
+  const out = hostArray(dtype, n);
+  const length = entry.dataOffsets[1] - entry.dataOffsets[0];
+  const raw = bytes.subarray(at, at + length);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, length);
+  const outOfRange = (value: bigint | number, i: number): never =>
+    fail(
+      source,
+      `tensor '${entry.name}' (${entry.dtype}) has the value ${value} at flat index ${i}, ` +
+        `outside int32's range [-2147483648, 2147483647]; littlegrad loads ${entry.dtype} ` +
+        "as int32 only when every value fits",
+    );
   switch (entry.dtype) {
     case "F32":
-      if (LITTLE_ENDIAN) {
-        new Uint8Array(out.buffer).set(bytes.subarray(at, at + 4 * n));
-      } else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+    case "F16":
+    case "I32":
+    case "I8":
+      // Bit-exact: the bytes themselves, in host order.
+      copyLittleEndian(raw, new Uint8Array(out.buffer), ITEM_SIZE[entry.dtype]);
+      break;
+    case "BOOL":
+      for (let i = 0; i < n; i++) {
+        if (raw[i] > 1) {
+          fail(
+            source,
+            `tensor '${entry.name}' (BOOL) has the byte ${raw[i]} at flat index ${i}; ` +
+              "BOOL bytes must be 0 or 1",
+          );
+        }
+      }
+      out.set(raw);
       break;
     case "F64":
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
@@ -353,8 +448,46 @@ function decode(bytes: Uint8Array, at: number, entry: SafetensorsEntry): Float32
       }
       break;
     }
-    case "F16":
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+    case "F8_E5M2": // float16's top byte
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(raw[i] << 8);
+      break;
+    case "F8_E4M3": // the "fn" variant: no infinities, S.1111.111 is NaN
+      for (let i = 0; i < n; i++) {
+        const sign = raw[i] & 0x80 ? -1 : 1;
+        const exponent = (raw[i] >> 3) & 0xf;
+        const mantissa = raw[i] & 0x7;
+        out[i] = exponent === 0xf && mantissa === 0x7
+          ? Number.NaN
+          : exponent === 0
+          ? sign * mantissa * 2 ** -9
+          : sign * (1 + mantissa / 8) * 2 ** (exponent - 7);
+      }
+      break;
+    case "U8":
+      out.set(raw);
+      break;
+    case "I16":
+      for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
+      break;
+    case "U16":
+      for (let i = 0; i < n; i++) out[i] = view.getUint16(2 * i, true);
+      break;
+    case "U32":
+      for (let i = 0; i < n; i++) {
+        const v = view.getUint32(4 * i, true);
+        if (v > 0x7fffffff) outOfRange(v, i);
+        out[i] = v;
+      }
+      break;
+    case "I64":
+    case "U64":
+      for (let i = 0; i < n; i++) {
+        const v = entry.dtype === "I64"
+          ? view.getBigInt64(8 * i, true)
+          : view.getBigUint64(8 * i, true);
+        if (v < -0x80000000n || v > 0x7fffffffn) outOfRange(v, i);
+        out[i] = Number(v);
+      }
       break;
   }
   return out;
@@ -441,21 +574,33 @@ export function readSafetensorsHeader(bytes: Uint8Array): SafetensorsHeader {
 }
 
 /**
- * Loads safetensors bytes as a tree of float32 tensors (F16, BF16 and F64
- * tensors are converted to float32). Names are split at dots into nested
- * objects; a level whose keys are `0 … n-1` becomes an array. Nothing is
- * allocated unless the whole file is valid.
+ * Loads safetensors bytes as a tree of tensors. `F32`, `F16`, `I32`, `I8`
+ * and `BOOL` load bit-exact as `float32`, `float16`, `int32`, `int8` and
+ * `bool`; `BF16`, `F64`, `F8_E4M3` and `F8_E5M2` are converted to
+ * `float32`; `U8`, `I16` and `U16` load as `int32` exactly; `I64`, `U32`
+ * and `U64` load as `int32` when every value fits (else a
+ * `SafetensorsError` names the tensor and the value). Names are split at
+ * dots into nested objects; a level whose keys are `0 … n-1` becomes an
+ * array. Nothing is allocated unless the whole file is valid and loadable.
  *
  * @param bytes The file's bytes.
  * @param opts `backend`.
  * @returns The tree of new tensors (the caller owns them).
- * @throws {SafetensorsError} When the bytes are not a valid safetensors file.
+ * @throws {SafetensorsError} When the bytes are not a valid safetensors file,
+ * hold a dtype littlegrad cannot load, a `BOOL` byte other than 0/1, or a
+ * 64-bit or unsigned integer outside int32.
+ * @throws {TypeError} When a tensor's dtype is `F16` and the backend cannot
+ * store float16 (a WebGPU adapter without `shader-f16`).
  * @example
  * ```ts
  * import { loadSafetensors, saveSafetensors, type Tensor, tensor } from "littlegrad";
- * const bytes = await saveSafetensors({ layers: [{ w: tensor([1, 2]) }] });
- * const params = loadSafetensors(bytes) as { layers: { w: Tensor }[] };
+ * const bytes = await saveSafetensors({
+ *   layers: [{ w: tensor([1, 2]) }],
+ *   ids: tensor(new Int8Array([-128, 127])),
+ * });
+ * const params = loadSafetensors(bytes) as { layers: { w: Tensor }[]; ids: Tensor };
  * console.log(await params.layers[0].w.array()); // [1, 2]
+ * console.log(params.ids.dtype, await params.ids.data()); // "int8" Int8Array(2) [ -128, 127 ]
  * ```
  */
 export function loadSafetensors(bytes: Uint8Array, opts: LoadSafetensorsOptions = {}): Tree {
@@ -464,25 +609,25 @@ export function loadSafetensors(bytes: Uint8Array, opts: LoadSafetensorsOptions 
 
 function load(bytes: Uint8Array, opts: LoadSafetensorsOptions, source: string): Tree {
   const header = parseHeader(bytes, source);
+  const backend = resolveBackend(opts.backend);
   for (const t of header.tensors) {
-    if (!LOADABLE.includes(t.dtype)) {
-      fail(
-        source,
-        `tensor '${t.name}' has dtype ${t.dtype}; littlegrad loads ${LOADABLE.join(", ")} only`,
-      );
-    }
+    // A float16 tensor on an adapter without shader-f16: the usual TypeError, naming the tensor.
+    checkBackendDType(`${source}: tensor '${t.name}'`, backend, LOADS_AS[t.dtype]);
   }
   const root = nameTree(header.tensors, source);
-  // Everything is valid: decode all data, then create the tensors.
+  // Decode (and range-check) all data, then create the tensors: a value that
+  // does not fit throws before anything is allocated.
   const decoded = new Map(
-    header.tensors.map((t) => [t, decode(bytes, header.dataStart + t.dataOffsets[0], t)]),
+    header.tensors.map((t) => [t, decode(bytes, header.dataStart + t.dataOffsets[0], t, source)]),
   );
   const build = (node: Node): Tree => {
     const children = [...node.entries()].map(([k, child]): [string, Tree] => [
       k,
-      child instanceof Map
-        ? build(child)
-        : tensor(decoded.get(child)!, { shape: child.shape, backend: opts.backend }),
+      child instanceof Map ? build(child) : tensor(decoded.get(child)!, {
+        shape: child.shape,
+        dtype: LOADS_AS[child.dtype],
+        backend: opts.backend,
+      }),
     ]);
     if (isArrayLevel(node)) {
       const arr: Tree[] = [];
