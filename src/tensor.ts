@@ -806,6 +806,10 @@ export class Tensor {
    */
   logsumexp(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     const axes = normalizeAxes("logsumexp", axis, this.ndim);
+    if (axes.some((a) => this.shape[a] === 0)) {
+      // An empty sum: log(0) = -inf, with no maximum to shift by.
+      return composite(() => this.exp().sum(axes, opts).log());
+    }
     return composite(() => {
       // Shift by the maximum; an infinite maximum (all -inf, or a +inf) shifts
       // by 0 instead, so the result is ±inf as in JAX, not inf - inf = NaN.
@@ -1206,6 +1210,11 @@ function fromHost(data: Float32Array | Int32Array, shape: Shape, backend: Backen
 function argExtreme(op: "argmax" | "argmin", x: Tensor, axis: number, opts: ReduceOptions): Tensor {
   const [a] = normalizeAxes(op, axis, x.ndim);
   const d = x.shape[a];
+  if (d === 0) {
+    throw new RangeError(
+      `${op}: axis ${a} of shape ${shapeString(x.shape)} is empty: no index to return`,
+    );
+  }
   return composite(() => {
     const k = stopGradient(x);
     const extreme = op === "argmax" ? k.max(a, { keepdims: true }) : k.min(a, { keepdims: true });
@@ -1693,6 +1702,13 @@ function reduce(
   opts: ReduceOptions,
 ): Tensor {
   const axes = normalizeAxes(op, axis, x.ndim);
+  if ((op === "max" || op === "min") && axes.some((a) => x.shape[a] === 0)) {
+    throw new RangeError(
+      `${op}: cannot reduce over an empty axis (shape ${shapeString(x.shape)}, axes ${
+        shapeString(axes)
+      }): ${op} has no identity value (NumPy and JAX raise too)`,
+    );
+  }
   return composite(() => {
     // Sums and products of int8 and bool accumulate in int32, as in JAX.
     const input = op === "sum" || op === "prod" ? widenInt(x) : x;

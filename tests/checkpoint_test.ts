@@ -1,6 +1,7 @@
 /**
- * Checkpoints in the safetensors format: round trips of parameter trees,
- * files from an independent encoder (a few lines of Python using only the
+ * Checkpoints in the safetensors format: round trips of parameter trees and
+ * of every dtype (bit-exact), the loading rules for the file dtypes
+ * littlegrad has no dtype of its own for, files from an independent encoder (a few lines of Python using only the
  * standard library) and our files read by an independent decoder, corrupt
  * and truncated files rejected with a clear error and nothing allocated, and
  * the file helpers.
@@ -12,8 +13,11 @@
 
 import assert from "node:assert/strict";
 import {
+  availableBackends,
   disposeTree,
+  type DType,
   flattenTree,
+  type HostArray,
   initializers,
   loadSafetensors,
   loadSafetensorsFile,
@@ -28,17 +32,21 @@ import {
   tensor,
   type Tree,
 } from "../mod.ts";
+import { resolveBackend } from "../src/backends.ts";
 import { testBoth } from "./_helpers.ts";
 
-/** Paths, shapes and values of every leaf, for comparing trees. */
+/** Paths, dtypes, shapes and values of every leaf, for comparing trees. */
 async function describeTree(tree: unknown) {
-  const out: [string, number[], number[]][] = [];
+  const out: [string, DType, number[], number[]][] = [];
   for (const { path, value } of flattenTree(tree).leaves) {
     const t = value as Tensor;
-    out.push([path, [...t.shape], Array.from(await t.data())]);
+    out.push([path, t.dtype, [...t.shape], Array.from(await t.data())]);
   }
   return out;
 }
+
+/** The bytes of a host array, for bit-exact comparisons (NaN payloads and -0 included). */
+const bytesOf = (a: HostArray) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function sampleParams() {
   const [k1, k2] = random.split(random.key(0));
@@ -90,6 +98,81 @@ testBoth("a parameter tree round-trips through safetensors bytes", async (backen
   const onCpu = loadSafetensors(bytes, { backend: "cpu" });
   assert.equal((flattenTree(onCpu).leaves[0].value as Tensor).backend, "cpu");
   disposeTree([params, loaded, onCpu]);
+});
+
+/**
+ * Values at the edges of each dtype: ±0, ±Infinity, NaN (also with payloads,
+ * written as bits), the largest and smallest magnitudes, the integer limits.
+ */
+function extremes(): Record<DType, HostArray> {
+  const f32 = new Float32Array(11);
+  f32.set([0, -0, 1.5, Infinity, -Infinity, NaN, 3.4028234663852886e38, 1e-45]);
+  new Uint32Array(f32.buffer, 32).set([0x7fc00001, 0xffc12345, 0x7f800001]);
+  const f16 = new Float16Array(11);
+  f16.set([0, -0, 0.5, Infinity, -Infinity, NaN, 65504, 2 ** -24]);
+  new Uint16Array(f16.buffer, 16).set([0x7e01, 0xfe00, 0x7c01]);
+  return {
+    float32: f32,
+    float16: f16,
+    int32: new Int32Array([-(2 ** 31), 2 ** 31 - 1, 0, -1, 1, 123456789]),
+    int8: new Int8Array([-128, 127, 0, -1, 1, 42]),
+    bool: new Uint8Array([1, 0, 0, 1, 1, 0]),
+  };
+}
+
+const SAVED_AS: Record<DType, string> = {
+  float32: "F32",
+  float16: "F16",
+  int32: "I32",
+  int8: "I8",
+  bool: "BOOL",
+};
+
+testBoth("every dtype round-trips bit-exactly, as its own safetensors dtype", async (backend) => {
+  const f16 = resolveBackend(backend).dtypes.includes("float16");
+  const dtypes = (Object.keys(SAVED_AS) as DType[]).filter((d) => d !== "float16" || f16);
+  const values = extremes();
+  const tree: Record<string, Tensor> = {};
+  for (const dtype of dtypes) {
+    tree[dtype] = tensor(values[dtype], { dtype });
+    tree[`${dtype}_scalar`] = tensor(values[dtype].subarray(1, 2), { shape: [], dtype });
+    tree[`${dtype}_empty`] = tensor(values[dtype].subarray(0, 0), { shape: [0, 3], dtype });
+  }
+  tree.int8_matrix = tensor(values.int8, { shape: [2, 3], dtype: "int8" });
+  const bytes = await saveSafetensors(tree);
+
+  // The file: each dtype's name and size, and the little-endian bytes themselves.
+  const header = readSafetensorsHeader(bytes);
+  for (const entry of header.tensors) {
+    const t = tree[entry.name];
+    assert.equal(entry.dtype, SAVED_AS[t.dtype], entry.name);
+    assert.deepEqual(entry.shape, [...t.shape], entry.name);
+    const [begin, end] = entry.dataOffsets;
+    const source = await t.data();
+    assert.equal(end - begin, source.byteLength, entry.name);
+    assert.deepEqual(
+      bytes.subarray(header.dataStart + begin, header.dataStart + end),
+      bytesOf(source),
+      entry.name,
+    );
+  }
+
+  // Loading gives the same dtypes, shapes and bits, on this backend and on the CPU.
+  for (const target of [backend, "cpu" as const]) {
+    const loaded = loadSafetensors(bytes, { backend: target }) as Record<string, Tensor>;
+    assert.deepEqual(Object.keys(loaded), Object.keys(tree));
+    for (const [name, t] of Object.entries(tree)) {
+      const got = loaded[name];
+      assert.equal(got.backend, target, name);
+      assert.equal(got.dtype, t.dtype, name);
+      assert.deepEqual(got.shape, t.shape, name);
+      const data = await got.data();
+      assert.equal(data.constructor, (await t.data()).constructor, name);
+      assert.deepEqual(bytesOf(data), bytesOf(await t.data()), `${name} on ${target}`);
+    }
+    disposeTree(loaded);
+  }
+  disposeTree(tree);
 });
 
 testBoth("saving rejects what safetensors cannot name", async () => {
@@ -153,8 +236,19 @@ tensors = [
     ("layers.1.w", "F32", [1, 2], [7.0, 8.0]),
     ("layers.0.w", "F32", [2, 1], [5.0, 6.0]),
     ("scalar", "F32", [], [42.0]),
+    ("half", "F16", [5], [65504.0, -0.0, float("inf"), float("-inf"), 2.0 ** -24]),
+    ("ints.i32", "I32", [3], [-2**31, 0, 2**31 - 1]),
+    ("ints.i8", "I8", [2, 2], [-128, 127, 0, -1]),
+    ("ints.u8", "U8", [2], [0, 255]),
+    ("ints.i16", "I16", [2], [-32768, 32767]),
+    ("ints.u16", "U16", [2], [0, 65535]),
+    ("ints.i64", "I64", [2], [-2**31, 2**31 - 1]),
+    ("ints.u32", "U32", [2], [0, 2**31 - 1]),
+    ("ints.u64", "U64", [1], [2**31 - 1]),
+    ("mask", "BOOL", [3], [1, 0, 1]),
 ]
-formats = {"F32": "<%df", "F64": "<%dd", "F16": "<%de"}
+formats = {"F32": "<%df", "F64": "<%dd", "F16": "<%de", "I32": "<%di", "I8": "<%db", "U8": "<%dB",
+           "I16": "<%dh", "U16": "<%dH", "I64": "<%dq", "U32": "<%dI", "U64": "<%dQ", "BOOL": "<%dB"}
 header = {"__metadata__": {"format": "pt"}}
 data = b""
 for name, dtype, shape, values in sorted(tensors):
@@ -168,9 +262,14 @@ encoded = json.dumps(header).encode("utf-8")
 sys.stdout.buffer.write(struct.pack("<Q", len(encoded)) + encoded + data)
 `;
 
-/** Reads a safetensors file with struct and json only; prints names, shapes and values. */
+/**
+ * Reads a safetensors file with struct and json only; prints names, dtypes,
+ * shapes and values (non-finite floats as the strings "nan", "inf", "-inf").
+ */
 const PYTHON_DECODER = `
-import json, struct, sys
+import json, math, struct, sys
+formats = {"F32": "f", "F16": "e", "I32": "i", "I8": "b", "BOOL": "B"}
+sizes = {"F32": 4, "F16": 2, "I32": 4, "I8": 1, "BOOL": 1}
 b = sys.stdin.buffer.read()
 (n,) = struct.unpack("<Q", b[:8])
 text = b[8:8 + n].decode("utf-8")
@@ -179,11 +278,15 @@ header = json.loads(text)
 out = {"__metadata__": header.pop("__metadata__", {})}
 end = 0
 for name, info in header.items():
-    assert info["dtype"] == "F32", info
+    dtype = info["dtype"]
     s, e = info["data_offsets"]
     raw = b[8 + n + s:8 + n + e]
-    count = len(raw) // 4
-    out[name] = {"shape": info["shape"], "values": list(struct.unpack("<%df" % count, raw))}
+    count = len(raw) // sizes[dtype]
+    values = list(struct.unpack("<%d%s" % (count, formats[dtype]), raw))
+    if dtype == "BOOL":
+        assert all(v in (0, 1) for v in values), values
+    values = [v if isinstance(v, int) or math.isfinite(v) else str(v) for v in values]
+    out[name] = {"dtype": dtype, "shape": info["shape"], "values": values}
     end = max(end, e)
 assert 8 + n + end == len(b), "data must end where the file ends"
 json.dump(out, sys.stdout)
@@ -196,24 +299,45 @@ Deno.test({
     const bytes = await runPython(PYTHON_ENCODER);
     const before = memoryStats().liveTensors;
     const tree = loadSafetensors(bytes, { backend: "cpu" }) as Record<string, Tree>;
-    assert.deepEqual(Object.keys(tree).sort(), ["embed", "layers", "net", "scalar"]);
+    assert.deepEqual(Object.keys(tree).sort(), [
+      "embed",
+      "half",
+      "ints",
+      "layers",
+      "mask",
+      "net",
+      "scalar",
+    ]);
     // layers.0 and layers.1 make an array; net.0 and net.2 (PyTorch Sequential style) an object.
     assert.ok(Array.isArray(tree.layers));
     assert.ok(!Array.isArray(tree.net));
     const byPath = Object.fromEntries(
-      (await describeTree(tree)).map(([path, shape, values]) => [path, { shape, values }]),
+      (await describeTree(tree)).map((
+        [path, dtype, shape, values],
+      ) => [path, { dtype, shape, values }]),
     );
+    const int32 = 2 ** 31 - 1;
     assert.deepEqual(byPath, {
-      "embed.table": { shape: [2], values: [1, -3.5] },
-      "layers.0.w": { shape: [2, 1], values: [5, 6] },
-      "layers.1.w": { shape: [1, 2], values: [7, 8] },
-      "net.0.bias": { shape: [2], values: [0.5, -1.25] },
-      "net.0.weight": { shape: [3], values: [0.1, 0.2, 0.3].map(Math.fround) },
-      "net.2.weight": { shape: [2, 2], values: [1.5, -2, 3.25, 0] },
-      "scalar": { shape: [], values: [42] },
+      "embed.table": { dtype: "float32", shape: [2], values: [1, -3.5] },
+      "layers.0.w": { dtype: "float32", shape: [2, 1], values: [5, 6] },
+      "layers.1.w": { dtype: "float32", shape: [1, 2], values: [7, 8] },
+      "net.0.bias": { dtype: "float16", shape: [2], values: [0.5, -1.25] },
+      "net.0.weight": { dtype: "float32", shape: [3], values: [0.1, 0.2, 0.3].map(Math.fround) },
+      "net.2.weight": { dtype: "float32", shape: [2, 2], values: [1.5, -2, 3.25, 0] },
+      "scalar": { dtype: "float32", shape: [], values: [42] },
+      "half": { dtype: "float16", shape: [5], values: [65504, -0, Infinity, -Infinity, 2 ** -24] },
+      "ints.i32": { dtype: "int32", shape: [3], values: [-int32 - 1, 0, int32] },
+      "ints.i8": { dtype: "int8", shape: [2, 2], values: [-128, 127, 0, -1] },
+      "ints.u8": { dtype: "int32", shape: [2], values: [0, 255] },
+      "ints.i16": { dtype: "int32", shape: [2], values: [-32768, 32767] },
+      "ints.u16": { dtype: "int32", shape: [2], values: [0, 65535] },
+      "ints.i64": { dtype: "int32", shape: [2], values: [-int32 - 1, int32] },
+      "ints.u32": { dtype: "int32", shape: [2], values: [0, int32] },
+      "ints.u64": { dtype: "int32", shape: [1], values: [int32] },
+      "mask": { dtype: "bool", shape: [3], values: [1, 0, 1] },
     });
     assert.deepEqual(readSafetensorsHeader(bytes).metadata, { format: "pt" });
-    assert.equal(memoryStats().liveTensors - before, 7);
+    assert.equal(memoryStats().liveTensors - before, 17);
     disposeTree(tree);
   },
 });
@@ -227,14 +351,28 @@ Deno.test({
         w: tensor([[0.1], [-7]], { backend: "cpu" }),
       }],
       s: tensor(2.5, { backend: "cpu" }),
+      f: tensor([NaN, Infinity, -Infinity, -0, 3.4028234663852886e38], { backend: "cpu" }),
+      h: tensor(new Float16Array([NaN, Infinity, -0, 65504, 2 ** -24, 0.1]), { backend: "cpu" }),
+      i: tensor(new Int32Array([-(2 ** 31), 2 ** 31 - 1, -1]), { backend: "cpu" }),
+      b: tensor(new Int8Array([-128, 127, -1, 0]), { shape: [2, 2], backend: "cpu" }),
+      m: tensor([[true, false, true]], { backend: "cpu" }),
     };
     const bytes = await saveSafetensors(params, { metadata: { epoch: "3" } });
     const decoded = JSON.parse(new TextDecoder().decode(await runPython(PYTHON_DECODER, bytes)));
     assert.deepEqual(decoded, {
       __metadata__: { epoch: "3" },
-      "layers.0.w": { shape: [2, 2], values: [1, 2, 3, 4] },
-      "layers.1.w": { shape: [2, 1], values: [Math.fround(0.1), -7] },
-      "s": { shape: [], values: [2.5] },
+      "layers.0.w": { dtype: "F32", shape: [2, 2], values: [1, 2, 3, 4] },
+      "layers.1.w": { dtype: "F32", shape: [2, 1], values: [Math.fround(0.1), -7] },
+      "s": { dtype: "F32", shape: [], values: [2.5] },
+      "f": { dtype: "F32", shape: [5], values: ["nan", "inf", "-inf", -0, 3.4028234663852886e38] },
+      "h": {
+        dtype: "F16",
+        shape: [6],
+        values: ["nan", "inf", -0, 65504, 2 ** -24, new Float16Array([0.1])[0]],
+      },
+      "i": { dtype: "I32", shape: [3], values: [-(2 ** 31), 2 ** 31 - 1, -1] },
+      "b": { dtype: "I8", shape: [2, 2], values: [-128, 127, -1, 0] },
+      "m": { dtype: "BOOL", shape: [1, 3], values: [1, 0, 1] },
     });
     disposeTree(params);
   },
@@ -255,6 +393,106 @@ function craft(header: unknown, data: Uint8Array = new Uint8Array(0)): Uint8Arra
 }
 
 const f32 = (...values: number[]) => new Uint8Array(new Float32Array(values).buffer);
+const i64 = (...values: bigint[]) => new Uint8Array(new BigInt64Array(values).buffer);
+
+Deno.test("other file dtypes load as float32 or int32, converted as documented", async () => {
+  const u8 = (...values: number[]) => new Uint8Array(values);
+  const typed = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const parts: [string, string, number[], Uint8Array, DType, number[]][] = [
+    // name, file dtype, shape, bytes, loaded dtype, loaded values
+    [
+      "bf16",
+      "BF16",
+      [4],
+      typed(new Uint16Array([0x3f80, 0xc060, 0x7f80, 0x7fc0])),
+      "float32",
+      [1, -3.5, Infinity, NaN],
+    ],
+    [
+      "f64",
+      "F64",
+      [4],
+      typed(new Float64Array([0.1, -0, 1e300, NaN])),
+      "float32",
+      [Math.fround(0.1), -0, Infinity, NaN],
+    ],
+    [
+      "e4m3",
+      "F8_E4M3",
+      [6],
+      u8(0x38, 0x7e, 0x7f, 0x01, 0xc0, 0x80),
+      "float32",
+      [1, 448, NaN, 2 ** -9, -2, -0],
+    ],
+    [
+      "e5m2",
+      "F8_E5M2",
+      [5],
+      u8(0x3c, 0x7c, 0x7f, 0x01, 0xfb),
+      "float32",
+      [1, Infinity, NaN, 2 ** -16, -57344],
+    ],
+    ["u8", "U8", [3], u8(0, 128, 255), "int32", [0, 128, 255]],
+    ["i16", "I16", [2], typed(new Int16Array([-32768, 32767])), "int32", [-32768, 32767]],
+    ["u16", "U16", [2], typed(new Uint16Array([0, 65535])), "int32", [0, 65535]],
+    ["i64", "I64", [3], i64(-(2n ** 31n), 2n ** 31n - 1n, -1n), "int32", [
+      -(2 ** 31),
+      2 ** 31 - 1,
+      -1,
+    ]],
+    ["u32", "U32", [2], typed(new Uint32Array([0, 2 ** 31 - 1])), "int32", [0, 2 ** 31 - 1]],
+    ["u64", "U64", [1], typed(new BigUint64Array([2n ** 31n - 1n])), "int32", [2 ** 31 - 1]],
+  ];
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, dtype, shape, bytes] of parts) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+  }
+  const file = craft(header, new Uint8Array(parts.flatMap(([, , , bytes]) => [...bytes])));
+  const tree = loadSafetensors(file, { backend: "cpu" }) as Record<string, Tensor>;
+  for (const [name, , shape, , dtype, values] of parts) {
+    assert.equal(tree[name].dtype, dtype, name);
+    assert.deepEqual(tree[name].shape, shape, name);
+    assert.deepEqual(Array.from(await tree[name].data()), values, name);
+  }
+  disposeTree(tree);
+});
+
+Deno.test({
+  name: "an F16 tensor on an adapter without shader-f16 is refused before anything is allocated",
+  ignore: !availableBackends().includes("webgpu"),
+  fn() {
+    const gpu = resolveBackend("webgpu") as { dtypes: readonly DType[] };
+    const saved = gpu.dtypes;
+    const file = craft({
+      a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+      h: { dtype: "F16", shape: [2], data_offsets: [4, 8] },
+    }, new Uint8Array([...f32(1), ...new Uint8Array(new Float16Array([1, 2]).buffer)]));
+    gpu.dtypes = saved.filter((d) => d !== "float16"); // as an adapter without shader-f16
+    try {
+      const before = memoryStats();
+      assert.throws(
+        () => loadSafetensors(file, { backend: "webgpu" }),
+        (err: unknown) => {
+          assert.ok(err instanceof TypeError, String(err));
+          assert.match(
+            err.message,
+            /^loadSafetensors: tensor 'h': dtype float16 needs the WebGPU feature 'shader-f16'/,
+          );
+          return true;
+        },
+      );
+      assert.equal(memoryStats().liveTensors, before.liveTensors);
+    } finally {
+      gpu.dtypes = saved;
+    }
+    // The CPU backend emulates float16, so the same file loads there.
+    const tree = loadSafetensors(file, { backend: "cpu" }) as Record<string, Tensor>;
+    assert.equal(tree.h.dtype, "float16");
+    disposeTree(tree);
+  },
+});
 
 Deno.test("corrupt or truncated files throw a SafetensorsError and allocate nothing", async () => {
   const good = await saveSafetensors({
@@ -298,12 +536,41 @@ Deno.test("corrupt or truncated files throw a SafetensorsError and allocate noth
     [
       "unknown dtype",
       craft({ a: { dtype: "F31", shape: [1], data_offsets: [0, 4] } }, f32(1)),
-      /unknown dtype "F31"/,
+      /unknown dtype "F31" \(littlegrad reads BOOL, U8, I8, .*F64, I64, U64\)/,
     ],
     [
-      "unsupported dtype",
-      craft({ a: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)),
-      /tensor 'a' has dtype I64; littlegrad loads F32, F16, BF16, F64 only/,
+      "bad BOOL byte",
+      craft({
+        a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+        m: { dtype: "BOOL", shape: [3], data_offsets: [4, 7] },
+      }, new Uint8Array([...f32(1), 1, 2, 0])),
+      /tensor 'm' \(BOOL\) has the byte 2 at flat index 1; BOOL bytes must be 0 or 1/,
+    ],
+    [
+      "I64 above int32",
+      craft({ ids: { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, i64(5n, 2n ** 31n)),
+      /tensor 'ids' \(I64\) has the value 2147483648 at flat index 1, outside int32's range \[-2147483648, 2147483647\]; littlegrad loads I64 as int32 only when every value fits/,
+    ],
+    [
+      "I64 below int32",
+      craft({ ids: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, i64(-(2n ** 31n) - 1n)),
+      /tensor 'ids' \(I64\) has the value -2147483649 at flat index 0/,
+    ],
+    [
+      "U32 above int32",
+      craft(
+        { u: { dtype: "U32", shape: [2], data_offsets: [0, 8] } },
+        new Uint8Array(new Uint32Array([7, 2 ** 31]).buffer),
+      ),
+      /tensor 'u' \(U32\) has the value 2147483648 at flat index 1/,
+    ],
+    [
+      "U64 above int32",
+      craft(
+        { u: { dtype: "U64", shape: [1], data_offsets: [0, 8] } },
+        new Uint8Array(new BigUint64Array([2n ** 64n - 1n]).buffer),
+      ),
+      /tensor 'u' \(U64\) has the value 18446744073709551615 at flat index 0/,
     ],
     [
       "bad shape",
