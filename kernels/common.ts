@@ -97,6 +97,20 @@ fn lg_f2i4(x: vec4<f32>) -> vec4<i32> {
 // int32 -> int8 with wrap-around (shift left, then arithmetic shift right).
 fn lg_wrap8(x: i32) -> i32 { return (x << 24u) >> 24u; }
 fn lg_wrap84(x: vec4<i32>) -> vec4<i32> { return (x << vec4<u32>(24u)) >> vec4<u32>(24u); }
+// Python's floor division and modulo on floats: floor(a / b) and a - b·floor(a / b),
+// except that a finite a over an infinite b keeps a same-signed a (quotient 0)
+// and otherwise gives b (quotient -1).
+fn lg_inf_divisor(a: f32, b: f32) -> bool {
+  return (bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u && (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
+}
+fn lg_floordiv(a: f32, b: f32) -> f32 {
+  let same = a == 0.0 || ((a < 0.0) == (b < 0.0));
+  return select(floor(a / b), select(-1.0, 0.0, same), lg_inf_divisor(a, b));
+}
+fn lg_mod(a: f32, b: f32) -> f32 {
+  let same = a == 0.0 || ((a < 0.0) == (b < 0.0));
+  return select(a - b * floor(a / b), select(b, a, same), lg_inf_divisor(a, b));
+}
 // Python's floor division and modulo on integers; a zero divisor gives 0.
 fn lg_ifloordiv(a: i32, b: i32) -> i32 {
   if (b == 0i) { return 0i; }

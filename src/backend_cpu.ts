@@ -53,6 +53,9 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** A finite dividend over an infinite divisor (Python's special case for `//` and `%`). */
+const isInfDivisor = (a: number, b: number) => Number.isFinite(a) && Math.abs(b) === Infinity;
+
 const nanOr = (f: Binary): Binary => (a, b) => Number.isNaN(a) || Number.isNaN(b) ? NaN : f(a, b);
 
 const FLOAT_BINARY: Record<BinaryOp, Binary> = {
@@ -63,10 +66,15 @@ const FLOAT_BINARY: Record<BinaryOp, Binary> = {
   pow: Math.pow,
   maximum: nanOr(Math.max),
   minimum: nanOr(Math.min),
-  // Python's rules (the remainder takes the divisor's sign), with the
-  // quotient rounded to float32 first as the GPU computes it.
-  floordiv: (a, b) => Math.floor(Math.fround(a / b)),
-  mod: (a, b) => a - b * Math.floor(Math.fround(a / b)),
+  // Python's rules (the remainder takes the divisor's sign), rounding each
+  // step to float32 as the GPU computes it. An infinite divisor keeps a
+  // same-signed dividend (quotient 0) and otherwise gives itself (quotient -1).
+  floordiv: (a, b) =>
+    isInfDivisor(a, b) ? (a === 0 || (a < 0) === (b < 0) ? 0 : -1) : Math.floor(Math.fround(a / b)),
+  mod: (a, b) =>
+    isInfDivisor(a, b)
+      ? (a === 0 || (a < 0) === (b < 0) ? a : b)
+      : a - Math.fround(b * Math.floor(Math.fround(a / b))),
   lt: (a, b) => (a < b ? 1 : 0),
   le: (a, b) => (a <= b ? 1 : 0),
   eq: (a, b) => (a === b ? 1 : 0),

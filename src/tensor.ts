@@ -1282,9 +1282,11 @@ function indexTensor(op: string, indices: unknown, like: Tensor): Tensor {
     );
   }
   const list = Array.from(indices as ArrayLike<number>);
-  const bad = list.findIndex((i) => !Number.isInteger(i) || Math.abs(i) > 2 ** 31 - 1);
+  const bad = list.findIndex((i) => !Number.isInteger(i) || i < -(2 ** 31) || i > 2 ** 31 - 1);
   if (bad >= 0) {
-    throw new TypeError(`${op}: index ${list[bad]} at position ${bad} is not an integer`);
+    throw new TypeError(
+      `${op}: index ${list[bad]} at position ${bad} is not an int32 integer (in [-2^31, 2^31 - 1])`,
+    );
   }
   return fromHost(Int32Array.from(list), [list.length], backendOf(like, op));
 }
