@@ -9,6 +9,7 @@ import {
   debugNans,
   deviceReady,
   disposeTree,
+  type DType,
   grad,
   memoryStats,
   NonFiniteError,
@@ -333,3 +334,37 @@ testBoth(
     );
   },
 );
+
+Deno.test({
+  name: "float16 on an adapter without shader-f16 is a TypeError naming the feature",
+  ignore: !availableBackends().includes("webgpu"),
+  async fn() {
+    const gpu = resolveBackend("webgpu") as { dtypes: readonly DType[] };
+    const saved = gpu.dtypes;
+    gpu.dtypes = saved.filter((d) => d !== "float16"); // as an adapter without shader-f16
+    try {
+      const x = tensor([1, 2], { backend: "webgpu" });
+      throwsWith(
+        () => tensor([1], { dtype: "float16", backend: "webgpu" }),
+        TypeError,
+        /tensor/,
+        /shader-f16/,
+      );
+      throwsWith(
+        () => zeros([2], { dtype: "float16", backend: "webgpu" }),
+        TypeError,
+        /zeros/,
+        /shader-f16/,
+      );
+      throwsWith(() => x.astype("float16"), TypeError, /astype/, /float16/, /shader-f16/);
+      // Everything else keeps working, and the CPU backend emulates float16.
+      assertClose(await x.astype("int32").add(1).array(), [2, 3]);
+      x.dispose();
+    } finally {
+      gpu.dtypes = saved;
+    }
+    const h = tensor([1, 2], { dtype: "float16", backend: "cpu" });
+    assert.equal(h.mul(2).dtype, "float16");
+    h.dispose();
+  },
+});
