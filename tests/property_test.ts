@@ -67,41 +67,62 @@ testBoth("property: broadcasting add matches a TypeScript reference", async () =
   );
 });
 
-testBoth("property: sum and max over random axes match a TypeScript reference", async () => {
-  const arb = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }).chain((
-    shape,
-  ) =>
-    fc.tuple(
-      fc.constant(shape),
-      fc.subarray([...shape.keys()], { minLength: 1 }),
-      fc.boolean(),
-    )
-  );
-  await fc.assert(
-    fc.asyncProperty(arb, async ([shape, axes, keepdims]) => {
-      const data = values(shape, 3);
-      const x = tensor(data, { shape });
-      const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-      const sums = new Array(size(outShape)).fill(0);
-      const maxes = new Array(size(outShape)).fill(-Infinity);
-      for (let i = 0; i < data.length; i++) {
-        const idx = unravel(i, shape).map((v, k) => (axes.includes(k) ? 0 : v));
-        const o = idx.reduce((acc, v, k) => acc + v * strides(outShape)[k], 0);
-        sums[o] += data[i];
-        maxes[o] = Math.max(maxes[o], data[i]);
-      }
-      const s = x.sum(axes, { keepdims });
-      const m = x.max(axes, { keepdims });
-      const expectShape = keepdims ? outShape : shape.filter((_, i) => !axes.includes(i));
-      assert.deepEqual(s.shape, expectShape);
-      assert.deepEqual(m.shape, expectShape);
-      assertClose(await s.data(), sums, { atol: 1e-4 });
-      assertClose(await m.data(), maxes);
-      for (const t of [x, s, m]) t.dispose();
-    }),
-    { seed: SEED, numRuns: RUNS },
-  );
-});
+testBoth(
+  "property: sum, prod, max, min and an int32 sum over random axes match a reference",
+  async () => {
+    const arb = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }).chain((
+      shape,
+    ) =>
+      fc.tuple(
+        fc.constant(shape),
+        fc.subarray([...shape.keys()], { minLength: 1 }),
+        fc.boolean(),
+      )
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async ([shape, axes, keepdims]) => {
+        const data = values(shape, 3);
+        const ints = data.map((v) => Math.round(v * 1e8)); // large: int32 sums wrap
+        const near1 = data.map((v) => 1 + v / 10); // products of up to 256 stay finite
+        const x = tensor(data, { shape });
+        const xp = tensor(near1, { shape });
+        const xi = tensor(ints, { shape, dtype: "int32" });
+        const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+        const n = size(outShape);
+        const [sums, prods, maxes, mins] = [0, 1, -Infinity, Infinity].map((v) =>
+          new Array(n).fill(v)
+        );
+        const intSums = new Int32Array(n);
+        for (let i = 0; i < data.length; i++) {
+          const idx = unravel(i, shape).map((v, k) => (axes.includes(k) ? 0 : v));
+          const o = idx.reduce((acc, v, k) => acc + v * strides(outShape)[k], 0);
+          sums[o] += data[i];
+          prods[o] *= near1[i];
+          maxes[o] = Math.max(maxes[o], data[i]);
+          mins[o] = Math.min(mins[o], data[i]);
+          intSums[o] += ints[i]; // Int32Array stores wrap, as int32 adds do
+        }
+        const results = [
+          x.sum(axes, { keepdims }),
+          xp.prod(axes, { keepdims }),
+          x.max(axes, { keepdims }),
+          x.min(axes, { keepdims }),
+          xi.sum(axes, { keepdims }),
+        ];
+        const expectShape = keepdims ? outShape : shape.filter((_, i) => !axes.includes(i));
+        for (const r of results) assert.deepEqual(r.shape, expectShape);
+        assertClose(await results[0].data(), sums, { atol: 1e-4 });
+        assertClose(await results[1].data(), prods, { atol: 1e-4, rtol: 1e-4 });
+        assertClose(await results[2].data(), maxes);
+        assertClose(await results[3].data(), mins);
+        assert.equal(results[4].dtype, "int32");
+        assert.deepEqual(await results[4].data(), intSums);
+        for (const t of [x, xp, xi, ...results]) t.dispose();
+      }),
+      { seed: SEED, numRuns: RUNS },
+    );
+  },
+);
 
 testBoth(
   "property: get with random ranges and steps (negative too) matches Python slicing",
