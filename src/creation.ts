@@ -226,7 +226,8 @@ function filled(op: string, shape: Shape, value: number, opts: CreateOptions): T
     throw new TypeError(`${op}: value must be a number, got ${describe(value)}`);
   }
   prepare(op, shape, opts);
-  return fromFlat(op, new Float32Array(sizeOf(shape)).fill(value), shape, opts);
+  // Float64 on the host so integer values above 2^24 stay exact until stored.
+  return fromFlat(op, new Float64Array(sizeOf(shape)).fill(value), shape, opts);
 }
 
 /**
@@ -279,7 +280,7 @@ export function arange(
     );
   }
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  const data = new Float32Array(n);
+  const data = new Float64Array(n); // exact for integer dtypes beyond 2^24
   for (let i = 0; i < n; i++) data[i] = start + i * step;
   return fromFlat("arange", data, [n], opts);
 }
@@ -303,6 +304,13 @@ export function generator(seed: number): () => number {
   };
 }
 
+/** Random values are floats: an integer or boolean dtype is a `TypeError`. */
+function checkFloat(op: string, dtype: DType | undefined): void {
+  if (dtype !== undefined && !isFloat(dtype)) {
+    throw new TypeError(`${op}: dtype must be float32 or float16, got ${dtype}`);
+  }
+}
+
 /**
  * Uniform random values in `[low, high)` from a seeded generator.
  *
@@ -318,6 +326,7 @@ export function randomUniform(
 ): Tensor {
   checkShape("randomUniform", shape);
   prepare("randomUniform", shape, opts);
+  checkFloat("randomUniform", opts.dtype);
   const { low = 0, high = 1 } = opts;
   const next = generator(opts.seed ?? 0);
   const data = new Float32Array(sizeOf(shape));
@@ -340,6 +349,7 @@ export function randomNormal(
 ): Tensor {
   checkShape("randomNormal", shape);
   prepare("randomNormal", shape, opts);
+  checkFloat("randomNormal", opts.dtype);
   const { mean = 0, std = 1 } = opts;
   const next = generator(opts.seed ?? 0);
   const data = new Float32Array(sizeOf(shape));

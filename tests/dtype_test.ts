@@ -10,17 +10,22 @@
 
 import assert from "node:assert/strict";
 import {
+  arange,
   availableBackends,
   checkGrads,
   type DType,
   DTYPES,
+  full,
   grad,
   ones,
   printTrace,
   promoteTypes,
+  randomNormal,
+  randomUniform,
   type Tensor,
   tensor,
   where,
+  zeros,
 } from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
@@ -920,3 +925,28 @@ testBoth("printTrace shows every dtype", () => {
   const sum = printTrace((x: Tensor) => x.astype("float16").sum(), tensor([1, 2]));
   assert.match(sum, /:f16\[\] = sum\[axes=\[0\]\]/);
 });
+
+testBoth(
+  "creation functions keep integers above 2^24 exact and random ones refuse int dtypes",
+  async () => {
+    assert.deepEqual(await arange(2 ** 25, 2 ** 25 + 3, 1, { dtype: "int32" }).array(), [
+      2 ** 25,
+      2 ** 25 + 1,
+      2 ** 25 + 2,
+    ]);
+    assert.deepEqual(await full([2], 2 ** 30 + 1, { dtype: "int32" }).array(), [
+      2 ** 30 + 1,
+      2 ** 30 + 1,
+    ]);
+    assert.equal(zeros([2], { dtype: "bool" }).dtype, "bool");
+    assert.equal(randomNormal([2], { dtype: "float16" }).dtype, "float16");
+    assert.throws(
+      () => randomNormal([2], { dtype: "int32" }),
+      /randomNormal: dtype must be float32 or float16, got int32/,
+    );
+    assert.throws(
+      () => randomUniform([2], { dtype: "bool" }),
+      /randomUniform: dtype must be float32 or float16, got bool/,
+    );
+  },
+);
