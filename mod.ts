@@ -141,7 +141,7 @@ export {
   treeMap,
   treeTensors,
 } from "./src/tree.ts";
-export { type MemoryStats, memoryStats, sync } from "./src/memory.ts";
+export { type MemoryStats, memoryStats, sync, trimMemory } from "./src/memory.ts";
 export {
   availableBackends,
   type BackendInfo,

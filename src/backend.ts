@@ -149,6 +149,8 @@ export interface Backend {
   gather(input: View, indices: View, pre: number, n: number, post: number, count: number): Storage;
   /** The dtypes this backend can store (float16 needs `shader-f16` on WebGPU). */
   readonly dtypes: readonly DType[];
+  /** Releases pooled (free) buffers to the device; returns the bytes released. */
+  trim(): number;
   /** Returns a storage's memory to the backend. */
   free(storage: Storage): void;
   /** Resolves once all work queued so far has finished. */

@@ -291,6 +291,7 @@ export function createCpuBackend(): Backend {
       mem.liveBuffers--;
       mem.liveBytes -= (storage as CpuStorage).data.byteLength;
     },
+    trim: () => 0, // freed arrays go to the garbage collector; nothing is pooled
     sync: () => Promise.resolve(),
     maxElements,
     assertUsable: () => {},

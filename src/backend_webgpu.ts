@@ -801,6 +801,24 @@ class WebGPUBackend implements Backend {
     if (generation === this.#generation) this.#release(buffer, "storage");
   }
 
+  trim(): number {
+    // Submitting first makes every freed buffer "clean"; destroying one that
+    // submitted work still uses is deferred by WebGPU until that work ends.
+    this.#submit();
+    let released = 0;
+    for (const bucket of this.#pool.values()) {
+      for (const buffer of bucket.clean) {
+        released += buffer.size;
+        buffer.destroy();
+      }
+      bucket.clean.length = 0;
+    }
+    this.#mem.pooledBytes -= released;
+    // Cached bind groups may name the destroyed buffers: drop them all.
+    this.#bindGroups.clear();
+    return released;
+  }
+
   async sync(): Promise<void> {
     this.#submit();
     await this.#device.queue.onSubmittedWorkDone();

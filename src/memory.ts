@@ -71,3 +71,23 @@ export async function sync(): Promise<void> {
     }),
   );
 }
+
+/**
+ * Gives the buffers kept for reuse (the WebGPU pool) back to the device, so
+ * `memoryStats().pooledBytes` drops to 0 — after a large one-off computation,
+ * for instance. Live tensors are untouched; later ops allocate afresh until
+ * the pool fills again. Work already queued keeps its buffers until it
+ * finishes (WebGPU defers their release).
+ *
+ * @returns The number of bytes released.
+ * @example
+ * ```ts
+ * import { memoryStats, ones, trimMemory } from "littlegrad";
+ * ones([1 << 20]).mul(2).dispose(); // its buffers go to the pool
+ * const released = trimMemory();
+ * console.log(memoryStats().pooledBytes); // 0
+ * ```
+ */
+export function trimMemory(): number {
+  return allBackends().reduce((bytes, b) => bytes + b.trim(), 0);
+}
