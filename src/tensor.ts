@@ -1013,6 +1013,42 @@ export class Tensor {
   }
 
   /**
+   * A strided window, one range per leading axis, like `lax.slice` or
+   * `x[s0:e0:k0, s1:e1:k1]`: the same view `get` gives for ranges (Python's
+   * rules for negative and out-of-range bounds; axes not named are whole).
+   *
+   * @param starts First index per axis.
+   * @param stops End (exclusive) per axis; default: the end of each axis.
+   * @param steps Step per axis (non-zero; negative walks backwards); default 1.
+   * @returns The window, a view.
+   * @example
+   * ```ts
+   * import { arange } from "littlegrad";
+   * const x = arange(12).reshape([3, 4]);
+   * console.log(await x.slice([1, 0], [3, 4], [1, 2]).array()); // [[4, 6], [8, 10]]
+   * ```
+   */
+  slice(
+    starts: readonly number[],
+    stops?: readonly (number | null)[],
+    steps?: readonly number[],
+  ): Tensor {
+    for (const [name, list] of [["starts", starts], ["stops", stops], ["steps", steps]] as const) {
+      if (list !== undefined && (!Array.isArray(list) || list.length > this.ndim)) {
+        throw new TypeError(
+          `slice: ${name} must be an array of at most ${this.ndim} entries (shape ${
+            shapeString(this.shape)
+          }), got ${Array.isArray(list) ? `${list.length} entries` : describe(list)}`,
+        );
+      }
+    }
+    if (stops && stops.length !== starts.length || steps && steps.length !== starts.length) {
+      throw new TypeError("slice: starts, stops and steps must have the same length");
+    }
+    return this.get(...starts.map((start, k) => [start, stops?.[k] ?? null, steps?.[k] ?? 1]));
+  }
+
+  /**
    * Reverses the order of elements along `axis` (all axes when omitted). A
    * view: no copy.
    * @example `tensor([1, 2, 3]).flip()` is `[3, 2, 1]`
@@ -1661,7 +1697,10 @@ export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor
     let [x, y] = promoted(op, a, b, a);
     if (TRUE_DIVISION.has(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
     if (op === "sub" && x.dtype === "bool") {
-      throw new TypeError("sub: subtracting booleans is not supported; use logicalXor-style ne()");
+      throw new TypeError(
+        "sub: subtracting bool tensors is not supported (as in NumPy); use a.ne(b) for " +
+          'exclusive or, or cast with astype("int32")',
+      );
     }
     const shape = broadcastShapes(op, x.shape, y.shape);
     const xs = sameShape(x.shape, shape) ? x : apply("broadcast", [x], { shape });

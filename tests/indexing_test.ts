@@ -12,6 +12,11 @@ const n = (shape: number[], seed: number) => randomNormal(shape, { seed });
 const GRAD_CASES: { name: string; fn: (...xs: Tensor[]) => Tensor; inputs: () => Tensor[] }[] = [
   { name: "get an integer", fn: (x) => x.get(1), inputs: () => [n([3, 4], 1)] },
   {
+    name: "slice with steps, one of them negative",
+    fn: (x) => x.slice([1, 3], [3, null], [1, -2]),
+    inputs: () => [n([3, 4], 11)],
+  },
+  {
     name: "get a negative integer and a range",
     fn: (x) => x.get(-1, [1, 3]),
     inputs: () => [n([3, 4], 2)],
@@ -112,4 +117,21 @@ testBoth("indexing errors name the op and the values", () => {
   throwsWith(() => concat([x, tensor([1, 2])]), TypeError, /concat: shapes \[2,3\], \[2\]/);
   throwsWith(() => stack([x, x.transpose()]), TypeError, /stack: all shapes must be equal/);
   throwsWith(() => x.split(2, 1), RangeError, /split: axis 1 of size 3 cannot be split into 2/);
+});
+
+testBoth("slice is lax.slice: per-axis start, stop and step, as a view", async () => {
+  const x = arange(12).reshape([3, 4]);
+  assert.deepEqual(await x.slice([1, 0], [3, 4], [1, 2]).array(), [[4, 6], [8, 10]]);
+  assert.deepEqual(await x.slice([-1]).array(), [[8, 9, 10, 11]]); // axes not named are whole
+  assert.deepEqual(await x.slice([0, 3], [null, 0], [1, -1]).array(), [
+    [3, 2, 1],
+    [7, 6, 5],
+    [11, 10, 9],
+  ]);
+  assert.deepEqual(x.slice([5], [9]).shape, [0, 4]); // out of range: empty, as in Python
+  assert.throws(() => x.slice([0, 0, 0]), /slice: starts must be an array of at most 2 entries/);
+  assert.throws(
+    () => x.slice([0], [1, 2]),
+    /slice: starts, stops and steps must have the same length/,
+  );
 });
