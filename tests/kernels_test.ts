@@ -17,12 +17,15 @@ import {
   availableBackends,
   type BackendName,
   disposeTree,
+  type DType,
+  DTYPES,
   memoryStats,
   sgd,
   softmaxCrossEntropy,
   type Tensor,
   tensor,
   valueAndGrad,
+  where,
 } from "../mod.ts";
 import { assertClose, settleGarbage } from "./_helpers.ts";
 
@@ -395,3 +398,107 @@ gpuTest("a warm training step allocates no new GPU memory", async () => {
   assert.equal(total(), warm, "GPU bytes (live + pooled) grew after warm-up");
   disposeTree([params, x, y]);
 });
+
+// ---- dtypes -----------------------------------------------------------------------------
+
+/** Host values valid for `dtype`, from the same LCG: small ints, 0/1, or halves. */
+function typedValues(dtype: DType, n: number, seed: number): number[] {
+  const v = Array.from(values(n, seed));
+  if (dtype === "bool") return v.map((x) => (x > 0 ? 1 : 0));
+  if (dtype === "int8") return v.map((x) => Math.round(x * 127));
+  if (dtype === "int32") return v.map((x) => Math.round(x * 2 ** 30)); // big: products wrap
+  return v.map((x) => Math.round(x * 64) / 16); // exact in float16
+}
+
+/** Like `compare`, for inputs of one dtype; integer and bool results must match exactly. */
+async function compareTyped(
+  label: string,
+  dtype: DType,
+  shapes: number[][],
+  build: (...xs: Tensor[]) => Tensor,
+): Promise<void> {
+  const run = async (backend: BackendName) => {
+    const xs = shapes.map((shape, i) =>
+      tensor(typedValues(dtype, shape.reduce((a, b) => a * b, 1), 40 + i), {
+        shape,
+        backend,
+        dtype,
+      })
+    );
+    const y = build(...xs);
+    const result = { dtype: y.dtype, shape: y.shape, out: Array.from(await y.data()) };
+    disposeTree([xs, y]);
+    return result;
+  };
+  const gpu = await run("webgpu");
+  const cpu = await run("cpu");
+  assert.equal(gpu.dtype, cpu.dtype, `${label}: dtypes differ`);
+  assert.deepEqual(gpu.shape, cpu.shape, `${label}: shapes differ`);
+  if (gpu.dtype === "float32" || gpu.dtype === "float16") {
+    // float16 results may round differently where the GPU computes in float32 first.
+    const tol = gpu.dtype === "float16" ? { atol: 1e-3, rtol: 2e-3 } : { atol: 1e-5, rtol: 1e-4 };
+    assertClose(gpu.out, cpu.out, { label: `${label} (${gpu.dtype})`, ...tol });
+  } else {
+    assert.deepEqual(gpu.out, cpu.out, `${label} (${gpu.dtype})`);
+  }
+}
+
+gpuTest(
+  "every dtype through the vec4, strided and row programs, reductions, pad and gather",
+  async () => {
+    const dense = [6, 10]; // 60 elements: the vec4 program
+    const T = (x: Tensor) => x.transpose(); // [10, 6] read transposed: the strided program
+    const elementwise: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+      ["add", (a, b) => a.add(b)],
+      ["mul", (a, b) => a.mul(b)],
+      ["maximum", (a, b) => a.maximum(b)],
+      ["minimum", (a, b) => a.minimum(b)],
+      ["lt", (a, b) => a.lt(b)],
+      ["eq", (a, b) => a.eq(b)],
+      ["ne", (a, b) => a.ne(b)],
+      ["where", (a, b) => where(a.gt(b), a, b)],
+      ["logicalAnd", (a, b) => a.logicalAnd(b)],
+    ];
+    const numeric: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+      ["sub", (a, b) => a.sub(b)],
+      ["floorDiv", (a, b) => a.floorDiv(b)],
+      ["mod", (a, b) => a.mod(b)],
+      ["neg", (a) => a.neg()],
+      ["abs", (a) => a.abs()],
+      ["sign", (a) => a.sign()],
+      ["add a weak scalar", (a) => a.add(3)],
+    ];
+    for (const dtype of DTYPES) {
+      const ops = dtype === "bool" ? elementwise : [...elementwise, ...numeric];
+      for (const [name, f] of ops) {
+        await compareTyped(`${name} dense`, dtype, [dense, dense], f);
+        await compareTyped(`${name} strided`, dtype, [[10, 6], dense], (a, b) => f(T(a), b));
+        await compareTyped(`${name} row`, dtype, [dense, [10]], f);
+      }
+      for (const target of DTYPES) {
+        await compareTyped(`astype ${target} dense`, dtype, [dense], (a) => a.astype(target));
+        await compareTyped(
+          `astype ${target} strided`,
+          dtype,
+          [[10, 6]],
+          (a) => T(a).astype(target),
+        );
+      }
+      // Reductions: the thread and workgroup strategies (one chunk, then three),
+      // vec4 and strided layouts.
+      for (const shape of [[6, 10], [3, 3000], [2, 9000]]) {
+        await compareTyped(`sum ${shape}`, dtype, [shape], (a) => a.sum(1));
+        await compareTyped(`max ${shape}`, dtype, [shape], (a) => a.max(1));
+        await compareTyped(`min over axis 0 ${shape}`, dtype, [shape], (a) => a.min(0));
+        // Float products of 3000 values overflow, and where zeros meet infinities
+        // the order (f32 tree vs f64 loop) decides; integer products wrap exactly.
+        if (dtype !== "float16" && (dtype !== "float32" || shape[1] === 10)) {
+          await compareTyped(`prod ${shape}`, dtype, [shape], (a) => a.prod(1));
+        }
+      }
+      await compareTyped("pad", dtype, [[3, 5]], (a) => a.pad([[1, 2], [0, 3]]));
+      await compareTyped("take", dtype, [[5, 4]], (a) => a.take([4, 0, -1, 2, 2], 0));
+      await compareTyped("flip", dtype, [[5, 4]], (a) => a.flip(1).add(a.astype(a.dtype)));
+    }
+  },
+);
