@@ -1018,21 +1018,22 @@ export class Tensor {
    * rules for negative and out-of-range bounds; axes not named are whole).
    *
    * @param starts First index per axis.
-   * @param stops End (exclusive) per axis; default: the end of each axis.
-   * @param steps Step per axis (non-zero; negative walks backwards); default 1.
+   * @param stops End (exclusive) per axis, `null` for the end; default: the ends.
+   * @param opts `steps`: step per axis (non-zero; negative walks backwards), default 1.
    * @returns The window, a view.
    * @example
    * ```ts
    * import { arange } from "littlegrad";
    * const x = arange(12).reshape([3, 4]);
-   * console.log(await x.slice([1, 0], [3, 4], [1, 2]).array()); // [[4, 6], [8, 10]]
+   * console.log(await x.slice([1, 0], [3, 4], { steps: [1, 2] }).array()); // [[4, 6], [8, 10]]
    * ```
    */
   slice(
     starts: readonly number[],
     stops?: readonly (number | null)[],
-    steps?: readonly number[],
+    opts: { steps?: readonly number[] } = {},
   ): Tensor {
+    const steps = opts.steps;
     for (const [name, list] of [["starts", starts], ["stops", stops], ["steps", steps]] as const) {
       if (list !== undefined && (!Array.isArray(list) || list.length > this.ndim)) {
         throw new TypeError(

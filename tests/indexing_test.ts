@@ -13,7 +13,7 @@ const GRAD_CASES: { name: string; fn: (...xs: Tensor[]) => Tensor; inputs: () =>
   { name: "get an integer", fn: (x) => x.get(1), inputs: () => [n([3, 4], 1)] },
   {
     name: "slice with steps, one of them negative",
-    fn: (x) => x.slice([1, 3], [3, null], [1, -2]),
+    fn: (x) => x.slice([1, 3], [3, null], { steps: [1, -2] }),
     inputs: () => [n([3, 4], 11)],
   },
   {
@@ -121,9 +121,9 @@ testBoth("indexing errors name the op and the values", () => {
 
 testBoth("slice is lax.slice: per-axis start, stop and step, as a view", async () => {
   const x = arange(12).reshape([3, 4]);
-  assert.deepEqual(await x.slice([1, 0], [3, 4], [1, 2]).array(), [[4, 6], [8, 10]]);
+  assert.deepEqual(await x.slice([1, 0], [3, 4], { steps: [1, 2] }).array(), [[4, 6], [8, 10]]);
   assert.deepEqual(await x.slice([-1]).array(), [[8, 9, 10, 11]]); // axes not named are whole
-  assert.deepEqual(await x.slice([0, 3], [null, 0], [1, -1]).array(), [
+  assert.deepEqual(await x.slice([0, 3], [null, 0], { steps: [1, -1] }).array(), [
     [3, 2, 1],
     [7, 6, 5],
     [11, 10, 9],
