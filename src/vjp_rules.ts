@@ -43,9 +43,25 @@ const noGradient: VjpRule = (_g, eqn) => eqn.inputs.map(() => null);
 const extremeRule: VjpRule = (g, { inputs: [x], output, params }) => {
   const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
   const mask = x.eq(output.reshape(kept));
-  const count = mask.sum(params.axes!, { keepdims: true });
-  return [mask.div(count).mul(g.reshape(kept))];
+  const count = mask.astype(g.dtype).sum(params.axes!, { keepdims: true });
+  return [where(mask, g.reshape(kept).div(count), 0)];
 };
+
+/**
+ * `maximum` and `minimum`: the gradient goes to the chosen input, and ties
+ * split it evenly (the mean of the one-sided derivatives). `wins(a, b)` says
+ * where `a` is chosen outright.
+ */
+function choiceRule(wins: (a: Tensor, b: Tensor) => Tensor): VjpRule {
+  return (g, { inputs: [a, b] }, [wa, wb]) => {
+    const tie = a.eq(b);
+    const half = where(tie, g.mul(0.5), 0);
+    return [
+      wa ? where(wins(a, b), g, half) : null,
+      wb ? where(wins(b, a), g, half) : null,
+    ];
+  };
+}
 
 /** The VJP rule of every primitive. */
 export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
@@ -83,21 +99,8 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     wa ? where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))) : null,
     wb ? g.mul(output).mul(a.log()) : null,
   ],
-  maximum: (g, { inputs: [a, b] }, [wa, wb]) => {
-    // Ties split the gradient evenly: the mean of the one-sided derivatives.
-    const half = a.eq(b).mul(0.5);
-    return [
-      wa ? g.mul(b.lt(a).add(half)) : null,
-      wb ? g.mul(a.lt(b).add(half)) : null,
-    ];
-  },
-  minimum: (g, { inputs: [a, b] }, [wa, wb]) => {
-    const half = a.eq(b).mul(0.5);
-    return [
-      wa ? g.mul(a.lt(b).add(half)) : null,
-      wb ? g.mul(b.lt(a).add(half)) : null,
-    ];
-  },
+  maximum: choiceRule((a, b) => b.lt(a)),
+  minimum: choiceRule((a, b) => a.lt(b)),
   floordiv: noGradient,
   // a mod b = a - b·floor(a / b), with floor's derivative 0.
   mod: (g, { inputs: [a, b] }, [wa, wb]) => [
