@@ -8,6 +8,8 @@
  * - elementwise over 16M (2^24) elements: add, exp, and a bias add
  *   `[4096, 4096] + [4096]` (a broadcast row);
  * - a full sum over 16M elements (chunked two-stage reduction);
+ * - add and sum over 16M elements in float32, float16, int32 and int8
+ *   (WebGPU only, float32 as the group baseline);
  * - 1000 dependent adds on 16 elements, then one read (per-op overhead).
  *
  * Each bench queues `×K` ops and waits once (see `_common.ts`), so the time
@@ -21,8 +23,10 @@
  * @module
  */
 
-import { available, bench, benchQueued, LeakCheck, printHeader } from "./_common.ts";
-import { randomNormal, sync, type Tensor, tidy } from "../mod.ts";
+import { available, bench, benchQueued, fixture, LeakCheck, printHeader } from "./_common.ts";
+import { type DType, randomNormal, sync, type Tensor, tidy } from "../mod.ts";
+// Internal, bench-only: which dtypes the adapter can store.
+import { resolveBackend } from "../src/backends.ts";
 
 // ---- sync floor ---------------------------------------------------------------
 
@@ -120,6 +124,42 @@ benchQueued({
   op: (x) => x.sum(),
   runs: LARGE,
 });
+
+// ---- dtypes: the same add and sum in every numeric dtype (WebGPU) -----------------
+
+// float16 halves the bytes moved; int8 is stored widened to 32 bits, so it
+// moves as many as int32 and pays a wrap on every store.
+const GPU_DTYPES: DType[] = ["float32", "float16", "int32", "int8"];
+for (
+  const [label, op] of [["add", (x: Tensor) => x.add(x)], ["sum", (x: Tensor) => x.sum()]] as const
+) {
+  for (const dtype of GPU_DTYPES) {
+    const name = `${label} 16M ${dtype} ×8 [webgpu]`;
+    const inputs = fixture(() =>
+      tidy(() => randomNormal([N], { seed: 11, backend: "webgpu" }).mul(50).astype(dtype))
+    );
+    const leaks = new LeakCheck(name);
+    bench({
+      name,
+      group: `${label} 16M by dtype (webgpu)`,
+      baseline: dtype === "float32",
+      ignore: !available("webgpu") ||
+        !resolveBackend("webgpu").dtypes.includes(dtype),
+      n: 15,
+      warmup: 2,
+      async fn(b) {
+        const x = await inputs();
+        const results: Tensor[] = [];
+        b.start();
+        for (let i = 0; i < 8; i++) results.push(op(x));
+        await sync();
+        b.end();
+        for (const r of results) r.dispose();
+        leaks.check();
+      },
+    });
+  }
+}
 
 // ---- per-op overhead: a long chain of tiny dependent ops ------------------------
 

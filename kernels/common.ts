@@ -136,7 +136,10 @@ fn lg_f16(x: f32) -> f16 {
   return f16(select(y, x, lg_is_nan(x)));
 }
 fn lg_f164(x: vec4<f32>) -> vec4<f16> {
-  return vec4<f16>(lg_f16(x.x), lg_f16(x.y), lg_f16(x.z), lg_f16(x.w));
+  let inf = vec4<f32>(bitcast<f32>(0x7f800000u));
+  let big = abs(x) >= vec4<f32>(65520.0);
+  let y = select(clamp(x, vec4<f32>(-65504.0), vec4<f32>(65504.0)), select(inf, -inf, x < vec4<f32>(0.0)), big);
+  return vec4<f16>(select(y, x, lg_is_nan4(x)));
 }
 `;
 
