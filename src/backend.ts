@@ -109,13 +109,15 @@ export interface Backend {
   /**
    * Reduces a view whose last axes are the reduced ones: the view's flat
    * element order is `outSize` groups of `reduceSize` elements. The result
-   * has the input's dtype (floats accumulate in float32 at least).
+   * has `dtype`: the input's, or `int32` for sums and products of `int8`
+   * and `bool`. Floats accumulate in float32 at least, integers in int32.
    */
   reduce(
     op: ReduceOp,
     input: View,
     outSize: number,
     reduceSize: number,
+    dtype: DType,
   ): Storage;
   /**
    * Batched matmul of 3-D float32 views `[batch, m, k]` and `[batch, k, n]`

@@ -205,11 +205,10 @@ export function createCpuBackend(): Backend {
       }
       return make(out, dtype);
     },
-    reduce(op: ReduceOp, input, outSize, reduceSize) {
+    reduce(op: ReduceOp, input, outSize, reduceSize, dtype) {
       const x = gather(input);
-      const dtype = input.storage.dtype;
       const out = alloc(outSize, dtype);
-      const float = isFloat(dtype);
+      const float = isFloat(input.storage.dtype);
       // Floats accumulate in float64 (the reference is the exact-ish result);
       // integers in int32, wrapping like the GPU.
       const combine: Binary = op === "sum"

@@ -631,11 +631,11 @@ class WebGPUBackend implements Backend {
     input: View,
     outSize: number,
     reduceSize: number,
-    outDtype: DType = input.storage.dtype,
+    outDtype: DType,
   ): Storage {
     const dtype = input.storage.dtype;
     if (outSize === 0 || reduceSize === 0) {
-      return this.upload(hostArray(dtype, outSize).fill(reduceInit(op, dtype)), dtype);
+      return this.upload(hostArray(outDtype, outSize).fill(reduceInit(op, outDtype)), outDtype);
     }
     // Split the view into its kept (leading) and reduced (trailing) axes,
     // and collapse each part on its own.

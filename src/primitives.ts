@@ -85,7 +85,7 @@ export type Prim =
 
 /** Static parameters of an equation (the non-tensor arguments of a primitive). */
 export interface PrimParams {
-  /** Target dtype (`convert`). */
+  /** Target dtype (`convert`), or the accumulation dtype of `sum` and `prod` (int32 for int8 and bool). */
   dtype?: DType;
   /** Reduced axes (`sum`, `prod`, `max`, `min`), sorted; flipped axes (`flip`). */
   axes?: readonly number[];
@@ -209,6 +209,7 @@ export function runPrimitive(
         arranged,
         sizeOf(outShape),
         sizeOf(axes.map((i) => x.shape[i])),
+        params.dtype ?? x.storage.dtype,
       );
       return dense(storage, outShape);
     }

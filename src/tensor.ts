@@ -1752,11 +1752,12 @@ function reduce(
     );
   }
   return composite(() => {
-    // Sums and products of int8 and bool accumulate in int32, as in JAX.
-    const input = op === "sum" || op === "prod" ? widenInt(x) : x;
+    // Sums and products of int8 and bool accumulate in int32, as in JAX
+    // (in the reduction itself: no conversion pass).
+    const widen = (op === "sum" || op === "prod") && (x.dtype === "int8" || x.dtype === "bool");
     const out = axes.length === 0
-      ? apply("reshape", [input], { shape: x.shape })
-      : apply(op, [input], { axes });
+      ? (widen ? x.astype("int32") : apply("reshape", [x], { shape: x.shape }))
+      : apply(op, [x], widen ? { axes, dtype: "int32" } : { axes });
     if (!opts.keepdims) return out;
     return out.reshape(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
   });
