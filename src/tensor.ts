@@ -730,19 +730,17 @@ export class Tensor {
    */
   cumsum(axis = -1): Tensor {
     const [a] = normalizeAxes("cumsum", axis, this.ndim);
-    const d = this.shape[a];
-    return composite(() => {
-      let x = widenInt(this);
-      for (let shift = 1; shift < d; shift *= 2) {
-        const head = apply("slice", [x], {
-          shape: x.shape.map((n, k) => (k === a ? n - shift : n)),
-          starts: x.shape.map(() => 0),
-          steps: x.shape.map(() => 1),
-        });
-        x = x.add(head.pad(x.shape.map((_, k): [number, number] => k === a ? [shift, 0] : [0, 0])));
-      }
-      return apply("reshape", [x], { shape: x.shape });
-    });
+    return composite(() => scan(widenInt(this), a, "add"));
+  }
+  /**
+   * Cumulative product along `axis`, the same log-step scan as `cumsum`
+   * with products (no division, so zeros are exact, and every derivative
+   * order is right). `int8` and `bool` give `int32`.
+   * @example `tensor([1, 2, 3, 4]).cumprod()` is `[1, 2, 6, 24]`
+   */
+  cumprod(axis = -1): Tensor {
+    const [a] = normalizeAxes("cumprod", axis, this.ndim);
+    return composite(() => scan(widenInt(this), a, "mul"));
   }
   /**
    * Floor division with Python's rule (rounds toward -inf), with
@@ -1661,6 +1659,29 @@ function truth(op: string, x: Tensor | number, like?: Tensor | number): Tensor {
 /** `x` itself if floating, else converted to float32 (JAX's rule for transcendental ops). */
 export function toFloat(x: Tensor): Tensor {
   return isFloat(x.dtype) ? x : x.astype("float32");
+}
+
+/**
+ * @internal Inclusive scan along axis `a` with `add` or `mul`: ⌈log₂ d⌉ rounds
+ * of combining the values with themselves shifted by 1, 2, 4, ... (the shift
+ * a slice and a pad with the identity), so it is differentiable through
+ * those primitives and exact for integers.
+ */
+export function scan(x: Tensor, a: number, op: "add" | "mul"): Tensor {
+  const d = x.shape[a];
+  let out = x;
+  for (let shift = 1; shift < d; shift *= 2) {
+    const head = apply("slice", [out], {
+      shape: out.shape.map((n, k) => (k === a ? n - shift : n)),
+      starts: out.shape.map(() => 0),
+      steps: out.shape.map(() => 1),
+    });
+    const widths = out.shape.map((_, k): [number, number] => (k === a ? [shift, 0] : [0, 0]));
+    const shifted = head.pad(widths, op === "add" ? 0 : 1);
+    out = op === "add" ? out.add(shifted) : out.mul(shifted);
+  }
+  // Always a fresh tensor, even when there was nothing to combine.
+  return apply("reshape", [out], { shape: out.shape });
 }
 
 /** `x` with `int8` and `bool` widened to `int32` (what sums accumulate in). */

@@ -8,7 +8,16 @@
 import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
-import { apply, backendOf, clampIndices, oneHot, scalar, type Tensor, where } from "./tensor.ts";
+import {
+  apply,
+  backendOf,
+  clampIndices,
+  oneHot,
+  scalar,
+  scan,
+  type Tensor,
+  where,
+} from "./tensor.ts";
 
 /**
  * Given the output cotangent `g` of an equation, returns one cotangent per
@@ -126,22 +135,29 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     return [g.reshape(kept).broadcastTo(x.shape)];
   },
   prod: (g, { inputs: [x], params }) => {
-    // Each element's derivative is the product of the others. Without
-    // dividing by zero: with no zero in the group it is prod / x; with one
-    // zero, the zero's derivative is the product of the rest and every other
-    // element's is 0; with two or more zeros, all are 0.
+    // Each element's derivative is the product of the others: the exclusive
+    // products from the left times those from the right, over the reduced
+    // axes moved last and flattened. No division, so zeros are exact, and the
+    // rule is a polynomial of x: every derivative order is right.
     const axes = params.axes!;
+    const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const perm = [...keptAxes, ...axes];
+    const inverse = perm.map((_, k) => perm.indexOf(k));
+    const lead = keptAxes.map((i) => x.shape[i]);
+    const n = axes.reduce((p, i) => p * x.shape[i], 1);
     const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-    const isZero = x.eq(0);
-    const zeros = isZero.sum(axes, { keepdims: true });
-    const nonZero = where(isZero, 1, x);
-    const rest = nonZero.prod(axes, { keepdims: true });
-    const others = where(
-      zeros.eq(0),
-      rest.div(nonZero),
-      where(zeros.eq(1).logicalAnd(isZero), rest, 0),
-    );
-    return [others.mul(g.reshape(kept))];
+    if (n === 0) return [g.reshape(kept).broadcastTo(x.shape)]; // an empty input
+    const rows = x.transpose(perm).reshape([...lead, n]);
+    const last = lead.length;
+    const exclusive = (t: Tensor) => {
+      const widths = t.shape.map((_, k): [number, number] => (k === last ? [1, 0] : [0, 0]));
+      const head = t.slice(t.shape.map(() => 0), t.shape.map((d, k) => (k === last ? d - 1 : d)));
+      return scan(head.pad(widths, 1), last, "mul");
+    };
+    const others = exclusive(rows).mul(exclusive(rows.flip(last)).flip(last));
+    return [
+      others.reshape(perm.map((i) => x.shape[i])).transpose(inverse).mul(g.reshape(kept)),
+    ];
   },
   max: extremeRule,
   min: extremeRule,

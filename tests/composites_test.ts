@@ -175,3 +175,27 @@ testBoth("gradient checks: cumsum, mod (in both operands), argmax has none", asy
   assertClose(await g.array(), new Array(12).fill(1));
   for (const t of [x, a, b, g]) t.dispose();
 });
+
+testBoth(
+  "cumprod: values (zeros and ints exact) and gradients by central differences",
+  async () => {
+    assertClose(await tensor([1, 2, 3, 4]).cumprod().array(), [1, 2, 6, 24]);
+    assertClose(await tensor([[2, 0, 5], [1, -1, 3]]).cumprod(1).array(), [[2, 0, 0], [1, -1, -3]]);
+    assertClose(await tensor([[2, 0, 5], [1, -1, 3]]).cumprod(0).array(), [[2, 0, 5], [2, 0, 15]]);
+    const big = tensor([46341, 46341, 2], { dtype: "int32" }); // 46341² wraps past 2³¹
+    assert.deepEqual(Array.from(await big.cumprod().data()), [46341, -2147479015, 9266]);
+    assert.equal(tensor([true, true]).cumprod().dtype, "int32");
+    await checkGrads((x: Tensor) => x.cumprod(1), [tensor([[0.5, -1.2, 2], [0, 1.5, -0.7]])]);
+  },
+);
+
+testBoth("prod's gradient is differentiable again, zeros included", async () => {
+  const hessianRow = (t: Tensor) => grad((u: Tensor) => u.prod())(t);
+  for (const x of [[0.5, -1.2, 2], [0, 1.5, -0.7], [0, 0, 1.3]]) {
+    await checkGrads(hessianRow, [tensor(x)]);
+  }
+  // Over two of three axes, with a zero in one group.
+  const x = tensor([[[1.5, 0], [2, -1]], [[0.5, 1.2], [-0.8, 2]]]);
+  await checkGrads((t: Tensor) => t.prod([0, 2]), [x]);
+  await checkGrads((t: Tensor) => grad((u: Tensor) => u.prod([0, 2]).sum())(t), [x]);
+});
