@@ -72,7 +72,7 @@ for (const backend of BACKENDS) {
     } as Params,
     x: randomNormal([BATCH, IN], { seed: 3, backend }),
     labels: tensor(
-      Float32Array.from({ length: BATCH }, (_, i) => (i * 7) % OUT),
+      Int32Array.from({ length: BATCH }, (_, i) => (i * 7) % OUT),
       { backend },
     ),
   }));

@@ -164,7 +164,7 @@ const littlegrad: Lib = {
       b2: t(init.b2, [OUT]),
     };
     const x = t(init.x, [BATCH, IN]);
-    const labels = lg.tensor(init.labels, { backend: "webgpu" });
+    const labels = lg.tensor(init.labels, { backend: "webgpu", dtype: "int32" });
     const loss = (p: LgParams, x: lg.Tensor, labels: lg.Tensor) =>
       lg.softmaxCrossEntropy(x.matmul(p.w1).add(p.b1).relu().matmul(p.w2).add(p.b2), labels);
     const step = lg.valueAndGrad(loss);

@@ -134,7 +134,7 @@ console.log(
 );
 
 /**
- * A batch as tensors: standardised images `[n, 784]` and labels `[n]`. With
+ * A batch as tensors: standardised images `[n, 784]` and int32 labels `[n]`. With
  * `shifts`, image i is translated by (dx, dy) = shifts[i] (empty pixels are
  * background).
  */
@@ -151,7 +151,7 @@ function makeBatch(ids: number[], shifts?: [number, number][]): [Tensor, Tensor]
   });
   return [
     tensor(x, { shape: [ids.length, PIXELS] }),
-    tensor(ids.map((id) => all.labels[id])),
+    tensor(ids.map((id) => all.labels[id]), { dtype: "int32" }),
   ];
 }
 

@@ -187,7 +187,7 @@ console.log(`backend: ${backend} (${adapter})`);
 
 const data = makeMoons(POINTS, NOISE, SEED);
 const x = tensor(data.points);
-const labels = tensor(data.labels);
+const labels = tensor(data.labels, { dtype: "int32" });
 let params = initMlp(LAYERS, SEED);
 
 /** The loss a step (counted from 1) computed, before its update. */
