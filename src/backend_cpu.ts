@@ -1,6 +1,8 @@
 /**
- * The CPU reference backend: plain loops over `Float32Array`s. It defines the
- * semantics the WebGPU kernels are tested against, so it favours clarity.
+ * The CPU reference backend: plain loops over typed arrays (one per dtype,
+ * see `hostArrayClass`). It defines the semantics the WebGPU kernels are
+ * tested against, so it favours clarity: floats compute in float64 and round
+ * on store, integers wrap through the typed arrays (and `Math.imul`).
  * @module
  */
 

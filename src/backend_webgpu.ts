@@ -351,8 +351,8 @@ class WebGPUBackend implements Backend {
     if (elements > this.maxElements) {
       const mib = (n: number) => `${(n * 4 / 2 ** 20).toFixed(0)} MiB`;
       throw new RangeError(
-        `a tensor of ${elements} float32 values (${mib(elements)}) exceeds this adapter's ` +
-          `storage buffer limit of ${this.maxElements} values (${mib(this.maxElements)})`,
+        `a tensor of ${elements} ${dtype} values exceeds this adapter's storage buffer limit ` +
+          `of ${this.maxElements} 32-bit values (${mib(this.maxElements)})`,
       );
     }
     const bytes = Math.max(elements, 1) * elementBytes(dtype);

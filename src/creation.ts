@@ -41,7 +41,7 @@ function prepare(op: string, shape: Shape, opts: CreateOptions): void {
   if (n > backend.maxElements) {
     throw new RangeError(
       `${op}: shape ${shapeString(shape)} has ${n} elements, more than the ${backend.name} ` +
-        `backend can hold in one tensor (${backend.maxElements} float32 values on ${backend.adapter})`,
+        `backend can hold in one tensor (${backend.maxElements} values on ${backend.adapter})`,
     );
   }
 }
