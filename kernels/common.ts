@@ -63,6 +63,12 @@ fn lg_pow(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
   if (y == 1.0) { return x; }
   if (y == 2.0) { return x * x; }
+  if (x == 0.0 && y < 0.0) {
+    // IEEE: ±0 to a negative power is +inf, or -inf for -0 and an odd integer power.
+    let odd = floor(y) == y && fract(y * 0.5) != 0.0;
+    let inf = bitcast<f32>(0x7f800000u);
+    return select(inf, -inf, odd && (bitcast<u32>(x) & 0x80000000u) != 0u);
+  }
   let r = exp2(y * log2(abs(x)));
   if (x >= 0.0) { return r; }
   if (floor(y) != y) { return lg_nan(); }

@@ -13,6 +13,7 @@ import {
   type DType,
   type HostArray,
   hostArrayClass,
+  intRange,
   isFloat,
   promoteTypes,
   weakDType,
@@ -510,11 +511,11 @@ export class Tensor {
   }
   /** Elementwise `this > other`, as `bool`. @example `x.gt(0)` */
   gt(other: Tensor | number): Tensor {
-    return binary("lt", other, this);
+    return binary("lt", other, this, "gt");
   }
   /** Elementwise `this >= other`, as `bool`. @example `x.ge(y)` */
   ge(other: Tensor | number): Tensor {
-    return binary("le", other, this);
+    return binary("le", other, this, "ge");
   }
   /** Elementwise `this == other`, as `bool`. @example `x.eq(y)` */
   eq(other: Tensor | number): Tensor {
@@ -611,7 +612,7 @@ export class Tensor {
   clip(low: Tensor | number, high: Tensor | number): Tensor {
     const shapeOf = (x: Tensor | number) => (x instanceof Tensor ? x.shape : []);
     broadcastShapes("clip", broadcastShapes("clip", this.shape, shapeOf(low)), shapeOf(high));
-    return composite(() => this.maximum(low).minimum(high));
+    return composite(() => binary("minimum", binary("maximum", this, low, "clip"), high, "clip"));
   }
   /** Elementwise `this²`. @example `x.square()` */
   square(): Tensor {
@@ -677,11 +678,16 @@ export class Tensor {
   max(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     return reduce("max", this, axis, opts);
   }
-  /** Mean over `axis` (all axes when omitted); integers give `float32`. @example `x.mean(0)` */
+  /**
+   * Mean over `axis` (all axes when omitted); integers give `float32`, and
+   * `float16` is averaged in float32 and rounded once at the end (as JAX
+   * does), so neither the sum nor the count overflows float16.
+   * @example `x.mean(0)`
+   */
   mean(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     const axes = normalizeAxes("mean", axis, this.ndim);
     const count = sizeOf(axes.map((a) => this.shape[a]));
-    return composite(() => toFloat(this).sum(axes, opts).div(count));
+    return composite(() => inFloat32(toFloat(this), (x) => x.sum(axes, opts).div(count)));
   }
   /**
    * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
@@ -699,11 +705,12 @@ export class Tensor {
     const axes = normalizeAxes("var", axis, this.ndim);
     const n = sizeOf(axes.map((a) => this.shape[a]));
     const ddof = opts.ddof ?? 0;
-    return composite(() => {
-      const x = toFloat(this);
-      const centered = x.sub(x.mean(axes, { keepdims: true }));
-      return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
-    });
+    return composite(() =>
+      inFloat32(toFloat(this), (x) => {
+        const centered = x.sub(x.mean(axes, { keepdims: true }));
+        return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
+      })
+    );
   }
   /** Standard deviation: `sqrt(var)`. @example `x.std(0, { ddof: 1 })` */
   std(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
@@ -1079,6 +1086,15 @@ export class Tensor {
           shapeString(this.shape)
         }, got ${JSON.stringify(widths)}`,
       );
+    }
+    if (!isFloat(this.dtype)) {
+      // An integer or bool tensor takes a fill that fits it, as other ops take numbers.
+      const [lo, hi] = this.dtype === "bool" ? [0, 1] : intRange(this.dtype as "int32" | "int8");
+      if (!Number.isInteger(value) || value < lo || value > hi) {
+        throw new RangeError(
+          `pad: the fill value ${value} does not fit dtype ${this.dtype} (an integer in [${lo}, ${hi}])`,
+        );
+      }
     }
     return apply("pad", [this], {
       shape: this.shape.map((d, k) => d + pairs[k][0] + pairs[k][1]),
@@ -1684,6 +1700,11 @@ export function scan(x: Tensor, a: number, op: "add" | "mul"): Tensor {
   return apply("reshape", [out], { shape: out.shape });
 }
 
+/** `f(x)`, computed in float32 when `x` is float16 and rounded back at the end. */
+function inFloat32(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
+  return x.dtype === "float16" ? f(x.astype("float32")).astype("float16") : f(x);
+}
+
 /** `x` with `int8` and `bool` widened to `int32` (what sums accumulate in). */
 function widenInt(x: Tensor): Tensor {
   return x.dtype === "int8" || x.dtype === "bool" ? x.astype("int32") : x;
@@ -1714,9 +1735,14 @@ function tryBroadcast(from: Shape, to: Shape): boolean {
  * @internal Broadcasts both operands (tensors or numbers) to a common shape,
  * then applies a binary primitive.
  */
-export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor {
+export function binary(
+  op: Prim,
+  a: Tensor | number,
+  b: Tensor | number,
+  name: string = op,
+): Tensor {
   return composite(() => {
-    let [x, y] = promoted(op, a, b, a);
+    let [x, y] = promoted(name, a, b, a);
     if (TRUE_DIVISION.has(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
     if (op === "sub" && x.dtype === "bool") {
       throw new TypeError(
@@ -1724,7 +1750,7 @@ export function binary(op: Prim, a: Tensor | number, b: Tensor | number): Tensor
           'exclusive or, or cast with astype("int32")',
       );
     }
-    const shape = broadcastShapes(op, x.shape, y.shape);
+    const shape = broadcastShapes(name, x.shape, y.shape);
     const xs = sameShape(x.shape, shape) ? x : apply("broadcast", [x], { shape });
     const ys = sameShape(y.shape, shape) ? y : apply("broadcast", [y], { shape });
     return apply(op, [xs, ys]);

@@ -950,3 +950,38 @@ testBoth(
     );
   },
 );
+
+testBoth("float16 mean and var are computed in float32 and rounded once", async () => {
+  const many = full([5000], 30, { dtype: "float16" }); // the sum, 150000, overflows float16
+  assert.equal(many.mean().dtype, "float16");
+  assert.equal(await many.mean().item(), 30);
+  assert.equal(await many.var().item(), 0);
+  // More elements than float16's largest finite value: the count itself would be inf.
+  assert.equal(await full([70000], 1, { dtype: "float16" }).mean().item(), 1);
+  assertClose(await full([70000], 0.001, { dtype: "float16" }).std().item(), 0, { atol: 1e-6 });
+});
+
+testBoth("errors name the op the user called, and pad checks its fill like other numbers", () => {
+  const small = tensor([1, 0], { dtype: "int8" });
+  assert.throws(() => small.gt(300), /^RangeError: gt: the number 300 does not fit/);
+  assert.throws(() => small.ge(300), /^RangeError: ge: the number 300/);
+  assert.throws(() => tensor([1, 2]).gt(tensor([1, 2, 3])), /^TypeError: gt: shapes/);
+  assert.throws(() => small.clip(-300, 2), /^RangeError: clip: the number -300/);
+  assert.throws(() => small.pad([1, 1], 300), /pad: the fill value 300 does not fit dtype int8/);
+  assert.throws(() => small.pad([1, 1], 2.7), /pad: the fill value 2.7 does not fit/);
+  assert.throws(
+    () => tensor([true]).pad([1, 0], 2),
+    /pad: the fill value 2 does not fit dtype bool/,
+  );
+});
+
+testBoth("pow of zero to a negative power is IEEE's infinity on both backends", async () => {
+  const zeros = tensor([0, -0, 0, -0]);
+  assert.deepEqual(await zeros.pow(tensor([-1, -1, -2, -3])).array(), [
+    Infinity,
+    -Infinity,
+    Infinity,
+    -Infinity,
+  ]);
+  assert.deepEqual(await tensor([0], { dtype: "int32" }).pow(-1).array(), [Infinity]);
+});
