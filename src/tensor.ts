@@ -1887,9 +1887,14 @@ function checkReshapeArgs(shape: Shape): void {
 
 function inferShape(x: Tensor, shape: Shape): number[] {
   const known = sizeOf(shape.filter((d) => d !== -1));
-  const out = shape.map((
-    d,
-  ) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
+  if (known === 0 && shape.includes(-1)) {
+    // Any size would do: NumPy refuses the -1 too.
+    throw new TypeError(
+      `reshape: cannot infer the -1 in ${shapeString(shape)} when another axis is 0 ` +
+        `(tensor of shape ${shapeString(x.shape)}); give every axis`,
+    );
+  }
+  const out = shape.map((d) => (d === -1 ? x.size / known : d));
   if (sizeOf(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
     throw new TypeError(
       `reshape: cannot reshape ${shapeString(x.shape)} (${x.size} elements) to ${

@@ -32,6 +32,8 @@ testBoth("elementwise, shape, indexing and joining ops keep zero-size shapes", a
   assert.equal(e.gt(0).dtype, "bool");
   assert.deepEqual(e.astype("int8").shape, [0, 3]);
   assert.deepEqual(e.reshape([3, 0]).shape, [3, 0]);
+  assert.deepEqual(e.reshape([-1]).shape, [0]);
+  assert.throws(() => e.reshape([0, -1]), /reshape: cannot infer the -1 in \[0,-1\]/); // as NumPy
   assert.deepEqual(e.transpose().shape, [3, 0]);
   assert.deepEqual(e.get([1, null]).shape, [0, 3]);
   assert.deepEqual(e.cumsum(0).shape, [0, 3]);
