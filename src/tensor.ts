@@ -783,6 +783,28 @@ export class Tensor {
   logicalNot(): Tensor {
     return this.eq(0);
   }
+  /** Elementwise logical exclusive or (non-zero is true), as `bool`. @example `a.logicalXor(b)` */
+  logicalXor(other: Tensor | number): Tensor {
+    return composite(() =>
+      binary("ne", truth("logicalXor", this), truth("logicalXor", other, this))
+    );
+  }
+  /** Elementwise test for NaN, as `bool` (false for integers). @example `x.isnan()` */
+  isnan(): Tensor {
+    return this.ne(this);
+  }
+  /** Elementwise test for ±Infinity, as `bool` (false for integers). @example `x.isinf()` */
+  isinf(): Tensor {
+    return isFloat(this.dtype) ? this.abs().eq(Infinity) : this.ne(this);
+  }
+  /**
+   * Elementwise test for a finite value (not NaN, not ±Infinity), as `bool`;
+   * true for integers. `x - x` is 0 exactly when `x` is finite.
+   * @example `x.isfinite()`
+   */
+  isfinite(): Tensor {
+    return isFloat(this.dtype) ? composite(() => this.sub(this).eq(0)) : this.eq(this);
+  }
   /**
    * The values converted to `dtype`: floats to integers truncate toward zero
    * and saturate at the type's limits (NaN gives 0), `int8` then wraps,

@@ -985,3 +985,22 @@ testBoth("pow of zero to a negative power is IEEE's infinity on both backends", 
   ]);
   assert.deepEqual(await tensor([0], { dtype: "int32" }).pow(-1).array(), [Infinity]);
 });
+
+testBoth("isnan, isinf, isfinite and logicalXor give bool for every dtype", async () => {
+  const x = tensor([1, NaN, Infinity, -Infinity, 0, -2]);
+  for (const t of [x, x.astype("float16")]) {
+    assert.equal(t.isnan().dtype, "bool");
+    assert.deepEqual(Array.from(await t.isnan().data()), [0, 1, 0, 0, 0, 0]);
+    assert.deepEqual(Array.from(await t.isinf().data()), [0, 0, 1, 1, 0, 0]);
+    assert.deepEqual(Array.from(await t.isfinite().data()), [1, 0, 0, 0, 1, 1]);
+  }
+  for (const t of [i32([1, -2]), tensor([true, false])]) {
+    assert.deepEqual(Array.from(await t.isnan().data()), [0, 0]);
+    assert.deepEqual(Array.from(await t.isinf().data()), [0, 0]);
+    assert.deepEqual(Array.from(await t.isfinite().data()), [1, 1]);
+  }
+  const xor = tensor([true, true, false, false]).logicalXor(tensor([true, false, true, false]));
+  assert.equal(xor.dtype, "bool");
+  assert.deepEqual(Array.from(await xor.data()), [0, 1, 1, 0]);
+  assert.deepEqual(Array.from(await tensor([2, 0, NaN]).logicalXor(1).data()), [0, 1, 0]);
+});
