@@ -6,15 +6,18 @@
 
 import { resolveBackend } from "./backends.ts";
 import { type Axis, binary, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
+import type { DType } from "./dtype.ts";
+import type { Prim } from "./primitives.ts";
 import type { Shape } from "./shape.ts";
 
 /** A binary op as a free function: tensors or numbers, broadcast together. */
 export type BinaryFn = (a: Tensor | number, b: Tensor | number) => Tensor;
 
-const binaryFn = (op: "add" | "sub" | "mul" | "div" | "pow" | "maximum"): BinaryFn => (a, b) => {
-  if (a instanceof Tensor || b instanceof Tensor) return binary(op, a, b);
+const binaryFn = (op: Prim, name: string = op, swap = false): BinaryFn => (a, b) => {
+  if (swap) [a, b] = [b, a];
+  if (a instanceof Tensor || b instanceof Tensor) return binary(op, a, b, name);
   using x = scalar(a, resolveBackend()); // both numbers: compute on the default backend
-  return binary(op, x, b);
+  return binary(op, x, b, name);
 };
 
 /** `a + b` with broadcasting. @example `add(x, 1)` */
@@ -68,12 +71,7 @@ export const softmax = (x: Tensor, axis = -1): Tensor => x.softmax(axis);
 export const logSoftmax = (x: Tensor, axis = -1): Tensor => x.logSoftmax(axis);
 
 /** Elementwise minimum with broadcasting; ties split the gradient. @example `minimum(x, 1)` */
-export const minimum: BinaryFn = (a, b) => {
-  if (a instanceof Tensor) return a.minimum(b);
-  if (b instanceof Tensor) return b.minimum(a);
-  using x = scalar(a, resolveBackend());
-  return x.minimum(b);
-};
+export const minimum: BinaryFn = binaryFn("minimum");
 /** Clamp to `[low, high]`. @example `clip(x, -1, 1)` */
 export const clip = (x: Tensor, low: Tensor | number, high: Tensor | number): Tensor =>
   x.clip(low, high);
@@ -130,3 +128,37 @@ export const pad = (
 /** Split along an axis. @example `split(x, 2, 1)` */
 export const split = (x: Tensor, sections: number | readonly number[], axis = 0): Tensor[] =>
   x.split(sections, axis);
+/** Product over axes (`int8`/`bool` give `int32`). @example `prod(x, 1)` */
+export const prod = (x: Tensor, axis?: Axis, opts?: ReduceOptions): Tensor => x.prod(axis, opts);
+/** Cumulative sum along an axis. @example `cumsum(x, 0)` */
+export const cumsum = (x: Tensor, axis = -1): Tensor => x.cumsum(axis);
+/** Cumulative product along an axis. @example `cumprod(x, 0)` */
+export const cumprod = (x: Tensor, axis = -1): Tensor => x.cumprod(axis);
+/** Index of the maximum along an axis, as `int32`. @example `argmax(logits, -1)` */
+export const argmax = (x: Tensor, axis = -1, opts?: ReduceOptions): Tensor => x.argmax(axis, opts);
+/** Index of the minimum along an axis, as `int32`. @example `argmin(x, 0)` */
+export const argmin = (x: Tensor, axis = -1, opts?: ReduceOptions): Tensor => x.argmin(axis, opts);
+/** Conversion to another dtype. @example `astype(x, "int32")` */
+export const astype = (x: Tensor, dtype: DType): Tensor => x.astype(dtype);
+/** Entries at integer indices along an axis, like `numpy.take`. @example `take(table, ids, 0)` */
+export const take = (
+  x: Tensor,
+  indices: Tensor | readonly number[] | Int32Array,
+  axis?: number,
+): Tensor => x.take(indices, axis);
+/** Floor division with Python's sign rule. @example `floorDiv(x, 2)` */
+export const floorDiv: BinaryFn = binaryFn("floordiv", "floorDiv");
+/** Remainder with Python's sign rule. @example `mod(x, 3)` */
+export const mod: BinaryFn = binaryFn("mod");
+/** `a < b` as `bool`. @example `lt(x, 0)` */
+export const lt: BinaryFn = binaryFn("lt");
+/** `a <= b` as `bool`. @example `le(x, 0)` */
+export const le: BinaryFn = binaryFn("le");
+/** `a > b` as `bool`. @example `gt(x, 0)` */
+export const gt: BinaryFn = binaryFn("lt", "gt", true);
+/** `a >= b` as `bool`. @example `ge(x, 0)` */
+export const ge: BinaryFn = binaryFn("le", "ge", true);
+/** `a == b` as `bool`. @example `eq(x, y)` */
+export const eq: BinaryFn = binaryFn("eq");
+/** `a != b` as `bool` (NaN != NaN). @example `ne(x, y)` */
+export const ne: BinaryFn = binaryFn("ne");

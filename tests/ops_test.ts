@@ -17,6 +17,7 @@ import {
   tensor,
   where,
 } from "../mod.ts";
+import * as ops from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
 type Case = {
@@ -489,4 +490,28 @@ testBoth("gradient check: where (both branches, broadcast condition)", async () 
   const cond = tensor([1, 0, 1, 0]);
   await checkGrads((x: Tensor, y: Tensor) => where(cond, x, y), [a, b]);
   for (const t of [a, b, cond]) t.dispose();
+});
+
+testBoth("free functions match the methods, numbers on either side", async () => {
+  const x = tensor([-1.5, 0, 2.5]);
+  const same = async (a: Tensor, b: Tensor) => {
+    assert.equal(a.dtype, b.dtype);
+    assertClose(await a.data(), await b.data());
+  };
+  await same(ops.minimum(x, 1), x.minimum(1));
+  await same(ops.minimum(1, x), x.minimum(1));
+  await same(ops.gt(x, 0), x.gt(0));
+  await same(ops.gt(0, x), x.lt(0));
+  await same(ops.ge(x, 0), x.ge(0));
+  await same(ops.floorDiv(7, tensor([2, -2])), tensor([3, -4]));
+  await same(ops.mod(x, 2), x.mod(2));
+  await same(ops.prod(x.add(3)), x.add(3).prod());
+  await same(ops.cumsum(x), x.cumsum());
+  await same(ops.cumprod(x), x.cumprod());
+  await same(ops.argmax(x), x.argmax());
+  await same(ops.argmin(x), x.argmin());
+  await same(ops.astype(x, "int8"), x.astype("int8"));
+  await same(ops.take(x, [2, 0]), x.take([2, 0]));
+  await same(ops.clip(x, -1, 1), x.clip(-1, 1));
+  assert.throws(() => ops.gt(tensor([1], { dtype: "int8" }), 300), /^RangeError: gt: /);
 });
