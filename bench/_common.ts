@@ -143,6 +143,10 @@ export interface QueuedBench<T> {
   op: (inputs: T) => Tensor;
   /** Iteration counts per backend; a backend without an entry is not benched. */
   runs: Partial<Record<BackendName, Runs>>;
+  /** Whether these benches are the group's baseline (default: the CPU one is). */
+  baseline?: boolean;
+  /** Registers the benches as ignored (besides where their backend is missing). */
+  ignore?: boolean;
 }
 
 /**
@@ -160,8 +164,8 @@ export function benchQueued<T>(spec: QueuedBench<T>): void {
     bench({
       name,
       group: spec.group,
-      baseline: backend === "cpu",
-      ignore: !available(backend),
+      baseline: spec.baseline ?? backend === "cpu",
+      ignore: !available(backend) || spec.ignore === true,
       ...runs,
       async fn(b) {
         const x = await inputs();

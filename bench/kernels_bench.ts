@@ -23,7 +23,7 @@
  * @module
  */
 
-import { available, bench, benchQueued, fixture, LeakCheck, printHeader } from "./_common.ts";
+import { available, bench, benchQueued, LeakCheck, printHeader } from "./_common.ts";
 import { type DType, randomNormal, sync, type Tensor, tidy } from "../mod.ts";
 // Internal, bench-only: which dtypes the adapter can store.
 import { resolveBackend } from "../src/backends.ts";
@@ -134,29 +134,16 @@ for (
   const [label, op] of [["add", (x: Tensor) => x.add(x)], ["sum", (x: Tensor) => x.sum()]] as const
 ) {
   for (const dtype of GPU_DTYPES) {
-    const name = `${label} 16M ${dtype} ×8 [webgpu]`;
-    const inputs = fixture(() =>
-      tidy(() => randomNormal([N], { seed: 11, backend: "webgpu" }).mul(50).astype(dtype))
-    );
-    const leaks = new LeakCheck(name);
-    bench({
-      name,
+    benchQueued({
+      name: `${label} 16M ${dtype}`,
       group: `${label} 16M by dtype (webgpu)`,
+      k: 8,
+      setup: (backend) =>
+        tidy(() => randomNormal([N], { seed: 11, backend }).mul(50).astype(dtype)),
+      op,
+      runs: { webgpu: { n: 15, warmup: 2 } },
       baseline: dtype === "float32",
-      ignore: !available("webgpu") ||
-        !resolveBackend("webgpu").dtypes.includes(dtype),
-      n: 15,
-      warmup: 2,
-      async fn(b) {
-        const x = await inputs();
-        const results: Tensor[] = [];
-        b.start();
-        for (let i = 0; i < 8; i++) results.push(op(x));
-        await sync();
-        b.end();
-        for (const r of results) r.dispose();
-        leaks.check();
-      },
+      ignore: available("webgpu") && !resolveBackend("webgpu").dtypes.includes(dtype),
     });
   }
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type DType, type HostArray, intRange, isFloat } from "./dtype.ts";
+import { type DType, type HostArray, valueRange } from "./dtype.ts";
 import type { Shape } from "./shape.ts";
 
 /** Elementwise operations with one input. */
@@ -180,11 +180,7 @@ export interface Backend {
 
 /** The identity of a reduction in `dtype` (the result of reducing nothing). */
 export function reduceInit(op: ReduceOp, dtype: DType): number {
-  const [lo, hi] = isFloat(dtype)
-    ? [-Infinity, Infinity]
-    : dtype === "bool"
-    ? [0, 1]
-    : intRange(dtype as "int32" | "int8");
+  const [lo, hi] = valueRange(dtype);
   return { sum: 0, prod: 1, max: lo, min: hi }[op];
 }
 

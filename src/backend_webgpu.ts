@@ -182,6 +182,21 @@ interface Bucket {
   dirty: GPUBuffer[];
 }
 
+/**
+ * Host data as the GPU buffer holds it: int8 and bool widened to i32, and
+ * an odd number of float16 values padded to whole 4-byte words (writes are
+ * whole words).
+ */
+function storedForm(data: HostArray, dtype: DType): HostArray {
+  if (dtype === "int8" || dtype === "bool") return Int32Array.from(data);
+  if (dtype === "float16" && data.length % 2 === 1) {
+    const padded = new Float16Array(data.length + 1);
+    padded.set(data);
+    return padded;
+  }
+  return data;
+}
+
 /** Bytes one element of `dtype` takes in a GPU buffer (int8 and bool are widened). */
 function elementBytes(dtype: DType): number {
   return dtype === "float16" ? 2 : 4;
@@ -504,13 +519,8 @@ class WebGPUBackend implements Backend {
   upload(data: HostArray, dtype: DType): Storage {
     const storage = this.#newStorage(data.length, dtype, true);
     if (data.length > 0) {
-      // int8 and bool are widened to i32; writes are whole 4-byte words.
-      const words = elementBytes(dtype) === 4 ? data.length : Math.ceil(data.length / 2) * 2;
-      const host = dtype === "int8" || dtype === "bool" || words !== data.length
-        ? new (dtype === "float16" ? Float16Array : Int32Array)(words)
-        : data;
-      if (host !== data) host.set(data);
-      this.#device.queue.writeBuffer(storage.buffer, 0, host as Float32Array<ArrayBuffer>);
+      const stored = storedForm(data, dtype);
+      this.#device.queue.writeBuffer(storage.buffer, 0, stored as Float32Array<ArrayBuffer>);
     }
     return storage;
   }
@@ -521,11 +531,11 @@ class WebGPUBackend implements Backend {
     if (size === 0) return Promise.resolve(hostArray(dtype, 0));
     const bytes = Math.ceil((size * elementBytes(dtype)) / 4) * 4;
     return this.#readBuffer(buffer, bytes, (raw) => {
-      if (dtype === "float16") return new Float16Array(raw, 0, size);
+      // The reverse of storedForm: narrow int8 and bool, drop float16 padding.
       if (dtype === "int8" || dtype === "bool") {
         return new (hostArrayClass(dtype))(new Int32Array(raw)) as HostArray;
       }
-      return new (hostArrayClass(dtype))(raw) as HostArray;
+      return new (hostArrayClass(dtype))(raw, 0, size) as HostArray;
     });
   }
 

@@ -10,10 +10,11 @@ import {
   checkDType,
   type DType,
   dtypeOfArray,
+  holds,
   type HostArray,
   hostArray,
-  intRange,
   isFloat,
+  valueRange,
 } from "./dtype.ts";
 import { checkShape, contiguousStrides, type Shape, shapeString, sizeOf } from "./shape.ts";
 import { checkBackendDType, describe, type NestedArray, Tensor } from "./tensor.ts";
@@ -54,10 +55,10 @@ function prepare(op: string, shape: Shape, opts: CreateOptions): void {
 function toHost(op: string, values: ArrayLike<number>, dtype: DType): HostArray {
   const out = hostArray(dtype, values.length);
   if (!isFloat(dtype)) {
-    const [lo, hi] = dtype === "bool" ? [0, 1] : intRange(dtype as "int32" | "int8");
+    const [lo, hi] = valueRange(dtype);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (!Number.isInteger(v) || v < lo || v > hi) {
+      if (!holds(dtype, v)) {
         throw new RangeError(
           `${op}: value ${v} at flat index ${i} is not ${
             dtype === "bool" ? "a boolean (or 0/1)" : `an integer in [${lo}, ${hi}]`

@@ -119,9 +119,18 @@ export function promoteTypes(a: DType, b: DType): DType {
   return RANK[a] >= RANK[b] ? a : b;
 }
 
-/** The range of an integer dtype. */
-export function intRange(dtype: "int32" | "int8"): [number, number] {
+/** The values `dtype` holds, `[lowest, highest]` (floats: ±Infinity; bool: 0 and 1). */
+export function valueRange(dtype: DType): [number, number] {
+  if (isFloat(dtype)) return [-Infinity, Infinity];
+  if (dtype === "bool") return [0, 1];
   return dtype === "int8" ? [-128, 127] : [-(2 ** 31), 2 ** 31 - 1];
+}
+
+/** Whether the number `value` is exactly a value of `dtype` (any number for floats). */
+export function holds(dtype: DType, value: number): boolean {
+  if (isFloat(dtype)) return true;
+  const [lo, hi] = valueRange(dtype);
+  return Number.isInteger(value) && value >= lo && value <= hi;
 }
 
 /**
@@ -132,8 +141,8 @@ export function weakDType(op: string, value: number, dtype: DType): DType {
   if (isFloat(dtype)) return dtype;
   if (!Number.isInteger(value)) return "float32";
   const target = dtype === "int8" ? "int8" : "int32";
-  const [lo, hi] = intRange(target);
-  if (value < lo || value > hi) {
+  if (!holds(target, value)) {
+    const [lo, hi] = valueRange(target);
     throw new RangeError(
       `${op}: the number ${value} does not fit the tensor's dtype ${target} ([${lo}, ${hi}]); ` +
         "cast the tensor first with astype",

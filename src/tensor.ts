@@ -11,11 +11,12 @@ import {
   checkDType,
   convertNumber,
   type DType,
+  holds,
   type HostArray,
   hostArrayClass,
-  intRange,
   isFloat,
   promoteTypes,
+  valueRange,
   weakDType,
 } from "./dtype.ts";
 import { type Prim, type PrimParams, runPrimitive } from "./primitives.ts";
@@ -791,11 +792,11 @@ export class Tensor {
   }
   /** Elementwise test for NaN, as `bool` (false for integers). @example `x.isnan()` */
   isnan(): Tensor {
-    return this.ne(this);
+    return this.ne(this); // for integers x != x is all false, in one kernel
   }
   /** Elementwise test for ±Infinity, as `bool` (false for integers). @example `x.isinf()` */
   isinf(): Tensor {
-    return isFloat(this.dtype) ? this.abs().eq(Infinity) : this.ne(this);
+    return isFloat(this.dtype) ? this.abs().eq(Infinity) : this.isnan();
   }
   /**
    * Elementwise test for a finite value (not NaN, not ±Infinity), as `bool`;
@@ -1109,14 +1110,12 @@ export class Tensor {
         }, got ${JSON.stringify(widths)}`,
       );
     }
-    if (!isFloat(this.dtype)) {
-      // An integer or bool tensor takes a fill that fits it, as other ops take numbers.
-      const [lo, hi] = this.dtype === "bool" ? [0, 1] : intRange(this.dtype as "int32" | "int8");
-      if (!Number.isInteger(value) || value < lo || value > hi) {
-        throw new RangeError(
-          `pad: the fill value ${value} does not fit dtype ${this.dtype} (an integer in [${lo}, ${hi}])`,
-        );
-      }
+    // An integer or bool tensor takes a fill that fits it, as other ops take numbers.
+    if (!holds(this.dtype, value)) {
+      const [lo, hi] = valueRange(this.dtype);
+      throw new RangeError(
+        `pad: the fill value ${value} does not fit dtype ${this.dtype} (an integer in [${lo}, ${hi}])`,
+      );
     }
     return apply("pad", [this], {
       shape: this.shape.map((d, k) => d + pairs[k][0] + pairs[k][1]),
