@@ -8,16 +8,7 @@
 import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
-import {
-  apply,
-  backendOf,
-  clampIndices,
-  oneHot,
-  scalar,
-  scan,
-  type Tensor,
-  where,
-} from "./tensor.ts";
+import { apply, clampIndices, oneHot, scan, type Tensor, where } from "./tensor.ts";
 
 /**
  * Given the output cotangent `g` of an equation, returns one cotangent per
@@ -123,12 +114,8 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   // The condition gets no gradient; each branch gets g where it was chosen.
   where: (g, { inputs: [c] }, [, wa, wb]) => [
     null,
-    wa
-      ? apply("where", [c, g, scalar(0, backendOf(g, "where"), g.dtype).broadcastTo(g.shape)])
-      : null,
-    wb
-      ? apply("where", [c, scalar(0, backendOf(g, "where"), g.dtype).broadcastTo(g.shape), g])
-      : null,
+    wa ? where(c, g, 0) : null,
+    wb ? where(c, 0, g) : null,
   ],
   sum: (g, { inputs: [x], params }) => {
     const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
