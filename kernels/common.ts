@@ -9,6 +9,16 @@
  * @module
  */
 
+/**
+ * The most iterations any loop in a kernel runs per invocation. Mesa's
+ * software rasteriser (llvmpipe, behind lavapipe) silently ends every shader
+ * loop after 65,535 iterations to guard against hangs, and real GPUs' watchdogs
+ * dislike long invocations too; so a kernel whose work could exceed this is
+ * split over more invocations or more passes by its backend (reductions into
+ * more chunks, matmul along k) instead of looping longer.
+ */
+export const MAX_LOOP_ITERATIONS = 16384;
+
 /** Invocations per workgroup for 1-D kernels. */
 export const WORKGROUP = 256;
 
@@ -33,9 +43,11 @@ export const WGSL_HELPERS = /* wgsl */ `
 fn lg_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
 fn lg_neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
 fn lg_tanh(x: f32) -> f32 {
-  // exp of a non-positive number never overflows, so large |x| gives ±1, not NaN.
-  let e = exp(-2.0 * abs(x));
-  let t = (1.0 - e) / (1.0 + e);
+  // tanh|x| = -m / (2 + m) with m = e^(-2|x|) - 1: exp of a non-positive
+  // number never overflows (large |x| gives ±1, not NaN), and expm1 keeps
+  // small |x| exact where 1 - e^(-2|x|) would cancel.
+  let m = lg_expm1(-2.0 * abs(x));
+  let t = -m / (2.0 + m);
   return select(t, -t, x < 0.0);
 }
 fn lg_log1p(x: f32) -> f32 {

@@ -56,7 +56,8 @@ export const ELEMENTWISE_EXPR: Record<string, (vec: boolean, t: Compute) => stri
   tanh: () => "lg_tanh(a)",
   sigmoid: () => "lg_sigmoid(a)",
   abs: () => "abs(a)",
-  sign: () => "sign(a)",
+  // WGSL's sign(NaN) is 0 on some adapters; NaN stays NaN, as in NumPy.
+  sign: (vec, t) => t === "i32" ? "sign(a)" : `select(sign(a), a, lg_is_nan${vec ? "4" : ""}(a))`,
   sin: () => "sin(a)",
   cos: () => "cos(a)",
   floor: () => "floor(a)",

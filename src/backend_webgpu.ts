@@ -35,7 +35,7 @@ import {
 } from "./backend.ts";
 import { type Shape, sizeOf } from "./shape.ts";
 import { convertNumber, type DType, type HostArray, hostArray, hostArrayClass } from "./dtype.ts";
-import { ARGS_WORDS, WORKGROUP } from "../kernels/common.ts";
+import { ARGS_WORDS, MAX_LOOP_ITERATIONS, WORKGROUP } from "../kernels/common.ts";
 import {
   canVectorize,
   ELEMENTWISE_RUN,
@@ -74,8 +74,10 @@ const FLUSH_EVERY = 256;
 const MAX_GROUPS = 65535;
 /** Elements one workgroup of a chunked ("long") reduction handles, at least. */
 const REDUCE_CHUNK = 4096;
-/** Chunks a long reduction is split into, at most (per output). */
+/** Chunks a long reduction is split into, at most (per output), unless its loops would be too long. */
 const REDUCE_MAX_CHUNKS = 64;
+/** The longest k one matmul kernel takes (its loop takes up to 4 k-steps an iteration). */
+const MATMUL_MAX_K = 4 * MAX_LOOP_ITERATIONS;
 /** Bind groups kept before the cache is cleared (a safety bound; loops need few). */
 const BIND_GROUP_CACHE = 4096;
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
@@ -670,9 +672,16 @@ class WebGPUBackend implements Backend {
       : "generic";
     // Chunk and slice lengths are multiples of 4 for vec4 loads.
     const roundUp = (x: number) => layout === "vec4" ? Math.ceil(x / 4) * 4 : x;
+    // No invocation's loop may run past MAX_LOOP_ITERATIONS (a vec4 loop
+    // takes 4 elements an iteration): longer groups get more chunks, which
+    // the next pass reduces.
+    const serialMax = MAX_LOOP_ITERATIONS * (layout === "vec4" ? 4 : 1);
     const chunkLength = strategy === "workgroup"
-      ? roundUp(Math.max(REDUCE_CHUNK, Math.ceil(reduceSize / REDUCE_MAX_CHUNKS)))
-      : reduceSize;
+      ? roundUp(Math.min(
+        Math.max(REDUCE_CHUNK, Math.ceil(reduceSize / REDUCE_MAX_CHUNKS)),
+        serialMax * REDUCE_GROUP,
+      ))
+      : Math.min(reduceSize, serialMax);
     const chunks = Math.ceil(reduceSize / chunkLength);
     const sliceLength = roundUp(Math.ceil(chunkLength / REDUCE_GROUP));
     const ndim = view.shape.length;
@@ -748,6 +757,7 @@ class WebGPUBackend implements Backend {
     if (a.storage.dtype !== "float32" || b.storage.dtype !== "float32") {
       throw new TypeError("internal: the matmul kernel takes float32 operands");
     }
+    if (k > MATMUL_MAX_K) return this.#matmulSplitK(a, b, batch, m, k, n);
     const out = this.#newStorage(batch * m * n, "float32");
     if (batch * m * n === 0) return out;
     const config = matmulConfig(a, b, m, k, n);
@@ -776,6 +786,39 @@ class WebGPUBackend implements Backend {
       }
     }
     return out;
+  }
+
+  /**
+   * A matmul whose k loop would exceed MAX_LOOP_ITERATIONS: the sum of the
+   * products of k-slices of at most MATMUL_MAX_K (views: no copies).
+   */
+  #matmulSplitK(a: View, b: View, batch: number, m: number, k: number, n: number): Storage {
+    let sum: Storage | null = null;
+    for (let k0 = 0; k0 < k; k0 += MATMUL_MAX_K) {
+      const len = Math.min(MATMUL_MAX_K, k - k0);
+      const aPart: View = {
+        ...a,
+        shape: [batch, m, len],
+        offset: a.offset + k0 * a.strides[2],
+      };
+      const bPart: View = {
+        ...b,
+        shape: [batch, len, n],
+        offset: b.offset + k0 * b.strides[1],
+      };
+      const part = this.matmul(aPart, bPart, batch, m, len, n);
+      if (sum === null) {
+        sum = part;
+        continue;
+      }
+      const shape = [batch * m * n];
+      const dense = (storage: Storage): View => ({ storage, shape, strides: [1], offset: 0 });
+      const next = this.map("add", [dense(sum), dense(part)], shape, "float32");
+      this.free(sum);
+      this.free(part);
+      sum = next;
+    }
+    return sum!;
   }
 
   gather(
