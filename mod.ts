@@ -102,6 +102,7 @@ export {
   mul,
   ne,
   neg,
+  type NestedValues,
   pad,
   pow,
   prod,
@@ -122,6 +123,7 @@ export {
   sum,
   take,
   tanh,
+  type TensorLike,
   transpose,
   variance,
 } from "./src/ops.ts";
@@ -168,6 +170,8 @@ export {
   type CheckGradsOptions,
   GradCheckError,
   type GradCheckFailure,
+  type GradCheckKink,
+  type GradCheckReport,
 } from "./src/check_grads.ts";
 export {
   disposeTree,

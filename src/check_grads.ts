@@ -26,6 +26,45 @@ export interface CheckGradsOptions {
   seed?: number;
   /** In `"elements"` mode, at most this many elements per tensor, spread evenly (default 64). */
   maxElements?: number;
+  /**
+   * What to do at a kink, a point where the function is not differentiable
+   * (`relu` at 0, `abs` at 0, `maximum` at a tie): there the central
+   * difference measures the mean of the two one-sided derivatives, which
+   * need not be the subgradient the rule picks (`relu'(0)` is 0, as in JAX
+   * and PyTorch; central differences see 1/2). `"skip"` (the default)
+   * leaves such coordinates out of the comparison and lists them in the
+   * result's `kinks`; `"fail"` compares them like any other.
+   */
+  kinks?: "skip" | "fail";
+}
+
+/**
+ * A coordinate (or the random direction) where `checkGrads` found a kink:
+ * the one-sided differences disagree, and the reverse-mode value lies
+ * between them (a one-sided derivative or a subgradient), so it was not
+ * compared with the central difference.
+ */
+export interface GradCheckKink {
+  /** Which argument. */
+  argnum: number;
+  /** Path of the tensor inside that argument's tree (`""` for a bare tensor). */
+  path: string;
+  /** Multi-index of the element, or `"a random direction"`. */
+  where: string;
+  /** The backward difference `(f(x) - f(x - h)) / h`. */
+  left: number;
+  /** The forward difference `(f(x + h) - f(x)) / h`. */
+  right: number;
+  /** The reverse-mode value. */
+  got: number;
+}
+
+/** What `checkGrads` checked, when everything agreed. */
+export interface GradCheckReport {
+  /** Number of values compared with central differences. */
+  checked: number;
+  /** Kinks left out of the comparison (with `kinks: "skip"`, the default). */
+  kinks: GradCheckKink[];
 }
 
 /** One disagreement found by `checkGrads`. */
@@ -70,24 +109,35 @@ function unravel(i: number, shape: readonly number[]): string {
 /**
  * Checks `fn`'s reverse-mode gradients against central differences at
  * `args`. A non-scalar output is reduced with a random cotangent `u`
- * (checking `u·J`); a scalar output is checked directly. Throws a `GradCheckError` naming the argument, the
- * element, the expected and obtained values and the tolerances when
+ * (checking `u·J`); a scalar output is checked directly. Throws a
+ * `GradCheckError` naming the argument, the element, the expected and
+ * obtained values and the tolerances when
  * `|got - expected| > atol + rtol·|expected|` anywhere.
+ *
+ * Exact kinks are detected rather than failed: where the value disagrees
+ * with the central difference, the one-sided differences disagree with each
+ * other (the step straddles a point where the derivative jumps), and the
+ * reverse-mode value lies between them, the coordinate is skipped and
+ * listed in the result's `kinks` (see `opts.kinks`). A value outside that
+ * range still fails.
  *
  * @param fn A pure function of tensors or trees of tensors.
  * @param args The point to check at.
- * @param opts Mode, step, tolerances, seed.
+ * @param opts Mode, step, tolerances, seed, kinks.
+ * @returns How many values were compared, and the kinks skipped.
  * @example
  * ```ts
  * import { checkGrads, tensor, Tensor } from "littlegrad";
  * await checkGrads((x: Tensor) => x.tanh().sum(), [tensor([0.1, -0.5, 2])]);
+ * const { kinks } = await checkGrads((x: Tensor) => x.relu().sum(), [tensor([-1, 0, 2])]);
+ * console.log(kinks.map((k) => k.where)); // ["[1]"]: relu'(0) = 0, central differences see 0.5
  * ```
  */
 export async function checkGrads(
   fn: (...args: never[]) => unknown,
   args: readonly unknown[],
   opts: CheckGradsOptions = {},
-): Promise<void> {
+): Promise<GradCheckReport> {
   const {
     mode = "elements",
     eps = 1e-3,
@@ -95,7 +145,11 @@ export async function checkGrads(
     rtol = 1e-2,
     seed = 0,
     maxElements = 64,
+    kinks: kinkMode = "skip",
   } = opts;
+  if (kinkMode !== "skip" && kinkMode !== "fail") {
+    throw new TypeError(`checkGrads: opts.kinks must be "skip" or "fail", got ${String(kinkMode)}`);
+  }
   const argnums = opts.argnums === undefined
     ? args.map((_, i) => i)
     : typeof opts.argnums === "number"
@@ -130,14 +184,35 @@ export async function checkGrads(
     ...args,
   ) as Tree[];
   const failures: GradCheckFailure[] = [];
+  const kinks: GradCheckKink[] = [];
+  let checked = 0;
+  const close = (a: number, b: number) => Math.abs(a - b) <= atol + rtol * Math.abs(b);
+  /**
+   * Compares `got` with the central difference `(fp - fm) / (hp + hm)`, where
+   * `fp = f(x + hp)`, `f0 = f(x)`, `fm = f(x - hm)`.
+   */
   const check = (
     argnum: number,
     path: string,
     where: string,
-    expected: number,
+    [fp, f0, fm]: readonly number[],
+    [hp, hm]: readonly number[],
     got: number,
   ) => {
-    if (!(Math.abs(got - expected) <= atol + rtol * Math.abs(expected))) {
+    checked++;
+    const expected = (fp - fm) / (hp + hm);
+    if (close(got, expected)) return;
+    // A kink: the one-sided differences disagree, and got is one of them or between.
+    const right = (fp - f0) / hp;
+    const left = (f0 - fm) / hm;
+    const scale = Math.max(Math.abs(left), Math.abs(right));
+    const tol = atol + rtol * scale;
+    const atKink = Math.abs(right - left) > tol &&
+      got >= Math.min(left, right) - tol && got <= Math.max(left, right) + tol;
+    if (atKink && kinkMode === "skip") {
+      checked--;
+      kinks.push({ argnum, path, where, left, right, got });
+    } else {
       failures.push({ argnum, path, where, expected, got });
     }
   };
@@ -185,18 +260,16 @@ export async function checkGrads(
           });
           return perturbed;
         };
-        const [fp, fm] = await Promise.all([
+        const values = await Promise.all([
           evaluate(shifted(1)),
+          evaluate([...args]),
           evaluate(shifted(-1)),
         ]);
-        check(
-          argnums[0],
-          "",
-          "a random direction",
-          (fp - fm) / (2 * eps),
-          predicted,
-        );
+        check(argnums[0], "", "a random direction", values, [eps, eps], predicted);
       } else {
+        // f at the point itself, for the one-sided differences.
+        const base = evaluate([...args]);
+        base.catch(() => {}); // awaited by every job below (there may be none)
         for (const group of groups) {
           for (const [k, item] of group.items.entries()) {
             const n = item.data.length;
@@ -215,18 +288,17 @@ export async function checkGrads(
                 );
                 return perturbed;
               };
-              // The step actually applied, after rounding to float32.
-              const h = (Math.fround(item.data[i] + eps) -
-                Math.fround(item.data[i] - eps)) / 2;
+              // The steps actually applied, after rounding to float32.
+              const x = item.data[i];
+              const steps = [Math.fround(x + eps) - x, x - Math.fround(x - eps)];
               jobs.push(
-                Promise.all([evaluate(at(1)), evaluate(at(-1))]).then((
-                  [fp, fm],
-                ) =>
+                Promise.all([evaluate(at(1)), base, evaluate(at(-1))]).then((values) =>
                   check(
                     group.argnum,
                     item.path,
                     unravel(i, item.x.shape),
-                    (fp - fm) / (2 * h),
+                    values,
+                    steps,
                     item.g[i],
                   )
                 ),
@@ -260,4 +332,5 @@ export async function checkGrads(
         }`,
     );
   }
+  return { checked, kinks };
 }

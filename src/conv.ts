@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concat, describe, scoped, Tensor } from "./tensor.ts";
+import { composite, concat, describe, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /** A size per spatial axis, or one for both. */
@@ -134,7 +134,7 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   const dilation = pair(op, "dilation", opts.dilation, 1, 1);
   const oh = outSize(op, h, kh, stride[0], padding[0], dilation[0]);
   const ow = outSize(op, w, kw, stride[1], padding[1], dilation[1]);
-  return scoped(() => {
+  return composite(op, () => {
     const padded = padding[0] || padding[1]
       ? x.pad([[0, 0], [0, 0], [padding[0], padding[0]], [padding[1], padding[1]]])
       : x;
@@ -156,7 +156,7 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
     }
     const joined = outputs.length === 1 ? outputs[0] : concat(outputs, 1);
     return joined.reshape([n, o, oh, ow]);
-  }, (t) => [t]);
+  });
 }
 
 function pool(
@@ -212,9 +212,9 @@ export function maxPool2d(x: Tensor, window: Size2, opts: Pool2dOptions = {}): T
   // Pads with the lowest finite float, not -inf (which debugNans would flag):
   // every window holds a real element, so the padding never wins.
   const lowest = -3.4028234663852886e38;
-  return scoped(
+  return composite(
+    "maxPool2d",
     () => pool("maxPool2d", x, window, opts, (a, b) => a.maximum(b), lowest).sum,
-    (t) => [t],
   );
 }
 
@@ -229,8 +229,8 @@ export function maxPool2d(x: Tensor, window: Size2, opts: Pool2dOptions = {}): T
  * ```
  */
 export function avgPool2d(x: Tensor, window: Size2, opts: Pool2dOptions = {}): Tensor {
-  return scoped(() => {
+  return composite("avgPool2d", () => {
     const { sum, count } = pool("avgPool2d", x, window, opts, (a, b) => a.add(b), 0);
     return sum.div(count);
-  }, (t) => [t]);
+  });
 }

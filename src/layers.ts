@@ -18,12 +18,8 @@ import { conv2d as conv2dOp, type Conv2dOptions, type Size2 } from "./conv.ts";
 import { type Initializer, lecunNormal, normal as normalInit } from "./initializers.ts";
 import { bernoulli, type Key, split } from "./random.ts";
 import { shapeString } from "./shape.ts";
-import { describe, oneHot as coreOneHot, scoped, Tensor } from "./tensor.ts";
-
-/** Runs `fn` so that only the tensor it returns outlives it. */
-function composite(fn: () => Tensor): Tensor {
-  return scoped(fn, (t) => [t]);
-}
+import type { DType } from "./dtype.ts";
+import { composite, describe, named, oneHot as coreOneHot, Tensor } from "./tensor.ts";
 
 function checkSize(op: string, name: string, n: number): void {
   if (!Number.isInteger(n) || n <= 0) {
@@ -116,7 +112,7 @@ export function linear(params: LinearParams, x: Tensor): Tensor {
     );
   }
   const b = params.b === undefined ? undefined : checkTensor("nn.linear", "params.b", params.b);
-  return composite(() => {
+  return composite("nn.linear", () => {
     const y = x.matmul(w);
     return b ? y.add(b) : y;
   });
@@ -192,8 +188,10 @@ export function initConv2d(
     );
   }
   const [wKey, bKey] = split(key);
-  const w = composite(() =>
-    wInit(wKey, [kh, kw, inChannels / groups, outChannels], { backend }).transpose([3, 2, 0, 1])
+  const w = composite(
+    "nn.initConv2d",
+    () =>
+      wInit(wKey, [kh, kw, inChannels / groups, outChannels], { backend }).transpose([3, 2, 0, 1]),
   );
   if (!bias) return { w };
   const b = bInit ? bInit(bKey, [outChannels], { backend }) : zeros([outChannels], { backend });
@@ -238,7 +236,7 @@ export function conv2d(params: Conv2dParams, x: Tensor, opts: Conv2dOptions = {}
     );
   }
   const groups = opts.groups ?? (x.shape[1] % w.shape[1] === 0 ? x.shape[1] / w.shape[1] : 1);
-  return composite(() => {
+  return composite(op, () => {
     const y = conv2dOp(x, w, { ...opts, groups });
     return b ? y.add(b.reshape([out, 1, 1])) : y;
   });
@@ -322,7 +320,7 @@ export function mlp(params: MlpParams, x: Tensor, opts: MlpOptions = {}): Tensor
     throw new TypeError("nn.mlp: dropout in training mode needs opts.key");
   }
   const keys = useDropout ? split(opts.key!, layers.length - 1) : [];
-  return composite(() => {
+  return composite("nn.mlp", () => {
     let h = x;
     layers.forEach((layer, i) => {
       h = linear(layer, h);
@@ -366,14 +364,17 @@ export function initEmbedding(
 }
 
 /**
- * One-hot encoding: `ids` of shape `s` give a `[...s, count]` float32 tensor
- * of 0s and 1s. Host ids (numbers) are checked to lie in `[0, count)`; a
- * tensor of ids (an integer dtype) is not, and an id out of range gives a
- * row of zeros, as the core `oneHot`.
+ * One-hot encoding: the top-level `oneHot` (one implementation), which also
+ * takes host ids. `ids` of shape `s` give a `[...s, count]` tensor of 0s and
+ * 1s (`float32` unless `opts.dtype`). A tensor of ids (an integer dtype) is
+ * passed to `oneHot` as it is: an id out of range gives a row of zeros, as
+ * `jax.nn.one_hot`. Host ids (numbers) are checked to lie in `[0, count)`
+ * first, then uploaded as `int32`.
  *
  * @param ids Class ids.
- * @param count Number of classes.
- * @param opts `backend` for host ids (default: the current default backend).
+ * @param count Number of classes (a non-negative integer, as for `oneHot`).
+ * @param opts `dtype` of the result; `backend` for host ids (default: the
+ *   current default backend).
  * @returns The one-hot tensor.
  * @example
  * ```ts
@@ -384,14 +385,18 @@ export function initEmbedding(
 export function oneHot(
   ids: Tensor | readonly number[] | Int32Array,
   count: number,
-  opts: { backend?: BackendName } = {},
+  opts: { backend?: BackendName; dtype?: DType } = {},
 ): Tensor {
-  checkSize("nn.oneHot", "count", count);
-  return composite(() => {
-    const idTensor = ids instanceof Tensor
-      ? ids
-      : tensor(checkIds("nn.oneHot", ids, count), { backend: opts.backend, dtype: "int32" });
-    return coreOneHot(idTensor, count);
+  if (ids instanceof Tensor) {
+    return named("nn.oneHot", () => coreOneHot(ids, count, { dtype: opts.dtype }));
+  }
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`nn.oneHot: count must be a non-negative integer, got ${count}`);
+  }
+  return composite("nn.oneHot", () => {
+    const host = checkIds("nn.oneHot", ids, count);
+    const idTensor = tensor(host, { backend: opts.backend, dtype: "int32", shape: [host.length] });
+    return coreOneHot(idTensor, count, { dtype: opts.dtype });
   });
 }
 
@@ -437,7 +442,7 @@ export function embedding(
   }
   const [count] = table.shape;
   if (!(ids instanceof Tensor)) checkIds("nn.embedding", ids, count);
-  return table.take(ids, 0);
+  return named("nn.embedding", () => table.take(ids, 0));
 }
 
 // ---- layer norm ------------------------------------------------------------------
@@ -499,7 +504,7 @@ export function layerNorm(
       } and bias ${shapeString(bias.shape)} (both must be [${x.shape.at(-1)}])`,
     );
   }
-  return composite(() => {
+  return composite("nn.layerNorm", () => {
     const centered = x.sub(x.mean(-1, { keepdims: true }));
     const variance = centered.pow(2).mean(-1, { keepdims: true });
     return centered.div(variance.add(eps).sqrt()).mul(scale).add(bias);
@@ -546,7 +551,7 @@ export function dropout(
     throw new TypeError("nn.dropout: opts.train must be true (training) or false (evaluation)");
   }
   if (!opts.train || rate === 0) return x.reshape(x.shape);
-  return composite(() => {
+  return composite("nn.dropout", () => {
     const keep = bernoulli(key, 1 - rate, x.shape, { backend: x.backend });
     return x.mul(keep).div(1 - rate);
   });

@@ -4,7 +4,7 @@
  */
 
 import { tensor } from "./creation.ts";
-import { oneHot, scoped, Tensor } from "./tensor.ts";
+import { composite, oneHot, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /**
@@ -17,7 +17,7 @@ import { shapeString } from "./shape.ts";
  * ```
  */
 export function mse(pred: Tensor, target: Tensor | number): Tensor {
-  return scoped(() => pred.sub(target).pow(2).mean(), (t) => [t]);
+  return composite("mse", () => pred.sub(target).pow(2).mean());
 }
 
 /**
@@ -67,12 +67,12 @@ export function softmaxCrossEntropy(
       `softmaxCrossEntropy: labels of shape ${shapeString(labels.shape)} for a batch of ${batch}`,
     );
   }
-  return scoped(() => {
+  return composite("softmaxCrossEntropy", () => {
     const backend = logits.backend;
     const ids = labels instanceof Tensor
       ? labels.astype("int32")
       : tensor(Array.from(labels), { backend, dtype: "int32" });
     const hot = oneHot(ids.reshape([batch]), classes, { dtype: logits.dtype });
     return hot.mul(logits.logSoftmax(-1)).sum(-1).mean().neg();
-  }, (t) => [t]);
+  });
 }

@@ -4,9 +4,10 @@
  * @module
  */
 
-import { scoped, type Tensor } from "./tensor.ts";
+import { describe, named, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
-import { treeMap, treeTensors } from "./tree.ts";
+import { disposeTree, treeMap } from "./tree.ts";
+import { applyUpdates, sgd as optimSgd } from "./optimizers.ts";
 
 /** Options of `sgd`. */
 export interface SgdOptions {
@@ -17,7 +18,10 @@ export interface SgdOptions {
 /**
  * One step of plain stochastic gradient descent: `p - lr·g` for every leaf.
  * Returns a new tree; `params` and `grads` are left as they are (dispose
- * them when no longer needed).
+ * them when no longer needed). It is exactly one step of `optim.sgd(lr)`
+ * from a fresh state (`update`, then `optim.applyUpdates`): the same
+ * arithmetic, implemented once; use `optim.sgd` for momentum, weight decay
+ * or a schedule.
  *
  * @param params A tree of parameter tensors.
  * @param grads Gradients with the same structure (e.g. from `grad`).
@@ -36,27 +40,38 @@ export function sgd<P>(
   grads: unknown,
   opts: SgdOptions,
 ): P {
+  const op = "sgd";
   if (typeof opts?.lr !== "number" || !Number.isFinite(opts.lr)) {
     throw new TypeError(
-      `sgd: opts.lr must be a finite number, got ${String(opts?.lr)}`,
+      `${op}: opts.lr must be a finite number, got ${String(opts?.lr)}`,
     );
   }
-  return scoped(
-    () =>
-      treeMap(
-        (p: Tensor, g: Tensor) => {
-          if (shapeString(p.shape) !== shapeString(g.shape)) {
-            throw new TypeError(
-              `sgd: gradient of shape ${shapeString(g.shape)} for a parameter of shape ${
-                shapeString(p.shape)
-              }`,
-            );
-          }
-          return p.sub(g.mul(opts.lr));
-        },
-        params,
-        grads,
-      ) as P,
-    (tree) => treeTensors(tree),
-  );
+  return named(op, () => {
+    // Structure and shapes are checked first, in the caller's terms (params
+    // and gradients rather than the optimizer's "updates").
+    treeMap(
+      (p: Tensor, g: unknown) => {
+        if (!(g instanceof Tensor)) {
+          throw new TypeError(`gradient is ${describe(g)}, not a Tensor`);
+        }
+        if (shapeString(p.shape) !== shapeString(g.shape)) {
+          throw new TypeError(
+            `gradient of shape ${shapeString(g.shape)} for a parameter of shape ${
+              shapeString(p.shape)
+            }`,
+          );
+        }
+        return p;
+      },
+      params,
+      grads,
+    );
+    const opt = optimSgd(opts.lr);
+    const [updates] = opt.update(grads, opt.init(params), params);
+    try {
+      return applyUpdates(params, updates);
+    } finally {
+      disposeTree(updates);
+    }
+  });
 }

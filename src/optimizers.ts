@@ -29,7 +29,7 @@
 
 import type { Schedule } from "./schedules.ts";
 import { shapeString } from "./shape.ts";
-import { describe, Tensor, tidy } from "./tensor.ts";
+import { describe, named, Tensor, tidy } from "./tensor.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { zeros } from "./creation.ts";
 
@@ -74,6 +74,14 @@ export type TraceState = { trace: Tree };
 export type AdamState = { count: number; mu: Tree; nu: Tree };
 
 // ---- helpers -------------------------------------------------------------------
+
+/**
+ * `tidy(fn)` on behalf of the optimizer piece `op`: an error from inside (a
+ * backend mix-up, a buffer limit) names `op` first (see `named`).
+ */
+function tidyNamed<T>(op: string, fn: () => T): T {
+  return named(op, () => tidy(fn));
+}
 
 /**
  * Applies `fn` leaf by leaf to `tree` and the matching leaves of `others`,
@@ -199,7 +207,7 @@ export function scale(factor: number): GradientTransformation<EmptyState> {
     init: () => ({}),
     update: (updates, state) => {
       checkObject(op, state, []);
-      return tidy(() => [mapLeaves(op, (u) => u.mul(factor), updates), {}]) as [
+      return tidyNamed(op, () => [mapLeaves(op, (u) => u.mul(factor), updates), {}]) as [
         typeof updates,
         EmptyState,
       ];
@@ -234,7 +242,7 @@ export function scaleByLearningRate(
       const count = checkCount(op, state.count);
       const lr = typeof learningRate === "function" ? learningRate(count) : learningRate;
       checkNumber(op, `the learning rate at step ${count}`, lr);
-      const scaled = tidy(() => mapLeaves(op, (u) => u.mul(-lr), updates));
+      const scaled = tidyNamed(op, () => mapLeaves(op, (u) => u.mul(-lr), updates));
       return [scaled as typeof updates, { count: count + 1 }];
     },
   };
@@ -264,12 +272,11 @@ export function addDecayedWeights(weightDecay: number): GradientTransformation<E
     update: (updates, state, params) => {
       checkObject(op, state, []);
       requireParams(op, params);
-      const out = tidy(() =>
+      const out = tidyNamed(op, () =>
         mapLeaves(op, (u, p) => u.add(p.mul(weightDecay)), updates, {
           name: "params",
           tree: params,
-        })
-      );
+        }));
       return [out as typeof updates, {}];
     },
   };
@@ -303,7 +310,7 @@ export function trace(
     init: (params) => ({ trace: zerosLike(op, params) }),
     update: (updates, state) => {
       checkObject(op, state, ["trace"]);
-      return tidy(() => {
+      return tidyNamed(op, () => {
         const newTrace = mapLeaves(
           op,
           (g, t) => g.add(t.mul(decay)),
@@ -356,7 +363,7 @@ export function scaleByAdam(
       const count = checkCount(op, state.count) + 1;
       const c1 = 1 - b1 ** count;
       const c2 = 1 - b2 ** count;
-      return tidy(() => {
+      return tidyNamed(op, () => {
         const mu = mapLeaves(op, (g, m) => m.mul(b1).add(g.mul(1 - b1)), updates, {
           name: "state.mu",
           tree: state.mu,
@@ -398,7 +405,7 @@ export function globalNorm(tree: unknown): Tensor {
     return value;
   });
   if (leaves.length === 0) throw new TypeError(`${op}: the tree has no tensors`);
-  return tidy(() => leaves.map((x) => x.mul(x).sum()).reduce((a, b) => a.add(b)).sqrt());
+  return tidyNamed(op, () => leaves.map((x) => x.mul(x).sum()).reduce((a, b) => a.add(b)).sqrt());
 }
 
 /**
@@ -424,7 +431,7 @@ export function clipByGlobalNorm(maxNorm: number): GradientTransformation<EmptyS
     init: () => ({}),
     update: (updates, state) => {
       checkObject(op, state, []);
-      return tidy(() => {
+      return tidyNamed(op, () => {
         // maxNorm / max(norm, maxNorm) is 1 below the threshold.
         const factor = globalNorm(updates).maximum(maxNorm).div(maxNorm).pow(-1);
         return [mapLeaves(op, (u) => u.mul(factor), updates), {}];
@@ -598,7 +605,8 @@ export function adamw(
  */
 export function applyUpdates<P>(params: P, updates: unknown): P {
   const op = "optim.applyUpdates";
-  return tidy(() =>
-    mapNamed(op, "params", (p, u) => p.add(u), params, { name: "updates", tree: updates })
+  return tidyNamed(
+    op,
+    () => mapNamed(op, "params", (p, u) => p.add(u), params, { name: "updates", tree: updates }),
   ) as P;
 }

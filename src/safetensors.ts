@@ -40,7 +40,7 @@
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
 import { type DType, type HostArray, hostArray } from "./dtype.ts";
-import { checkBackendDType, describe, Tensor } from "./tensor.ts";
+import { checkBackendDType, describe, named, Tensor } from "./tensor.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { shapeString, sizeOf } from "./shape.ts";
 
@@ -613,6 +613,15 @@ function load(bytes: Uint8Array, opts: LoadSafetensorsOptions, source: string): 
   for (const t of header.tensors) {
     // A float16 tensor on an adapter without shader-f16: the usual TypeError, naming the tensor.
     checkBackendDType(`${source}: tensor '${t.name}'`, backend, LOADS_AS[t.dtype]);
+    // Likewise a tensor larger than the backend holds, before anything is decoded or allocated.
+    const n = sizeOf(t.shape);
+    if (n > backend.maxElements) {
+      throw new RangeError(
+        `${source}: tensor '${t.name}' of shape ${shapeString(t.shape)} has ${n} elements, ` +
+          `more than the ${backend.name} backend can hold in one tensor ` +
+          `(${backend.maxElements} values on ${backend.adapter})`,
+      );
+    }
   }
   const root = nameTree(header.tensors, source);
   // Decode (and range-check) all data, then create the tensors: a value that
@@ -620,13 +629,19 @@ function load(bytes: Uint8Array, opts: LoadSafetensorsOptions, source: string): 
   const decoded = new Map(
     header.tensors.map((t) => [t, decode(bytes, header.dataStart + t.dataOffsets[0], t, source)]),
   );
+  // Tensors made so far, released if a later one fails (a lost device, say).
+  const made: Tensor[] = [];
   const build = (node: Node): Tree => {
     const children = [...node.entries()].map(([k, child]): [string, Tree] => [
       k,
-      child instanceof Map ? build(child) : tensor(decoded.get(child)!, {
-        shape: child.shape,
-        dtype: LOADS_AS[child.dtype],
-        backend: opts.backend,
+      child instanceof Map ? build(child) : named(`${source}: tensor '${child.name}'`, () => {
+        const t = tensor(decoded.get(child)!, {
+          shape: child.shape,
+          dtype: LOADS_AS[child.dtype],
+          backend: opts.backend,
+        });
+        made.push(t);
+        return t;
       }),
     ]);
     if (isArrayLevel(node)) {
@@ -636,7 +651,12 @@ function load(bytes: Uint8Array, opts: LoadSafetensorsOptions, source: string): 
     }
     return Object.fromEntries(children);
   };
-  return build(root);
+  try {
+    return build(root);
+  } catch (err) {
+    for (const t of made) t.dispose();
+    throw err;
+  }
 }
 
 // ---- files -----------------------------------------------------------------------

@@ -66,8 +66,39 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
 }
 
 /**
+ * A value quoted for an error message so that what is wrong with it shows:
+ * numbers as themselves (`0.5`, `NaN`), anything else with its type
+ * (`the string "0"`, `the boolean true`, `an array of length 2`, `null`).
+ */
+export function quoteValue(v: unknown): string {
+  switch (typeof v) {
+    case "number":
+      return Object.is(v, -0) ? "-0" : String(v);
+    case "string":
+      return `the string ${JSON.stringify(v)}`;
+    case "bigint":
+      return `the bigint ${v}n`;
+    case "boolean":
+      return `the boolean ${v}`;
+    case "undefined":
+      return "undefined";
+    case "symbol":
+      return `the symbol ${String(v)}`;
+    case "function":
+      return "a function";
+  }
+  if (v === null) return "null";
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  const name = Object.getPrototypeOf(v)?.constructor?.name;
+  if (!name || name === "Object") return "an object";
+  return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+}
+
+/**
  * Turns `axes` (one axis, several, or undefined for all) into sorted,
- * non-negative, distinct axes; a `RangeError` names the op and the rank.
+ * non-negative, distinct axes. A non-number is a `TypeError` and a
+ * non-integer or out-of-range number a `RangeError`, naming the op, the
+ * value and (when out of range) the rank.
  */
 export function normalizeAxes(
   op: string,
@@ -75,10 +106,21 @@ export function normalizeAxes(
   ndim: number,
 ): number[] {
   if (axes === undefined) return [...Array(ndim).keys()];
-  const list = typeof axes === "number" ? [axes] : [...axes];
+  if (typeof axes !== "number" && !Array.isArray(axes)) {
+    throw new TypeError(
+      `${op}: axis must be an integer or an array of integers, got ${quoteValue(axes)}`,
+    );
+  }
+  const list: unknown[] = typeof axes === "number" ? [axes] : [...axes];
   const seen = new Set<number>();
   for (const axis of list) {
-    if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
+    if (typeof axis !== "number") {
+      throw new TypeError(`${op}: axis must be an integer, got ${quoteValue(axis)}`);
+    }
+    if (!Number.isInteger(axis)) {
+      throw new RangeError(`${op}: axis ${quoteValue(axis)} is not an integer`);
+    }
+    if (axis < -ndim || axis >= ndim) {
       throw new RangeError(
         `${op}: axis ${axis} is out of range for a tensor of rank ${ndim} (valid: ${-ndim}..${
           ndim - 1

@@ -24,6 +24,7 @@ import {
   broadcastShapes,
   checkShape,
   normalizeAxes,
+  quoteValue,
   type Shape,
   shapeString,
   sizeOf,
@@ -151,6 +152,9 @@ export function tidy<T>(fn: () => T): T {
     () => {
       const result = fn();
       if (result instanceof Promise) {
+        // The refused promise may still reject: handled here, so it cannot
+        // crash the process later as an unhandled rejection.
+        result.catch(() => {});
         throw new TypeError(
           "tidy: fn returned a Promise; tidy only works with synchronous functions",
         );
@@ -193,9 +197,52 @@ export function scoped<T>(
   return result;
 }
 
-/** Runs a composite op so that only its result outlives it. */
-function composite(fn: () => Tensor): Tensor {
-  return scoped(fn, (t) => [t]);
+/**
+ * @internal Runs `fn` on behalf of the public op `op`. An error thrown inside
+ * it (by a primitive, a backend, or another op `fn` is built from) whose
+ * message does not already start with `op:` gets `op: ` prefixed, so the
+ * message names what the user called and, after it, the piece underneath
+ * that failed: `concat: add: inputs live on different backends ...`. The
+ * error keeps its class. This is the one mechanism every composite op, loss,
+ * layer, optimizer and loader uses to name itself in errors.
+ */
+export function named<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw withOpName(op, err);
+  }
+}
+
+/**
+ * @internal `err` with `op: ` prefixed to its message, as `named` does (for
+ * async code, which `named` cannot wrap). Errors that are not `Error`s and
+ * debug-mode `NonFiniteError`s (which name the producing primitive on
+ * purpose) are returned unchanged.
+ */
+export function withOpName(op: string, err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof NonFiniteError) return err;
+  const old = err.message;
+  if (old.startsWith(`${op}:`)) return err;
+  const message = `${op}: ${old}`;
+  try {
+    Object.defineProperty(err, "message", { value: message, writable: true, configurable: true });
+    // The stack was rendered with the old message; keep the two consistent.
+    if (old !== "" && typeof err.stack === "string" && err.stack.includes(old)) {
+      err.stack = err.stack.replace(old, () => message);
+    }
+  } catch {
+    // A frozen error keeps its message.
+  }
+  return err;
+}
+
+/**
+ * @internal Runs the composite op `op` (see `named`): only the tensor `fn`
+ * returns outlives it, and errors from inside name `op` first.
+ */
+export function composite(op: string, fn: () => Tensor): Tensor {
+  return named(op, () => scoped(fn, (t) => [t]));
 }
 
 // ---- the class -------------------------------------------------------------
@@ -319,18 +366,26 @@ export class Tensor {
    * ```
    */
   async data(): Promise<HostArray> {
-    const view = this.view("data");
-    const backend = view.storage.backend;
-    backend.assertUsable(view.storage);
-    let result: Promise<HostArray>;
-    if (isContiguous(view) && view.offset === 0 && view.storage.size === this.size) {
-      result = backend.read(view.storage);
-    } else {
-      const copy = backend.map("copy", [view], this.shape, this.dtype);
-      result = backend.read(copy).finally(() => backend.free(copy));
+    try {
+      const view = this.view("data");
+      const backend = view.storage.backend;
+      backend.assertUsable(view.storage);
+      let result: Promise<HostArray>;
+      if (isContiguous(view) && view.offset === 0 && view.storage.size === this.size) {
+        result = backend.read(view.storage);
+      } else {
+        // A view (broadcast, strided) is first copied to contiguous memory.
+        const copy = named(
+          `copy of the view ${shapeString(this.shape)}`,
+          () => backend.map("copy", [view], this.shape, this.dtype),
+        );
+        result = backend.read(copy).finally(() => backend.free(copy));
+      }
+      const [values] = await Promise.all([result, reportNonFinite(backend)]);
+      return values;
+    } catch (err) {
+      throw withOpName("data", err);
     }
-    const [values] = await Promise.all([result, reportNonFinite(backend)]);
-    return values;
   }
 
   /**
@@ -492,7 +547,8 @@ export class Tensor {
   }
   /**
    * Elementwise maximum, with broadcasting. Where the inputs tie, the
-   * gradient is split evenly between them (what central differences see).
+   * gradient is split evenly between them (1/2 each, what central
+   * differences see), as JAX's `lax.max` and PyTorch's `torch.maximum` do.
    * @example `x.maximum(y)`
    */
   maximum(other: Tensor | number): Tensor {
@@ -592,55 +648,71 @@ export class Tensor {
     return unary("expm1", this);
   }
   /**
-   * Elementwise `max(this, 0)`. Its gradient at exactly 0 is 0.5, the
-   * symmetric subgradient that central differences measure (PyTorch uses 0).
+   * Elementwise `max(this, 0)` (NaN stays NaN). Its gradient at exactly 0
+   * is 0, as in JAX (`jax.nn.relu`), PyTorch and TensorFlow: the kink takes
+   * the left derivative. (It is `where(x <= 0, 0, x)`, not `maximum(x, 0)`,
+   * whose tie rule would give 1/2; `checkGrads` skips such kinks.)
    * @example `x.relu()`
    */
   relu(): Tensor {
-    return this.maximum(0);
+    return composite("relu", () => where(this.le(0), 0, this));
   }
   /**
-   * Elementwise minimum, with broadcasting; ties split the gradient evenly.
+   * Elementwise minimum, with broadcasting; ties split the gradient evenly
+   * (as JAX's `lax.min` and PyTorch's `torch.minimum`).
    * @example `x.minimum(1)`
    */
   minimum(other: Tensor | number): Tensor {
     return binary("minimum", this, other);
   }
   /**
-   * Clamps every element to `[low, high]` (`maximum` then `minimum`).
+   * Clamps every element to `[low, high]` (`maximum` then `minimum`). At a
+   * bound exactly, the gradient is 1/2 (the tie rule of `maximum` and
+   * `minimum`), as `jnp.clip`, which is built the same way; PyTorch's
+   * `clamp` gives 1 there and `lax.clamp` 0. Inside the bounds it is 1,
+   * outside 0.
    * @example `x.clip(-1, 1)`
    */
   clip(low: Tensor | number, high: Tensor | number): Tensor {
     const shapeOf = (x: Tensor | number) => (x instanceof Tensor ? x.shape : []);
     broadcastShapes("clip", broadcastShapes("clip", this.shape, shapeOf(low)), shapeOf(high));
-    return composite(() => binary("minimum", binary("maximum", this, low, "clip"), high, "clip"));
+    return composite(
+      "clip",
+      () => binary("minimum", binary("maximum", this, low, "clip"), high, "clip"),
+    );
   }
   /** Elementwise `this²`. @example `x.square()` */
   square(): Tensor {
-    return this.mul(this);
+    return named("square", () => this.mul(this));
   }
   /** Elementwise `1 / this`. @example `x.reciprocal()` */
   reciprocal(): Tensor {
-    return binary("div", 1, this);
+    return binary("div", 1, this, "reciprocal");
   }
   /**
-   * Elementwise `log(1 + e^x)`, computed as `max(x, 0) + log(1 + e^-|x|)` so
-   * large inputs neither overflow nor lose the linear tail.
+   * Elementwise `log(1 + e^x)`, computed as `max(x, 0) + log1p(e^-|x|)`:
+   * large inputs neither overflow nor lose the linear tail, and very
+   * negative ones keep their tail `e^x` (which `log(1 + e^x)` would round
+   * to 0 in float32 below about -17). Its gradient is `sigmoid(x)`,
+   * including `1/2` at 0 (the tie of `maximum` splits evenly there).
    * @example `x.softplus()`
    */
   softplus(): Tensor {
-    return composite(() => this.relu().add(this.abs().neg().exp().add(1).log()));
+    return composite("softplus", () => this.maximum(0).add(this.abs().neg().exp().log1p()));
   }
   /**
    * Elementwise `x` for `x ≥ 0` and `slope·x` below (`maximum(x, slope·x)`,
-   * for `0 ≤ slope < 1`).
+   * for `0 ≤ slope < 1`). At exactly 0 its gradient is `(1 + slope) / 2`,
+   * the tie rule of `maximum` (the mean of the two sides); JAX's
+   * `jax.nn.leaky_relu` gives 1 there and PyTorch's `leaky_relu` gives
+   * `slope` (so `leakyRelu(x, 0)` differs from `relu` at 0 only in that).
    * @example `x.leakyRelu(0.01)`
    */
   leakyRelu(slope = 0.01): Tensor {
     if (!(slope >= 0 && slope < 1)) {
       throw new RangeError(`leakyRelu: slope must be in [0, 1), got ${slope}`);
     }
-    return composite(() => this.maximum(this.mul(slope)));
+    return composite("leakyRelu", () => this.maximum(this.mul(slope)));
   }
   /**
    * GELU with the tanh approximation (JAX's default):
@@ -648,7 +720,7 @@ export class Tensor {
    * @example `x.gelu()`
    */
   gelu(): Tensor {
-    return composite(() => {
+    return composite("gelu", () => {
       const inner = this.add(this.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
       return this.mul(inner.tanh().add(1)).mul(0.5);
     });
@@ -673,7 +745,9 @@ export class Tensor {
     return reduce("prod", this, axis, opts);
   }
   /**
-   * Maximum over `axis` (all axes when omitted). Ties share the gradient evenly.
+   * Maximum over `axis` (all axes when omitted). Ties share the gradient
+   * evenly (as `jnp.max` and PyTorch's `amax`; `torch.max(dim)` gives it all
+   * to one index).
    * @example `x.max(-1)`
    */
   max(axis?: Axis, opts: ReduceOptions = {}): Tensor {
@@ -688,7 +762,7 @@ export class Tensor {
   mean(axis?: Axis, opts: ReduceOptions = {}): Tensor {
     const axes = normalizeAxes("mean", axis, this.ndim);
     const count = sizeOf(axes.map((a) => this.shape[a]));
-    return composite(() => inFloat32(toFloat(this), (x) => x.sum(axes, opts).div(count)));
+    return composite("mean", () => inFloat32(toFloat(this), (x) => x.sum(axes, opts).div(count)));
   }
   /**
    * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
@@ -706,16 +780,15 @@ export class Tensor {
     const axes = normalizeAxes("var", axis, this.ndim);
     const n = sizeOf(axes.map((a) => this.shape[a]));
     const ddof = opts.ddof ?? 0;
-    return composite(() =>
+    return composite("var", () =>
       inFloat32(toFloat(this), (x) => {
         const centered = x.sub(x.mean(axes, { keepdims: true }));
         return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
-      })
-    );
+      }));
   }
   /** Standard deviation: `sqrt(var)`. @example `x.std(0, { ddof: 1 })` */
   std(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
-    return composite(() => this.var(axis, opts).sqrt());
+    return composite("std", () => this.var(axis, opts).sqrt());
   }
   /**
    * Index of the maximum along `axis` (the first one on ties), as `int32`;
@@ -738,7 +811,7 @@ export class Tensor {
    */
   cumsum(axis = -1): Tensor {
     const [a] = normalizeAxes("cumsum", axis, this.ndim);
-    return composite(() => scan(widenInt(this), a, "add"));
+    return composite("cumsum", () => scan(widenInt(this), a, "add"));
   }
   /**
    * Cumulative product along `axis`, the same log-step scan as `cumsum`
@@ -748,7 +821,7 @@ export class Tensor {
    */
   cumprod(axis = -1): Tensor {
     const [a] = normalizeAxes("cumprod", axis, this.ndim);
-    return composite(() => scan(widenInt(this), a, "mul"));
+    return composite("cumprod", () => scan(widenInt(this), a, "mul"));
   }
   /**
    * Floor division with Python's rule (rounds toward -inf), with
@@ -770,33 +843,36 @@ export class Tensor {
   }
   /** Elementwise logical and (non-zero is true), as `bool`. @example `a.logicalAnd(b)` */
   logicalAnd(other: Tensor | number): Tensor {
-    return composite(() =>
-      binary("mul", truth("logicalAnd", this), truth("logicalAnd", other, this))
+    return composite(
+      "logicalAnd",
+      () => binary("mul", truth("logicalAnd", this), truth("logicalAnd", other, this)),
     );
   }
   /** Elementwise logical or (non-zero is true), as `bool`. @example `a.logicalOr(b)` */
   logicalOr(other: Tensor | number): Tensor {
-    return composite(() =>
-      binary("maximum", truth("logicalOr", this), truth("logicalOr", other, this))
+    return composite(
+      "logicalOr",
+      () => binary("maximum", truth("logicalOr", this), truth("logicalOr", other, this)),
     );
   }
   /** Elementwise logical not (true where zero), as `bool`. @example `mask.logicalNot()` */
   logicalNot(): Tensor {
-    return this.eq(0);
+    return named("logicalNot", () => this.eq(0));
   }
   /** Elementwise logical exclusive or (non-zero is true), as `bool`. @example `a.logicalXor(b)` */
   logicalXor(other: Tensor | number): Tensor {
-    return composite(() =>
-      binary("ne", truth("logicalXor", this), truth("logicalXor", other, this))
+    return composite(
+      "logicalXor",
+      () => binary("ne", truth("logicalXor", this), truth("logicalXor", other, this)),
     );
   }
   /** Elementwise test for NaN, as `bool` (false for integers). @example `x.isnan()` */
   isnan(): Tensor {
-    return this.ne(this); // for integers x != x is all false, in one kernel
+    return named("isnan", () => this.ne(this)); // for integers x != x is all false, in one kernel
   }
   /** Elementwise test for ±Infinity, as `bool` (false for integers). @example `x.isinf()` */
   isinf(): Tensor {
-    return isFloat(this.dtype) ? this.abs().eq(Infinity) : this.isnan();
+    return composite("isinf", () => isFloat(this.dtype) ? this.abs().eq(Infinity) : this.isnan());
   }
   /**
    * Elementwise test for a finite value (not NaN, not ±Infinity), as `bool`;
@@ -804,7 +880,7 @@ export class Tensor {
    * @example `x.isfinite()`
    */
   isfinite(): Tensor {
-    return isFloat(this.dtype) ? composite(() => this.sub(this).eq(0)) : this.eq(this);
+    return composite("isfinite", () => isFloat(this.dtype) ? this.sub(this).eq(0) : this.eq(this));
   }
   /**
    * The values converted to `dtype`: floats to integers truncate toward zero
@@ -824,9 +900,11 @@ export class Tensor {
    */
   astype(dtype: DType): Tensor {
     checkDType("astype", dtype);
-    if (dtype === this.dtype) return apply("reshape", [this], { shape: this.shape });
-    checkBackendDType("astype", backendOf(this, "astype"), dtype);
-    return apply("convert", [this], { dtype });
+    return named("astype", () => {
+      if (dtype === this.dtype) return apply("reshape", [this], { shape: this.shape });
+      checkBackendDType("astype", backendOf(this, "astype"), dtype);
+      return apply("convert", [this], { dtype });
+    });
   }
   /**
    * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
@@ -836,9 +914,9 @@ export class Tensor {
     const axes = normalizeAxes("logsumexp", axis, this.ndim);
     if (axes.some((a) => this.shape[a] === 0)) {
       // An empty sum: log(0) = -inf, with no maximum to shift by.
-      return composite(() => this.exp().sum(axes, opts).log());
+      return composite("logsumexp", () => this.exp().sum(axes, opts).log());
     }
-    return composite(() => {
+    return composite("logsumexp", () => {
       // Shift by the maximum; an infinite maximum (all -inf, or a +inf) shifts
       // by 0 instead, so the result is ±inf as in JAX, not inf - inf = NaN.
       const max = stopGradient(this.max(axes, { keepdims: true }));
@@ -992,7 +1070,12 @@ export class Tensor {
       }
       const d = this.shape[axis];
       if (typeof entry === "number") {
-        if (!Number.isInteger(entry) || entry < -d || entry >= d) {
+        if (!Number.isInteger(entry)) {
+          throw new RangeError(
+            `get: index ${quoteValue(entry)} on axis ${axis} is not an integer`,
+          );
+        }
+        if (entry < -d || entry >= d) {
           throw new RangeError(
             `get: index ${entry} is out of bounds for axis ${axis} with size ${d}`,
           );
@@ -1007,13 +1090,17 @@ export class Tensor {
         const [start, stop, rawStep] = entry as (number | null | undefined)[];
         const step = rawStep ?? 1;
         if (!Number.isInteger(step) || step === 0) {
-          throw new RangeError(`get: step ${rawStep} on axis ${axis} must be a non-zero integer`);
+          throw new RangeError(
+            `get: step ${quoteValue(rawStep)} on axis ${axis} must be a non-zero integer`,
+          );
         }
         // Python's rules: bounds clamp to [0, d] going up, to [-1, d-1] going down.
         const [min, max] = step > 0 ? [0, d] : [-1, d - 1];
         const clamp = (v: number | null | undefined, dflt: number) => {
           if (v === null || v === undefined) return dflt;
-          if (!Number.isInteger(v)) throw new TypeError(`get: range bound ${v} is not an integer`);
+          if (!Number.isInteger(v)) {
+            throw new TypeError(`get: range bound ${quoteValue(v)} is not an integer`);
+          }
           return Math.min(Math.max(v < 0 ? v + d : v, min), max);
         };
         const first = clamp(start, step > 0 ? 0 : d - 1);
@@ -1028,15 +1115,17 @@ export class Tensor {
         result.push(count);
       } else {
         throw new TypeError(
-          `get: index entries are integers, ranges, null or '...', got ${describe(entry)}`,
+          `get: index entries are integers, ranges, null or '...', got ${quoteValue(entry)}`,
         );
       }
       axis++;
     }
-    return composite(() =>
-      (flips.length
-        ? apply("slice", [this], { shape: sliced, starts, steps }).flip(flips)
-        : apply("slice", [this], { shape: sliced, starts, steps })).reshape(result)
+    return composite(
+      "get",
+      () =>
+        (flips.length
+          ? apply("slice", [this], { shape: sliced, starts, steps }).flip(flips)
+          : apply("slice", [this], { shape: sliced, starts, steps })).reshape(result),
     );
   }
 
@@ -1074,7 +1163,10 @@ export class Tensor {
     if (stops && stops.length !== starts.length || steps && steps.length !== starts.length) {
       throw new TypeError("slice: starts, stops and steps must have the same length");
     }
-    return this.get(...starts.map((start, k) => [start, stops?.[k] ?? null, steps?.[k] ?? 1]));
+    return named(
+      "slice",
+      () => this.get(...starts.map((start, k) => [start, stops?.[k] ?? null, steps?.[k] ?? 1])),
+    );
   }
 
   /**
@@ -1145,9 +1237,9 @@ export class Tensor {
    * ```
    */
   take(indices: Tensor | readonly number[] | Int32Array, axis?: number): Tensor {
-    if (axis === undefined) return composite(() => this.reshape([-1]).take(indices, 0));
+    if (axis === undefined) return composite("take", () => this.reshape([-1]).take(indices, 0));
     const [a] = normalizeAxes("take", axis, this.ndim);
-    return composite(() => {
+    return composite("take", () => {
       const ids = indexTensor("take", indices, this);
       if (this.shape[a] === 0 && ids.size > 0) {
         throw new RangeError(
@@ -1189,7 +1281,7 @@ export class Tensor {
           }`,
       );
     }
-    return composite(() => {
+    return composite("takeAlongAxis", () => {
       // Flat positions: the index along `axis`, the position elsewhere.
       const ids = clampIndices(indexTensor("takeAlongAxis", indices, this), this.shape[a]);
       const strides = this.shape.map((_, k) => sizeOf(this.shape.slice(k + 1)));
@@ -1237,35 +1329,52 @@ export class Tensor {
       }
     }
     const bounds = [0, ...points, d];
-    return bounds.slice(1).map((end, i) => this.get(...Array<Index>(a).fill([]), [bounds[i], end]));
+    return named(
+      "split",
+      () =>
+        bounds.slice(1).map((end, i) => this.get(...Array<Index>(a).fill([]), [bounds[i], end])),
+    );
   }
 
   // ---- normalisation --------------------------------------------------------
 
   /**
-   * Softmax along `axis` (default last), computed stably.
+   * Softmax along `axis` (default last), computed stably. A tensor with no
+   * elements (an empty axis, reduced or not) gives an empty result of its
+   * shape, as in JAX and PyTorch.
    * @example `logits.softmax(-1)`
    */
   softmax(axis = -1): Tensor {
     const ax = normalizeAxes("softmax", axis, this.ndim);
-    return composite(() => {
-      const shifted = this.sub(stopGradient(this.max(ax, { keepdims: true })));
+    return composite("softmax", () => {
+      const shifted = shiftByMax(this, ax);
       const e = shifted.exp();
       return e.div(e.sum(ax, { keepdims: true }));
     });
   }
 
   /**
-   * Log of the softmax along `axis` (default last), computed stably.
+   * Log of the softmax along `axis` (default last), computed stably. A
+   * tensor with no elements gives an empty result of its shape.
    * @example `logits.logSoftmax()`
    */
   logSoftmax(axis = -1): Tensor {
     const ax = normalizeAxes("logSoftmax", axis, this.ndim);
-    return composite(() => {
-      const shifted = this.sub(stopGradient(this.max(ax, { keepdims: true })));
+    return composite("logSoftmax", () => {
+      const shifted = shiftByMax(this, ax);
       return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
     });
   }
+}
+
+/**
+ * `x` minus its maximum over `axes` (held constant for the gradient), the
+ * shift that keeps softmax from overflowing. A tensor with no elements has
+ * no maximum to take (and nothing to overflow): it is returned as it is.
+ */
+function shiftByMax(x: Tensor, axes: number[]): Tensor {
+  if (x.size === 0) return x;
+  return x.sub(stopGradient(x.max(axes, { keepdims: true })));
 }
 
 /** A tensor holding host data (a `Float32Array` or `Int32Array`) on `backend`. */
@@ -1287,7 +1396,7 @@ function argExtreme(op: "argmax" | "argmin", x: Tensor, axis: number, opts: Redu
       `${op}: axis ${a} of shape ${shapeString(x.shape)} is empty: no index to return`,
     );
   }
-  return composite(() => {
+  return composite(op, () => {
     const k = stopGradient(x);
     const extreme = op === "argmax" ? k.max(a, { keepdims: true }) : k.min(a, { keepdims: true });
     const hits = k.eq(extreme).logicalOr(k.ne(k));
@@ -1323,7 +1432,7 @@ function argExtreme(op: "argmax" | "argmin", x: Tensor, axis: number, opts: Redu
 export function where(cond: Tensor | number, a: Tensor | number, b: Tensor | number): Tensor {
   const like = [cond, a, b].find((t): t is Tensor => t instanceof Tensor);
   if (!like) throw new TypeError("where: at least one of cond, a and b must be a Tensor");
-  return composite(() => {
+  return composite("where", () => {
     const c = truth("where", cond, like);
     const [x, y] = promoted("where", a, b, like);
     const shape = broadcastShapes("where", broadcastShapes("where", c.shape, x.shape), y.shape);
@@ -1368,7 +1477,7 @@ function indexTensor(op: string, indices: unknown, like: Tensor): Tensor {
  * negative ones count from the end, then everything is clamped to `[0, n)`.
  */
 export function clampIndices(ids: Tensor, n: number): Tensor {
-  return composite(() => where(ids.lt(0), ids.add(n), ids).clip(0, Math.max(n - 1, 0)));
+  return scoped(() => where(ids.lt(0), ids.add(n), ids).clip(0, Math.max(n - 1, 0)), (t) => [t]);
 }
 
 /**
@@ -1394,7 +1503,7 @@ export function oneHot(ids: Tensor, count: number, opts: { dtype?: DType } = {})
   if (!(ids instanceof Tensor)) {
     throw new TypeError(`oneHot: ids must be an integer Tensor, got ${describe(ids)}`);
   }
-  return composite(() => {
+  return composite("oneHot", () => {
     const id = indexTensor("oneHot", ids, ids);
     const classes = fromHost(
       Int32Array.from({ length: count }, (_, i) => i),
@@ -1439,7 +1548,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const total = tensors.reduce((n, t) => n + t.shape[a], 0);
   // Each input padded into place along the axis, then summed: one mechanism
   // (pad, whose gradient is a slice) instead of a kernel of its own.
-  return composite(() => {
+  return composite("concat", () => {
     let offset = 0;
     const placed = tensors.map((t) => {
       const widths = t.shape.map((_, k): [number, number] =>
@@ -1476,7 +1585,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
       `stack: all shapes must be equal, got ${tensors.map((t) => shapeString(t.shape)).join(", ")}`,
     );
   }
-  return composite(() => concat(tensors.map((t) => t.expandDims(axis)), axis));
+  return composite("stack", () => concat(tensors.map((t) => t.expandDims(axis)), axis));
 }
 
 // ---- primitive application ---------------------------------------------------
@@ -1518,16 +1627,8 @@ export function apply(
     }
     backend.assertUsable(v.storage);
   }
-  let view: View;
-  try {
-    view = runPrimitive(prim, views, params);
-  } catch (err) {
-    // Backend errors (buffer limits, a lost device) get the op's name.
-    if (err instanceof Error && !err.message.startsWith(`${prim}:`)) {
-      err.message = `${prim}: ${err.message}`;
-    }
-    throw err;
-  }
+  // Backend errors (buffer limits, a lost device) get the primitive's name.
+  const view = named(prim, () => runPrimitive(prim, views, params));
   const out = new Tensor(view);
   if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
   for (const tape of tapeStack) tape.record(prim, inputs, out, params);
@@ -1762,7 +1863,7 @@ export function binary(
   b: Tensor | number,
   name: string = op,
 ): Tensor {
-  return composite(() => {
+  return composite(name, () => {
     let [x, y] = promoted(name, a, b, a);
     if (TRUE_DIVISION.has(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
     if (op === "sub" && x.dtype === "bool") {
@@ -1797,7 +1898,7 @@ const ROUNDING = new Set<string>(["floor", "ceil", "round"]);
 
 /** @internal Applies a unary elementwise primitive with the dtype rules above. */
 function unary(op: Prim, x: Tensor): Tensor {
-  if (FLOAT_ONLY.has(op) && !isFloat(x.dtype)) return composite(() => apply(op, [toFloat(x)]));
+  if (FLOAT_ONLY.has(op) && !isFloat(x.dtype)) return composite(op, () => apply(op, [toFloat(x)]));
   if (ROUNDING.has(op) && !isFloat(x.dtype)) return apply("reshape", [x], { shape: x.shape });
   if (op === "neg" && x.dtype === "bool") {
     throw new TypeError("neg: negating a bool tensor is not supported; use logicalNot()");
@@ -1819,7 +1920,7 @@ function reduce(
       }): ${op} has no identity value (NumPy and JAX raise too)`,
     );
   }
-  return composite(() => {
+  return composite(op, () => {
     // Sums and products of int8 and bool accumulate in int32, as in JAX
     // (in the reduction itself: no conversion pass).
     const widen = (op === "sum" || op === "prod") && (x.dtype === "int8" || x.dtype === "bool");
@@ -1858,7 +1959,7 @@ function matmul(a: Tensor, b: Tensor): Tensor {
       } @ ${b.dtype}${shapeString(b.shape)}; cast with astype("float32")`,
     );
   }
-  return composite(() => {
+  return composite("matmul", () => {
     const dtype = promoteTypes(a.dtype, b.dtype);
     const [ac, bc] = [a, b].map((t) => (t.dtype === dtype ? t : t.astype(dtype)));
     const a2 = ac.ndim === 1 ? ac.reshape([1, k]) : ac;
