@@ -8,7 +8,7 @@
  */
 
 import { type DType, type HostArray, valueRange } from "./dtype.ts";
-import type { Shape } from "./shape.ts";
+import { type Shape, shapeString, sizeOf } from "./shape.ts";
 
 /** Elementwise operations with one input. */
 export type UnaryOp =
@@ -157,7 +157,11 @@ export interface Backend {
   free(storage: Storage): void;
   /** Resolves once all work queued so far has finished. */
   sync(): Promise<void>;
-  /** Largest number of elements one storage may hold. */
+  /**
+   * Largest number of elements one storage may hold: on WebGPU what the
+   * adapter's largest storage buffer holds in 32-bit values, on the CPU
+   * `HOST_MAX_ELEMENTS`.
+   */
   readonly maxElements: number;
   /**
    * Throws a clear error if `storage` (or, without one, any new work) cannot
@@ -192,4 +196,27 @@ export function isContiguous(view: View): boolean {
     expected *= view.shape[i];
   }
   return true;
+}
+
+/**
+ * The most elements one host array may hold: 2³⁰ (a 4 GiB `Float32Array`,
+ * well within what V8 allocates). The CPU backend's limit per tensor, and
+ * the limit of host-only results such as `random.bits`.
+ */
+export const HOST_MAX_ELEMENTS = 2 ** 30;
+
+/**
+ * Throws a `RangeError` naming `op`, the shape and the limit when a tensor of
+ * `shape` has more elements than `backend` holds in one tensor. Every
+ * creation function calls it before allocating any host memory, so a size
+ * that cannot work fails at once.
+ */
+export function checkCapacity(op: string, shape: Shape, backend: Backend): void {
+  const n = sizeOf(shape);
+  if (n > backend.maxElements) {
+    throw new RangeError(
+      `${op}: shape ${shapeString(shape)} has ${n} elements, more than the ${backend.name} ` +
+        `backend can hold in one tensor (${backend.maxElements} values on ${backend.adapter})`,
+    );
+  }
 }

@@ -10,6 +10,7 @@ import {
   type Backend,
   type BackendMemory,
   type BinaryOp,
+  HOST_MAX_ELEMENTS,
   isContiguous,
   reduceInit,
   type ReduceOp,
@@ -163,7 +164,7 @@ export function createCpuBackend(): Backend {
     mem.peakBytes = Math.max(mem.peakBytes, mem.liveBytes);
     return { backend, dtype, size: data.length, refs: 0, data };
   };
-  const maxElements = 2 ** 30;
+  const maxElements = HOST_MAX_ELEMENTS;
   const alloc = (n: number, dtype: DType) => {
     if (n > maxElements) {
       throw new RangeError(

@@ -1,11 +1,13 @@
 /**
  * Creating tensors: from nested arrays or typed arrays, filled, ranges and
  * seeded random values. Every function takes `{ backend }` to choose where
- * the tensor lives (default: `backendInfo().name`).
+ * the tensor lives (default: `backendInfo().name`), and checks the size
+ * against that backend's limit before allocating anything.
  * @module
  */
 
 import { type BackendName, resolveBackend } from "./backends.ts";
+import { checkCapacity } from "./backend.ts";
 import {
   checkDType,
   type DType,
@@ -18,6 +20,7 @@ import {
 } from "./dtype.ts";
 import { checkShape, contiguousStrides, type Shape, shapeString, sizeOf } from "./shape.ts";
 import { checkBackendDType, describe, type NestedArray, Tensor } from "./tensor.ts";
+import { key as randomKey, normal, threefry2x32, uniform } from "./random.ts";
 
 /** Options shared by the creation functions. */
 export interface CreateOptions {
@@ -38,13 +41,7 @@ function prepare(op: string, shape: Shape, opts: CreateOptions): void {
   checkDType(op, opts.dtype ?? "float32");
   const backend = resolveBackend(opts.backend);
   checkBackendDType(op, backend, opts.dtype ?? "float32");
-  const n = sizeOf(shape);
-  if (n > backend.maxElements) {
-    throw new RangeError(
-      `${op}: shape ${shapeString(shape)} has ${n} elements, more than the ${backend.name} ` +
-        `backend can hold in one tensor (${backend.maxElements} values on ${backend.adapter})`,
-    );
-  }
+  checkCapacity(op, shape, backend);
 }
 
 /**
@@ -93,14 +90,20 @@ function fromFlat(
   });
 }
 
-/** Infers the shape of nested arrays, throwing a `TypeError` on ragged or non-numeric input. */
+/**
+ * Infers the shape of nested arrays, throwing a `TypeError` on ragged or
+ * non-numeric input. `checkSize` sees the inferred shape before the values
+ * are copied.
+ */
 function inferNested(
   data: NestedArray | boolean | unknown[],
+  checkSize: (shape: Shape) => void,
 ): { shape: number[]; flat: number[]; booleans: boolean } {
   const shape: number[] = [];
   for (let level: unknown = data; Array.isArray(level); level = level[0]) {
     shape.push(level.length);
   }
+  checkSize(shape);
   const flat: number[] = [];
   let booleans = false;
   let numbers = false;
@@ -137,8 +140,44 @@ function inferNested(
 }
 
 /**
+ * The values of an array-like object that is not an array (`{ 0: 1, 1: 2,
+ * length: 2 }`): its length must be a non-negative integer and its elements
+ * numbers or booleans — anything else is a `TypeError` naming the element.
+ * The size is checked before anything is copied.
+ */
+function arrayLikeValues(data: object, opts: TensorOptions): Float64Array {
+  const like = data as { readonly length: unknown; readonly [i: number]: unknown };
+  const length = like.length;
+  if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) {
+    throw new TypeError(
+      `tensor: an array-like ${describe(data)} needs a non-negative integer length, got ${
+        describe(length)
+      }`,
+    );
+  }
+  prepare("tensor", opts.shape && sizeOf(opts.shape) === length ? opts.shape : [length], opts);
+  const values = new Float64Array(length); // exact for integer dtypes beyond 2^24
+  for (let i = 0; i < length; i++) {
+    const v = like[i];
+    if (typeof v === "number") values[i] = v;
+    else if (typeof v === "boolean") values[i] = v ? 1 : 0;
+    else {
+      throw new TypeError(
+        `tensor: element ${i} of the array-like ${describe(data)} is ${
+          describe(v)
+        }, expected a number`,
+      );
+    }
+  }
+  return values;
+}
+
+/**
  * Creates a tensor from a number, a boolean, nested arrays of them, or a
- * typed array (give `shape` for flat data; default is 1-D).
+ * typed array (give `shape` for flat data; default is 1-D). Array-like
+ * objects whose elements are numbers (or booleans) work like flat arrays;
+ * any other element, a `DataView`, a `BigInt64Array` or a `String` is a
+ * `TypeError`.
  *
  * The dtype is `opts.dtype` when given. Otherwise numbers give `float32`
  * (unlike NumPy, integer literals too: models mostly want floats), booleans
@@ -173,17 +212,31 @@ export function tensor(
     shape = [];
     if (typeof data === "boolean") inferred = "bool";
   } else if (Array.isArray(data)) {
-    const nested = inferNested(data);
+    const nested = inferNested(data, (s) => prepare("tensor", s, opts));
     flat = nested.flat;
     shape = nested.shape;
     if (nested.booleans) inferred = "bool";
-  } else if (
-    ArrayBuffer.isView(data) ||
-    (data && typeof data === "object" && "length" in data)
-  ) {
+  } else if (ArrayBuffer.isView(data)) {
+    if (
+      data instanceof DataView || data instanceof BigInt64Array ||
+      data instanceof BigUint64Array
+    ) {
+      throw new TypeError(
+        `tensor: a ${data.constructor.name} holds no numbers tensor can take; pass a ` +
+          "Float32Array, Int32Array or another numeric typed array",
+      );
+    }
     const own = dtypeOfArray(data);
     if (own && own !== "bool") inferred = own;
-    flat = data as ArrayLike<number>;
+    flat = data as unknown as ArrayLike<number>;
+    shape = [flat.length];
+  } else if (data instanceof String) {
+    throw new TypeError(
+      `tensor: expected a number, nested arrays or a typed array, got a String object ` +
+        `(${JSON.stringify(String(data))})`,
+    );
+  } else if (data && typeof data === "object" && "length" in data) {
+    flat = arrayLikeValues(data, opts);
     shape = [flat.length];
   } else {
     throw new TypeError(
@@ -281,6 +334,7 @@ export function arange(
     );
   }
   const n = Math.max(0, Math.ceil((stop - start) / step));
+  prepare("arange", [n], opts); // before the host array is allocated
   const data = new Float64Array(n); // exact for integer dtypes beyond 2^24
   for (let i = 0; i < n; i++) data[i] = start + i * step;
   return fromFlat("arange", data, [n], opts);
@@ -288,20 +342,42 @@ export function arange(
 
 /** Options of the random creation functions. */
 export interface RandomOptions extends CreateOptions {
-  /** Seed; the same seed gives the same values on every backend (default 0). */
+  /**
+   * Seed: a non-negative safe integer, as `random.key` takes (default 0).
+   * The values are those of `random.key(seed)`, so the same seed gives the
+   * same values on every backend and in every run, and distinct seeds give
+   * distinct values. Any other seed is refused as `random.key` refuses it:
+   * a `TypeError` for a non-number, a `RangeError` for a negative, fractional
+   * or unsafe number.
+   */
   seed?: number;
 }
 
-/** @internal A small, fast, seedable generator returning floats in [0, 1). */
+/** The key of a `RandomOptions` seed, checked as `random.key` checks it, naming `op`. */
+function seedKey(op: string, seed: unknown = 0): ReturnType<typeof randomKey> {
+  if (typeof seed !== "number") {
+    throw new TypeError(
+      `${op}: seed must be a non-negative safe integer, got ${describe(seed)}`,
+    );
+  }
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new RangeError(`${op}: seed must be a non-negative safe integer, got ${seed}`);
+  }
+  return randomKey(seed);
+}
+
+/**
+ * @internal Floats in [0, 1), one per call, from the Threefry stream of
+ * `random.key(seed)`: the `n`th is element `n` of
+ * `random.uniform(random.key(seed), [...])` (for `checkGrads`' directions).
+ */
 export function generator(seed: number): () => number {
-  let state = (seed >>> 0) ^ 0x9e3779b9;
+  const [k0, k1] = seedKey("generator", seed).data;
+  let i = 0;
   return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    z = (z ^ (z >>> 16)) >>> 0;
-    return z / 4294967296;
+    const [a, b] = threefry2x32(k0, k1, Math.floor(i / 2 ** 32), i >>> 0);
+    i++;
+    return ((a ^ b) >>> 9) / 2 ** 23; // the top 23 bits, as random.uniform takes them
   };
 }
 
@@ -313,8 +389,12 @@ function checkFloat(op: string, dtype: DType | undefined): void {
 }
 
 /**
- * Uniform random values in `[low, high)` from a seeded generator.
+ * Uniform random values in `[low, high)` (default `[0, 1)`) from a seed:
+ * the same values as `random.uniform(random.key(seed), shape, { low, high })`.
  *
+ * @param shape The result's shape.
+ * @param opts `seed` (default 0; see `RandomOptions`), `low`, `high`, `dtype`, `backend`.
+ * @returns A new tensor.
  * @example
  * ```ts
  * import { randomUniform } from "littlegrad";
@@ -325,19 +405,24 @@ export function randomUniform(
   shape: Shape,
   opts: RandomOptions & { low?: number; high?: number } = {},
 ): Tensor {
+  const k = seedKey("randomUniform", opts.seed);
   checkShape("randomUniform", shape);
   prepare("randomUniform", shape, opts);
   checkFloat("randomUniform", opts.dtype);
   const { low = 0, high = 1 } = opts;
-  const next = generator(opts.seed ?? 0);
-  const data = new Float32Array(sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * next();
-  return fromFlat("randomUniform", data, shape, opts);
+  if (!Number.isFinite(low) || !Number.isFinite(high) || !(low <= high)) {
+    throw new RangeError(`randomUniform: need finite low <= high, got low ${low}, high ${high}`);
+  }
+  return uniform(k, shape, { low, high, dtype: opts.dtype, backend: opts.backend });
 }
 
 /**
- * Normally distributed random values (Box–Muller) from a seeded generator.
+ * Normally distributed random values from a seed: the same values as
+ * `random.normal(random.key(seed), shape, { mean, std })`.
  *
+ * @param shape The result's shape.
+ * @param opts `seed` (default 0; see `RandomOptions`), `mean`, `std`, `dtype`, `backend`.
+ * @returns A new tensor.
  * @example
  * ```ts
  * import { randomNormal } from "littlegrad";
@@ -348,20 +433,15 @@ export function randomNormal(
   shape: Shape,
   opts: RandomOptions & { mean?: number; std?: number } = {},
 ): Tensor {
+  const k = seedKey("randomNormal", opts.seed);
   checkShape("randomNormal", shape);
   prepare("randomNormal", shape, opts);
   checkFloat("randomNormal", opts.dtype);
   const { mean = 0, std = 1 } = opts;
-  const next = generator(opts.seed ?? 0);
-  const data = new Float32Array(sizeOf(shape));
-  for (let i = 0; i < data.length; i += 2) {
-    const u1 = 1 - next(); // (0, 1]: log is finite
-    const u2 = next();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    data[i] = mean + std * r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < data.length) {
-      data[i + 1] = mean + std * r * Math.sin(2 * Math.PI * u2);
-    }
+  if (!Number.isFinite(mean) || !Number.isFinite(std) || !(std >= 0)) {
+    throw new RangeError(
+      `randomNormal: need a finite mean and std >= 0, got mean ${mean}, std ${std}`,
+    );
   }
-  return fromFlat("randomNormal", data, shape, opts);
+  return normal(k, shape, { mean, std, dtype: opts.dtype, backend: opts.backend });
 }

@@ -12,13 +12,20 @@
  * hash the counter `(0, i)` with `k`, and the 32 random bits of element `i`
  * are the two words of the hash of `(0, i)` XORed together. Floats are made
  * from bits as JAX makes them (23 mantissa bits; normals by `√2·erfinv`).
+ *
+ * The seeded `randomNormal` and `randomUniform` draw from this generator too:
+ * `randomNormal(shape, { seed })` is `normal(key(seed), shape)`.
+ *
+ * Every sampler checks the requested size against the backend's limit
+ * before it computes or allocates anything.
  * @module
  */
 
-import { tensor } from "./creation.ts";
-import type { BackendName } from "./backends.ts";
-import { checkShape, type Shape, sizeOf } from "./shape.ts";
-import type { Tensor } from "./tensor.ts";
+import { type BackendName, resolveBackend } from "./backends.ts";
+import { type Backend, checkCapacity, HOST_MAX_ELEMENTS } from "./backend.ts";
+import { checkDType, type DType, type HostArray, hostArray, isFloat } from "./dtype.ts";
+import { checkShape, contiguousStrides, type Shape, sizeOf } from "./shape.ts";
+import { checkBackendDType, describe, Tensor } from "./tensor.ts";
 
 /**
  * A PRNG key: two 32-bit words, immutable. Create one with `key(seed)`,
@@ -123,7 +130,9 @@ function checkKey(op: string, k: unknown): Key {
 
 /**
  * A key from an integer seed, as `jax.random.key(seed)`: `Key(0, seed)` for
- * seeds below 2³².
+ * seeds below 2³², `Key(⌊seed / 2³²⌋, seed mod 2³²)` above, so distinct
+ * seeds give distinct keys. A seed that is not a number is a `TypeError`;
+ * a negative, fractional or unsafe one a `RangeError`.
  *
  * @param seed A non-negative safe integer.
  * @returns The key.
@@ -135,6 +144,11 @@ function checkKey(op: string, k: unknown): Key {
  * ```
  */
 export function key(seed: number): Key {
+  if (typeof seed !== "number") {
+    throw new TypeError(
+      `random.key: seed must be a non-negative safe integer, got ${describe(seed)}`,
+    );
+  }
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new RangeError(`random.key: seed must be a non-negative safe integer, got ${seed}`);
   }
@@ -189,7 +203,7 @@ export function foldIn(k: Key, data: number): Key {
 
 /**
  * `count` random 32-bit words on the host (element `i` is the XOR of the two
- * words of the hash of counter `i`).
+ * words of the hash of counter `i`). At most 2³⁰ words.
  *
  * @param k The key.
  * @param count How many words.
@@ -202,8 +216,10 @@ export function foldIn(k: Key, data: number): Key {
  */
 export function bits(k: Key, count: number): Uint32Array {
   checkKey("random.bits", k);
-  if (!Number.isSafeInteger(count) || count < 0) {
-    throw new RangeError(`random.bits: count must be a non-negative integer, got ${count}`);
+  if (!Number.isSafeInteger(count) || count < 0 || count > HOST_MAX_ELEMENTS) {
+    throw new RangeError(
+      `random.bits: count must be an integer in [0, ${HOST_MAX_ELEMENTS}] (2^30), got ${count}`,
+    );
   }
   const out = new Uint32Array(count);
   for (let i = 0; i < count; i++) {
@@ -270,11 +286,52 @@ export function erfinv(x: number): number {
 export interface SampleOptions {
   /** Backend of the result (default: the current default backend). */
   backend?: BackendName;
+  /**
+   * `"float32"` (default) or `"float16"`: the values are drawn in float32
+   * and rounded. Another dtype is a `TypeError`.
+   */
+  dtype?: DType;
 }
 
-function checkedSize(op: string, shape: Shape): number {
+/** Where and as what a sampler's result is stored, checked before any work. */
+interface Target {
+  n: number;
+  shape: Shape;
+  backend: Backend;
+  dtype: DType;
+}
+
+/**
+ * Checks a sampler's key, shape, dtype and size (against the backend's
+ * limit) before anything is computed or allocated.
+ */
+function target(op: string, k: Key, shape: Shape, opts: SampleOptions): Target {
+  checkKey(op, k);
   checkShape(op, shape);
-  return sizeOf(shape);
+  const dtype = opts.dtype ?? "float32";
+  checkDType(op, dtype);
+  if (!isFloat(dtype)) {
+    throw new TypeError(`${op}: dtype must be float32 or float16, got ${dtype}`);
+  }
+  const backend = resolveBackend(opts.backend);
+  checkBackendDType(op, backend, dtype);
+  checkCapacity(op, shape, backend);
+  return { n: sizeOf(shape), shape: [...shape], backend, dtype };
+}
+
+/** Uploads float32 samples as a new tensor of the target's dtype. */
+function store(values: Float32Array, to: Target): Tensor {
+  let host: HostArray = values;
+  if (to.dtype !== "float32") {
+    host = hostArray(to.dtype, values.length);
+    host.set(values);
+  }
+  return new Tensor({
+    storage: to.backend.upload(host, to.dtype),
+    shape: to.shape,
+    strides: contiguousStrides(to.shape),
+    offset: 0,
+  });
 }
 
 /**
@@ -282,7 +339,7 @@ function checkedSize(op: string, shape: Shape): number {
  *
  * @param k The key.
  * @param shape The result's shape.
- * @param opts `low`, `high`, `backend`.
+ * @param opts `low`, `high`, `backend`, `dtype`.
  * @returns A new tensor.
  * @example
  * ```ts
@@ -295,8 +352,8 @@ export function uniform(
   shape: Shape,
   opts: SampleOptions & { low?: number; high?: number } = {},
 ): Tensor {
-  checkKey("random.uniform", k);
-  const n = checkedSize("random.uniform", shape);
+  const to = target("random.uniform", k, shape, opts);
+  const n = to.n;
   const { low = 0, high = 1 } = opts;
   if (!Number.isFinite(low) || !Number.isFinite(high) || !(low <= high)) {
     throw new RangeError(
@@ -308,7 +365,7 @@ export function uniform(
   for (let i = 0; i < n; i++) {
     u[i] = Math.max(low, Math.fround(Math.fround(u[i] * scale) + low));
   }
-  return tensor(u, { shape, backend: opts.backend });
+  return store(u, to);
 }
 
 /** Standard normal samples on the host, as JAX draws them. */
@@ -328,7 +385,7 @@ function standardNormals(k: Key, n: number): Float32Array {
  *
  * @param k The key.
  * @param shape The result's shape.
- * @param opts `mean`, `std`, `backend`.
+ * @param opts `mean`, `std`, `backend`, `dtype`.
  * @returns A new tensor.
  * @example
  * ```ts
@@ -341,8 +398,8 @@ export function normal(
   shape: Shape,
   opts: SampleOptions & { mean?: number; std?: number } = {},
 ): Tensor {
-  checkKey("random.normal", k);
-  const n = checkedSize("random.normal", shape);
+  const to = target("random.normal", k, shape, opts);
+  const n = to.n;
   const { mean = 0, std = 1 } = opts;
   if (!Number.isFinite(mean) || !Number.isFinite(std) || std < 0) {
     throw new RangeError(
@@ -351,7 +408,7 @@ export function normal(
   }
   const z = standardNormals(k, n);
   if (mean !== 0 || std !== 1) { for (let i = 0; i < n; i++) z[i] = mean + std * z[i]; }
-  return tensor(z, { shape, backend: opts.backend });
+  return store(z, to);
 }
 
 /**
@@ -360,7 +417,7 @@ export function normal(
  * @param k The key.
  * @param p The probability of a 1, in [0, 1].
  * @param shape The result's shape.
- * @param opts `backend`.
+ * @param opts `backend`, `dtype`.
  * @returns A new tensor of 0s and 1s.
  * @example
  * ```ts
@@ -374,19 +431,19 @@ export function bernoulli(
   shape: Shape,
   opts: SampleOptions = {},
 ): Tensor {
-  checkKey("random.bernoulli", k);
-  const n = checkedSize("random.bernoulli", shape);
-  if (!(p >= 0 && p <= 1)) {
+  const to = target("random.bernoulli", k, shape, opts);
+  const n = to.n;
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
     throw new RangeError(`random.bernoulli: p must be in [0, 1], got ${p}`);
   }
   const u = unitFloats(k, n);
   for (let i = 0; i < n; i++) u[i] = u[i] < p ? 1 : 0;
-  return tensor(u, { shape, backend: opts.backend });
+  return store(u, to);
 }
 
 /**
  * A random permutation of `0 … n-1` on the host (Fisher–Yates), e.g. to
- * shuffle a dataset each epoch.
+ * shuffle a dataset each epoch. At most 2³⁰ indices.
  *
  * @param k The key.
  * @param n How many indices.
@@ -399,8 +456,10 @@ export function bernoulli(
  */
 export function permutation(k: Key, n: number): Int32Array {
   checkKey("random.permutation", k);
-  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
-    throw new RangeError(`random.permutation: n must be an integer in [0, 2^31), got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > HOST_MAX_ELEMENTS) {
+    throw new RangeError(
+      `random.permutation: n must be an integer in [0, ${HOST_MAX_ELEMENTS}] (2^30), got ${n}`,
+    );
   }
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;

@@ -26,7 +26,10 @@ import { isFloat } from "./dtype.ts";
 
 /** Options of `grad` and `valueAndGrad`. */
 export interface GradOptions {
-  /** Which positional argument(s) to differentiate (default `0`). */
+  /**
+   * Which positional argument(s) to differentiate (default `0`). Each
+   * position may be listed once: `[0, 0]` is a `RangeError`.
+   */
   argnums?: number | readonly number[];
   /** `fn` returns `[value, aux]`; `aux` is passed through untouched. */
   hasAux?: boolean;
@@ -62,6 +65,19 @@ export interface Pullback {
   [Symbol.dispose](): void;
 }
 
+/**
+ * Marks a promise the library refuses as handled, so that its later
+ * rejection cannot crash the process as an unhandled rejection.
+ */
+function defuse(value: unknown): void {
+  if (value instanceof Promise) value.catch(() => {});
+}
+
+/** Defuses `value` and every promise among its tree's leaves. */
+function defuseTree(value: unknown): void {
+  for (const { value: leaf } of flattenTree(value).leaves) defuse(leaf);
+}
+
 /** A new tensor sharing `t`'s data, connected to `t` on every active tape. */
 function alias(t: Tensor): Tensor {
   return apply("reshape", [t], { shape: t.shape });
@@ -95,6 +111,7 @@ function traceCall(
   const scope = openScope("transform");
   const tape = new Tape();
   let out: unknown;
+  let raw: unknown; // what fn returned, to defuse if it is refused
   const inputs: Traced["inputs"] = [];
   try {
     const traced = [...args];
@@ -102,6 +119,7 @@ function traceCall(
       const { leaves, unflatten } = flattenTree(args[i]);
       const aliases = leaves.map(({ path, value }) => {
         if (!(value instanceof Tensor)) {
+          defuse(value);
           throw new TypeError(
             `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${describe(value)}; ` +
               "only tensors can be differentiated (pass other values in arguments not listed in argnums)",
@@ -123,12 +141,20 @@ function traceCall(
     }
     tapeStack.push(tape);
     try {
-      out = freshOutputs((fn as (...a: unknown[]) => unknown)(...traced), scope);
+      raw = (fn as (...a: unknown[]) => unknown)(...traced);
     } finally {
       tapeStack.splice(tapeStack.lastIndexOf(tape), 1);
     }
+    if (raw instanceof Promise) {
+      throw new TypeError(
+        `${op}: the function returned a Promise; ${op} only works with synchronous ` +
+          "functions (nothing after an await could be traced)",
+      );
+    }
+    out = freshOutputs(raw, scope);
     escaping(out); // validates the output before anything is detached
   } catch (err) {
+    defuseTree(raw);
     closeScope(scope);
     throw err;
   }
@@ -203,6 +229,7 @@ function outputTensors(op: string, out: unknown): Tensor[] {
   const { leaves } = flattenTree(out);
   return leaves.map(({ path, value }) => {
     if (!(value instanceof Tensor)) {
+      defuseTree(out);
       throw new TypeError(
         `${op}: the function must return a Tensor or a tree of tensors, but it returned ${
           describe(value)
@@ -281,11 +308,32 @@ export function vjp<A extends unknown[], R>(
   return [traced.out as R, pullback];
 }
 
+/**
+ * The argument positions `opts.argnums` names. Each may appear once: a
+ * repeated position is a `RangeError` (as a repeated axis is), since the
+ * same argument cannot be differentiated twice.
+ */
 function argnumList(
+  op: string,
   argnums: GradOptions["argnums"],
 ): { list: number[]; single: boolean } {
   if (argnums === undefined) return { list: [0], single: true };
   if (typeof argnums === "number") return { list: [argnums], single: true };
+  if (!Array.isArray(argnums)) {
+    throw new TypeError(
+      `${op}: argnums must be a number or an array of numbers, got ${describe(argnums)}`,
+    );
+  }
+  const seen = new Set<number>();
+  for (const i of argnums) {
+    if (seen.has(i)) {
+      throw new RangeError(
+        `${op}: argnums [${argnums.join(", ")}] names argument ${i} more than once; ` +
+          "list each argument once",
+      );
+    }
+    seen.add(i);
+  }
   return { list: [...argnums], single: false };
 }
 
@@ -298,8 +346,11 @@ function argnumList(
  * before it returns.
  *
  * @param fn A pure function returning a scalar tensor (shape `[]`).
- * @param opts `argnums` (default 0) and `hasAux`.
- * @returns The transformed function.
+ * @param opts `argnums` (default 0; each position once) and `hasAux`.
+ * @returns The transformed function. If `fn` throws, returns something
+ * other than a scalar float tensor (a Promise included: `fn` must be
+ * synchronous), or the backward pass fails, the call throws and releases
+ * every tensor it created.
  * @example
  * ```ts
  * import { tensor, valueAndGrad, Tensor } from "littlegrad";
@@ -326,7 +377,7 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
   fn: (...args: A) => R,
   opts: O,
 ): (...args: A) => [ValueOf<R, O>, GradsOf<A, O>] {
-  const { list, single } = argnumList(opts.argnums);
+  const { list, single } = argnumList(op, opts.argnums);
   return (...args: A): [ValueOf<R, O>, GradsOf<A, O>] => {
     const split = (out: unknown): [unknown, unknown] => {
       if (!opts.hasAux) return [out, undefined];
@@ -367,6 +418,14 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
         () => [[value, scalar(1, backendOf(value, op), value.dtype)]],
         traced.inputs,
       );
+    } catch (err) {
+      // The value and aux were going to the caller, who now gets an error
+      // instead: release them too. Inside an outer transform they belong to
+      // its scope (its tape may use them), which releases them when it ends.
+      if (tapeStack.length === 0) {
+        for (const t of escaping(traced.out)) t.release("transform");
+      }
+      throw err;
     } finally {
       for (const t of traced.residuals) t.release("transform");
     }
@@ -383,7 +442,8 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
  * structure. Apply it twice for second derivatives: `grad(grad(f))`.
  *
  * @param fn A pure function returning a scalar tensor.
- * @param opts `argnums` and `hasAux` (then the result is `[grads, aux]`).
+ * @param opts `argnums` (each position once) and `hasAux` (then the result
+ * is `[grads, aux]`).
  * @returns The gradient function.
  * @example
  * ```ts

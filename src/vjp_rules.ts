@@ -97,7 +97,10 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
   pow: (g, { inputs: [a, b], output }, [wa, wb]) => [
     // d/da a^b = b·a^(b-1), which is 0 for b = 0 even at a = 0 (not 0·inf).
     wa ? where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))) : null,
-    wb ? g.mul(output).mul(a.log()) : null,
+    // d/db a^b = a^b·log a, taken as 0 at a = 0 (as JAX and PyTorch do: the
+    // limit for b > 0), not 0·(-inf). The log reads 1 where a = 0, so no
+    // -inf exists even in the branch not taken, and grad of grad stays finite.
+    wb ? g.mul(output).mul(where(a.eq(0), 1, a).log()) : null,
   ],
   maximum: choiceRule((a, b) => b.lt(a)),
   minimum: choiceRule((a, b) => a.lt(b)),
