@@ -239,6 +239,9 @@ export function tensor(
     flat = arrayLikeValues(data, opts);
     shape = [flat.length];
   } else {
+    // A refused promise is marked handled: its rejection cannot crash the process later.
+    const refused: unknown = data;
+    if (refused instanceof Promise) refused.catch(() => {});
     throw new TypeError(
       `tensor: expected a number, nested arrays or a typed array, got ${describe(data)}`,
     );

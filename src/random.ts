@@ -117,6 +117,8 @@ function hashIndex(k: Key, i: number): [number, number] {
 
 function checkKey(op: string, k: unknown): Key {
   if (!(k instanceof Key)) {
+    // A refused promise is marked handled: its rejection cannot crash the process later.
+    if (k instanceof Promise) k.catch(() => {});
     throw new TypeError(
       `${op}: expected a Key (from random.key(seed)), got ${
         k === null ? "null" : Array.isArray(k) ? "an array" : typeof k

@@ -99,6 +99,7 @@ function traceCall(
   escaping: (out: unknown) => Tensor[],
 ): Traced {
   if (typeof fn !== "function") {
+    defuse(fn);
     throw new TypeError(`${op}: expected a function, got ${describe(fn)}`);
   }
   for (const i of argnums) {

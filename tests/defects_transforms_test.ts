@@ -242,6 +242,9 @@ testBoth("grad, valueAndGrad and vjp refuse async functions without a later cras
     );
     assert.throws(() => vjp((a: Tensor) => ({ y: a, p: Promise.reject(new Error("p")) }), x));
     assert.throws(() => grad((a: Tensor) => a.sum())(Promise.reject(new Error("arg")) as never));
+    assert.throws(() => grad(Promise.reject(new Error("fn")) as never)(x), TypeError);
+    assert.throws(() => tensor(Promise.reject(new Error("data")) as never), TypeError);
+    assert.throws(() => random.normal(Promise.reject(new Error("key")) as never, [2]), TypeError);
     const [y, pullback] = vjp((a: Tensor) => a.mul(2), x);
     assert.throws(() => pullback(Promise.reject(new Error("cotangent")) as never), TypeError);
     pullback.dispose();
