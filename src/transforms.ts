@@ -148,7 +148,7 @@ function traceCall(
     }
     if (raw instanceof Promise) {
       throw new TypeError(
-        `${op}: the function returned a Promise; ${op} only works with synchronous ` +
+        `${op}: the function returned a Promise, not a Tensor; ${op} only works with synchronous ` +
           "functions (nothing after an await could be traced)",
       );
     }

@@ -228,7 +228,9 @@ testBoth("grad, valueAndGrad and vjp refuse async functions without a later cras
           call,
           (e: Error) =>
             e instanceof TypeError &&
-            e.message.startsWith(`${op}: the function returned a Promise; ${op} only works`),
+            e.message.startsWith(
+              `${op}: the function returned a Promise, not a Tensor; ${op} only works`,
+            ),
         );
       }
     });
