@@ -5,7 +5,7 @@
  */
 
 import { generator, randomUniform, tensor } from "./creation.ts";
-import { scoped, type Tensor } from "./tensor.ts";
+import { describe, scoped, type Tensor } from "./tensor.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
 import { grad } from "./transforms.ts";
 import { shapeString } from "./shape.ts";
@@ -147,6 +147,11 @@ export async function checkGrads(
     maxElements = 64,
     kinks: kinkMode = "skip",
   } = opts;
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new RangeError(
+      `checkGrads: opts.seed must be a non-negative safe integer, got ${describe(seed)}`,
+    );
+  }
   if (kinkMode !== "skip" && kinkMode !== "fail") {
     throw new TypeError(`checkGrads: opts.kinks must be "skip" or "fail", got ${String(kinkMode)}`);
   }

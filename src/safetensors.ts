@@ -37,6 +37,7 @@
  * @module
  */
 
+import { checkCapacity } from "./backend.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
 import { type DType, type HostArray, hostArray } from "./dtype.ts";
@@ -614,14 +615,7 @@ function load(bytes: Uint8Array, opts: LoadSafetensorsOptions, source: string): 
     // A float16 tensor on an adapter without shader-f16: the usual TypeError, naming the tensor.
     checkBackendDType(`${source}: tensor '${t.name}'`, backend, LOADS_AS[t.dtype]);
     // Likewise a tensor larger than the backend holds, before anything is decoded or allocated.
-    const n = sizeOf(t.shape);
-    if (n > backend.maxElements) {
-      throw new RangeError(
-        `${source}: tensor '${t.name}' of shape ${shapeString(t.shape)} has ${n} elements, ` +
-          `more than the ${backend.name} backend can hold in one tensor ` +
-          `(${backend.maxElements} values on ${backend.adapter})`,
-      );
-    }
+    checkCapacity(`${source}: tensor '${t.name}'`, t.shape, backend);
   }
   const root = nameTree(header.tensors, source);
   // Decode (and range-check) all data, then create the tensors: a value that

@@ -283,7 +283,7 @@ Deno.test({
     throwsLike(
       () => loadSafetensors(bytes, { backend: "webgpu" }),
       RangeError,
-      new RegExp(`^loadSafetensors: tensor 'big' of shape \\[${n}\\] has ${n} elements, more than`),
+      new RegExp(`^loadSafetensors: tensor 'big': shape \\[${n}\\] has ${n} elements, more than`),
     );
     // A small file still loads.
     const small = loadSafetensors(i8File("small", 3), { backend: "webgpu" }) as { small: Tensor };
@@ -406,5 +406,12 @@ testBoth(
     const dir = await checkGrads(relu, [tensor([0, 0, 0, 0, 0, 0])], { mode: "direction" });
     assert.deepEqual(dir.kinks.map((k) => k.where), ["a random direction"]);
     await assert.rejects(checkGrads(relu, [tensor([0])], { kinks: "no" as never }), TypeError);
+    // A bad seed is refused by checkGrads itself, not deep inside the generator.
+    for (const seed of [-1, 0.5, NaN]) {
+      await assert.rejects(
+        checkGrads(relu, [tensor([1])], { seed }),
+        (e: Error) => e instanceof RangeError && /^checkGrads: opts\.seed/.test(e.message),
+      );
+    }
   },
 );
