@@ -9,9 +9,8 @@
 
 import { type Equation, Tape } from "./tape.ts";
 import { backendOf, describe, scalar, Tensor, tidy } from "./tensor.ts";
-import { type Pullback, vjp } from "./transforms.ts";
+import { type Pullback, reverseSweep, vjp } from "./transforms.ts";
 import { flattenTree, treeTensors } from "./tree.ts";
-import { VJP_RULES } from "./vjp_rules.ts";
 import { shapeString } from "./shape.ts";
 
 /** Options of `toDot`. */
@@ -56,28 +55,10 @@ function escapeString(text: string): string {
 
 /** Computes the cotangent of every tape variable for output seeds of ones. */
 function allCotangents(tape: Tape, outputs: readonly Tensor[]): Map<number, Tensor> {
-  const cotangents = new Map<number, Tensor>();
-  const accumulate = (t: Tensor, g: Tensor) => {
-    const prev = cotangents.get(t.id);
-    cotangents.set(t.id, prev ? prev.add(g) : g);
-  };
-  for (const out of outputs) {
-    if (tape.isActive(out)) {
-      accumulate(out, scalar(1, backendOf(out, "toDot")).broadcastTo(out.shape));
-    }
-  }
-  for (let i = tape.equations.length - 1; i >= 0; i--) {
-    const eqn = tape.equations[i];
-    const g = cotangents.get(eqn.output.id);
-    if (!g) continue;
-    const wants = eqn.inputs.map((t) => tape.isActive(t));
-    const grads = VJP_RULES[eqn.prim](g, eqn, wants);
-    eqn.inputs.forEach((t, j) => {
-      const gj = grads[j];
-      if (wants[j] && gj) accumulate(t, gj);
-    });
-  }
-  return cotangents;
+  const seeds = outputs.filter((out) => tape.isActive(out)).map((out) =>
+    [out, scalar(1, backendOf(out, "toDot"), out.dtype).broadcastTo(out.shape)] as const
+  );
+  return reverseSweep(tape, seeds, { keepAll: true });
 }
 
 /** The DOT text of a tape; values and gradients already read back. */

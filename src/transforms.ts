@@ -180,6 +180,44 @@ function freshOutputs(out: unknown, scope: Scope): unknown {
   }));
 }
 
+/**
+ * @internal The reverse sweep, shared by every reverse-mode transform and by
+ * `toDot`: replays `tape` backwards from `seeds` (output, cotangent) and
+ * returns the cotangents by tensor id. With `keepAll` false an equation's
+ * output cotangent is dropped once used, so only the tape's inputs remain
+ * (what `grad` needs); with `keepAll` true every active tensor keeps its own.
+ * Integer and boolean values carry no cotangent; each cotangent has its
+ * primal's dtype (rules may promote on the way).
+ */
+export function reverseSweep(
+  tape: Tape,
+  seeds: readonly (readonly [Tensor, Tensor])[],
+  { keepAll }: { keepAll: boolean },
+): Map<number, Tensor> {
+  const cotangents = new Map<number, Tensor>();
+  const accumulate = (t: Tensor, g: Tensor) => {
+    const cast = g.dtype === t.dtype ? g : g.astype(t.dtype);
+    const prev = cotangents.get(t.id);
+    cotangents.set(t.id, prev ? prev.add(cast) : cast);
+  };
+  for (const [out, g] of seeds) {
+    if (tape.isActive(out) && isFloat(out.dtype)) accumulate(out, g);
+  }
+  for (let i = tape.equations.length - 1; i >= 0; i--) {
+    const eqn = tape.equations[i];
+    const g = cotangents.get(eqn.output.id);
+    if (!g) continue;
+    if (!keepAll) cotangents.delete(eqn.output.id);
+    const wants = eqn.inputs.map((t) => tape.isActive(t) && isFloat(t.dtype));
+    const grads = VJP_RULES[eqn.prim](g, eqn, wants);
+    eqn.inputs.forEach((t, j) => {
+      const gj = grads[j];
+      if (wants[j] && gj) accumulate(t, gj);
+    });
+  }
+  return cotangents;
+}
+
 /** Replays `tape` in reverse from the given output cotangents. */
 function backward(
   tape: Tape,
@@ -188,30 +226,7 @@ function backward(
 ): Tree[] {
   return scoped(
     () => {
-      const seeds = makeSeeds();
-      const cotangents = new Map<number, Tensor>();
-      const accumulate = (t: Tensor, g: Tensor) => {
-        const prev = cotangents.get(t.id);
-        cotangents.set(t.id, prev ? prev.add(g) : g);
-      };
-      for (const [out, g] of seeds) {
-        if (!tape.isActive(out) || !isFloat(out.dtype)) continue;
-        accumulate(out, g.dtype === out.dtype ? g : g.astype(out.dtype));
-      }
-      for (let i = tape.equations.length - 1; i >= 0; i--) {
-        const eqn = tape.equations[i];
-        const g = cotangents.get(eqn.output.id);
-        if (!g) continue;
-        cotangents.delete(eqn.output.id);
-        // Integer and boolean values carry no cotangent.
-        const wants = eqn.inputs.map((t) => tape.isActive(t) && isFloat(t.dtype));
-        const grads = VJP_RULES[eqn.prim](g, eqn, wants);
-        eqn.inputs.forEach((t, j) => {
-          const gj = grads[j];
-          // A cotangent has its primal's dtype (rules may promote on the way).
-          if (wants[j] && gj) accumulate(t, gj.dtype === t.dtype ? gj : gj.astype(t.dtype));
-        });
-      }
+      const cotangents = reverseSweep(tape, makeSeeds(), { keepAll: false });
       // Every result is a fresh alias, so no two results (nor a result and a
       // user's tensor) are the same object.
       return inputs.map(({ aliases, unflatten }) =>
