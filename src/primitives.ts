@@ -13,6 +13,7 @@ import type { BinaryOp, ReduceOp, TernaryOp, UnaryOp, View } from "./backend.ts"
 import type { DType } from "./dtype.ts";
 import { isContiguous } from "./backend.ts";
 import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
+import { abstractEval } from "./abstract_eval.ts";
 
 /** Unary elementwise primitives. */
 export const UNARY_PRIMS = [
@@ -128,19 +129,6 @@ function contiguous(view: View): View {
   return dense(storage, view.shape);
 }
 
-const COMPARISONS = new Set<string>(["lt", "le", "eq", "ne"]);
-
-/**
- * The dtype of an elementwise primitive's result: `convert` gives its
- * target, comparisons give `bool`, `where` its branches' dtype, and every
- * other primitive its inputs' dtype (the op layer makes them agree).
- */
-export function resultDType(prim: Prim, inputs: readonly View[], params: PrimParams): DType {
-  if (prim === "convert") return params.dtype!;
-  if (COMPARISONS.has(prim)) return "bool";
-  return inputs[inputs.length - 1].storage.dtype;
-}
-
 /** Converts a view to `dtype` (a fresh storage). */
 function convert(view: View, dtype: DType): View {
   return dense(view.storage.backend.map("convert", [view], view.shape, dtype), view.shape);
@@ -191,9 +179,14 @@ export function runPrimitive(
 ): View {
   const x = inputs[0];
   const backend = x.storage.backend;
+  // The output's shape and dtype, from the abstract-evaluation rule.
+  const out = abstractEval(
+    prim,
+    inputs.map((v) => ({ shape: v.shape, dtype: v.storage.dtype })),
+    params,
+  );
   if (UNARY.has(prim) || BINARY.has(prim) || prim === "where") {
-    const dtype = resultDType(prim, inputs, params);
-    return dense(backend.map(prim as UnaryOp, inputs, x.shape, dtype), x.shape);
+    return dense(backend.map(prim as UnaryOp, inputs, out.shape, out.dtype), out.shape);
   }
   switch (prim) {
     case "sum":
@@ -203,24 +196,23 @@ export function runPrimitive(
       const axes = params.axes!;
       const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
       const arranged = permuteView(x, [...kept, ...axes]);
-      const outShape = kept.map((i) => x.shape[i]);
       const storage = backend.reduce(
         prim,
         arranged,
-        sizeOf(outShape),
+        sizeOf(out.shape),
         sizeOf(axes.map((i) => x.shape[i])),
-        params.dtype ?? x.storage.dtype,
+        out.dtype,
       );
-      return dense(storage, outShape);
+      return dense(storage, out.shape);
     }
     case "matmul": {
       if (x.storage.dtype === "float16") {
         // float16 operands are widened: the product accumulates in float32.
         const operands = inputs.map((v) => convert(v, "float32"));
         const wide = runPrimitive("matmul", operands, params);
-        const out = convert(wide, "float16");
+        const narrow = convert(wide, "float16");
         for (const v of [...operands, wide]) backend.free(v.storage);
-        return out;
+        return narrow;
       }
       const [a, b] = inputs;
       const nd = a.shape.length;
@@ -230,15 +222,14 @@ export function runPrimitive(
       const storage = backend.matmul(A.view, B.view, A.view.shape[0], m, k, n);
       if (A.temp) backend.free(A.view.storage);
       if (B.temp) backend.free(B.view.storage);
-      return dense(storage, [...a.shape.slice(0, nd - 2), m, n]);
+      return dense(storage, out.shape);
     }
     case "reshape": {
-      const shape = params.shape!;
       const source = contiguous(x);
       return {
         storage: source.storage,
-        shape,
-        strides: contiguousStrides(shape),
+        shape: out.shape,
+        strides: contiguousStrides(out.shape),
         offset: source.offset,
       };
     }
@@ -250,7 +241,7 @@ export function runPrimitive(
       const steps = params.steps!;
       return {
         storage: x.storage,
-        shape: params.shape!,
+        shape: out.shape,
         strides: x.strides.map((s, k) => s * steps[k]),
         offset: x.offset + x.strides.reduce((o, s, k) => o + s * starts[k], 0),
       };
@@ -268,10 +259,9 @@ export function runPrimitive(
       };
     }
     case "pad": {
-      const shape = params.shape!;
       return dense(
-        backend.pad(x, shape, params.starts!, params.steps!, params.fill ?? 0),
-        shape,
+        backend.pad(x, out.shape, params.starts!, params.steps!, params.fill ?? 0),
+        out.shape,
       );
     }
     case "gather": {
@@ -284,10 +274,10 @@ export function runPrimitive(
       const storage = backend.gather(source, ids, pre, x.shape[axis], post, count);
       if (source !== x) backend.free(source.storage);
       if (ids !== inputs[1]) backend.free(ids.storage);
-      return dense(storage, [...x.shape.slice(0, axis), ...ids.shape, ...x.shape.slice(axis + 1)]);
+      return dense(storage, out.shape);
     }
     case "broadcast": {
-      const shape = params.shape!;
+      const shape = out.shape;
       const lead = shape.length - x.shape.length;
       const strides = shape.map((d, i) =>
         i < lead || (x.shape[i - lead] === 1 && d !== 1) ? 0 : x.strides[i - lead]
