@@ -7,7 +7,7 @@
  */
 
 import type { Prim, PrimParams } from "./primitives.ts";
-import type { Tensor } from "./tensor.ts";
+import type { Tensor, TraceLevel } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 import { shortName } from "./dtype.ts";
 
@@ -28,7 +28,7 @@ export interface Equation {
  * is recorded only when one of its inputs is *active* (depends on an input),
  * and its output then becomes active too; everything else is a constant.
  */
-export class Tape {
+export class Tape implements TraceLevel {
   /** Equations in execution order. */
   readonly equations: Equation[] = [];
   /** The traced function's inputs (the variables gradients are taken for). */
@@ -44,6 +44,11 @@ export class Tape {
   /** Whether `t` depends on the trace's inputs. */
   isActive(t: Tensor): boolean {
     return this.#active.has(t.id);
+  }
+
+  /** As a trace level: records the primitive (see `record`). */
+  process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void {
+    this.record(prim, inputs, output, params);
   }
 
   /** Records an equation if any input is active. */

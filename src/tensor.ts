@@ -29,7 +29,6 @@ import {
   shapeString,
   sizeOf,
 } from "./shape.ts";
-import type { Tape } from "./tape.ts";
 
 /** One axis or several; `undefined` means all axes. */
 export type Axis = number | readonly number[];
@@ -54,8 +53,52 @@ export type NestedArray = number | NestedArray[];
 
 // ---- trace state -----------------------------------------------------------
 
-/** Tapes of the transforms currently tracing, innermost last. */
-export const tapeStack: Tape[] = [];
+/**
+ * @internal A transform level that sees every primitive applied while it is
+ * active: a reverse-mode `Tape` records it, a forward-mode level computes its
+ * output's tangent.
+ */
+export interface TraceLevel {
+  /** Called after `output = prim(...inputs; params)` ran. */
+  process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void;
+}
+
+/** @internal The transform levels currently active, outermost first. */
+export const traceStack: TraceLevel[] = [];
+/**
+ * How many levels (from the outermost) see the primitives applied now: all
+ * of them, except while a level computes its own rule, when only the levels
+ * outside it do (so nested transforms never confuse their perturbations).
+ */
+let visibleDepth: number | null = null;
+
+/** @internal Whether any transform is tracing (scopes then keep temporaries). */
+export function isTracing(): boolean {
+  return traceStack.length > 0;
+}
+
+/** @internal Pushes a level; returns the function that pops it. */
+export function pushTrace(level: TraceLevel): () => void {
+  traceStack.push(level);
+  return () => {
+    const at = traceStack.lastIndexOf(level);
+    if (at >= 0) traceStack.splice(at, 1);
+  };
+}
+
+/** Hands an applied primitive to each visible level, innermost first. */
+function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
+  const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
+  const saved = visibleDepth;
+  try {
+    for (let i = depth - 1; i >= 0; i--) {
+      visibleDepth = i; // what the level's rule applies is seen only by the levels outside it
+      traceStack[i].process(prim, inputs, output, params);
+    }
+  } finally {
+    visibleDepth = saved;
+  }
+}
 /**
  * Who opened a scope, which decides the message a user sees when a tensor it
  * released is used later: an op's own temporaries never reach the user, but a
@@ -104,7 +147,7 @@ export function closeScope(scope: Scope, keep: Iterable<Tensor> = []): void {
   const kept = new Set(keep);
   for (const t of scope.tensors) {
     if (t.disposed) continue;
-    if (kept.has(t) || tapeStack.length > 0) parent?.tensors.add(t);
+    if (kept.has(t) || isTracing()) parent?.tensors.add(t);
     else t.release(scope.kind);
   }
 }
@@ -117,7 +160,7 @@ export function closeScope(scope: Scope, keep: Iterable<Tensor> = []): void {
  */
 export function detachScope(scope: Scope, keep: Iterable<Tensor>): Set<Tensor> {
   const parent = popScope(scope);
-  if (tapeStack.length > 0) {
+  if (isTracing()) {
     for (const t of scope.tensors) parent?.tensors.add(t);
     return new Set();
   }
@@ -1631,7 +1674,7 @@ export function apply(
   const view = named(prim, () => runPrimitive(prim, views, params));
   const out = new Tensor(view);
   if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
-  for (const tape of tapeStack) tape.record(prim, inputs, out, params);
+  if (traceStack.length > 0) processLevels(prim, inputs, out, params);
   return out;
 }
 

@@ -12,11 +12,12 @@ import {
   closeScope,
   describe,
   detachScope,
+  isTracing,
   openScope,
+  pushTrace,
   scalar,
   type Scope,
   scoped,
-  tapeStack,
   Tensor,
 } from "./tensor.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
@@ -140,11 +141,11 @@ function traceCall(
       inputs.push({ unflatten: (v) => unflatten(v) as Tree, aliases });
       traced[i] = unflatten(aliases);
     }
-    tapeStack.push(tape);
+    const pop = pushTrace(tape);
     try {
       raw = (fn as (...a: unknown[]) => unknown)(...traced);
     } finally {
-      tapeStack.splice(tapeStack.lastIndexOf(tape), 1);
+      pop();
     }
     if (raw instanceof Promise) {
       throw new TypeError(
@@ -438,7 +439,7 @@ function makeValueAndGrad<A extends unknown[], R, O extends GradOptions>(
       // The value and aux were going to the caller, who now gets an error
       // instead: release them too. Inside an outer transform they belong to
       // its scope (its tape may use them), which releases them when it ends.
-      if (tapeStack.length === 0) {
+      if (!isTracing()) {
         for (const t of escaping(traced.out)) t.release("transform");
       }
       throw err;
@@ -488,11 +489,11 @@ export function grad<
     if (!opts.hasAux) {
       // Inside an outer transform the value may be on its tape (the inner
       // backward pass used it): the enclosing scope releases it later.
-      if (tapeStack.length === 0) (out as Tensor).dispose();
+      if (!isTracing()) (out as Tensor).dispose();
       return grads as Out;
     }
     const [value, aux] = out as [Tensor, unknown];
-    if (tapeStack.length === 0) value.dispose();
+    if (!isTracing()) value.dispose();
     return [grads, aux] as Out;
   };
 }
