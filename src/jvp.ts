@@ -1,0 +1,234 @@
+/**
+ * Forward-mode differentiation: `jvp` runs a function once while a
+ * forward-mode level carries a tangent beside every value that depends on
+ * the inputs (dual numbers), using the JVP rules of `jvp_rules.ts`. A value
+ * with no tangent is a symbolic zero: no buffer is made for it. Each `jvp`
+ * is its own level of the trace stack, and a level's rules are seen only by
+ * the levels outside it, so nested calls never confuse their perturbations;
+ * tangents are computed with the public ops, so `grad` of a `jvp` (and `jvp`
+ * of a `grad`: `hvp`) works.
+ * @module
+ */
+
+import { isFloat } from "./dtype.ts";
+import { JVP_RULES } from "./jvp_rules.ts";
+import type { Prim, PrimParams } from "./primitives.ts";
+import { shapeString } from "./shape.ts";
+import {
+  apply,
+  backendOf,
+  closeScope,
+  describe,
+  openScope,
+  pushTrace,
+  scalar,
+  type Scope,
+  Tensor,
+  type TraceLevel,
+} from "./tensor.ts";
+import { flattenTree, type Tree } from "./tree.ts";
+import { grad } from "./transforms.ts";
+
+/** One forward-mode level: the tangent of each value it has seen, by tensor id. */
+class ForwardLevel implements TraceLevel {
+  readonly tangents = new Map<number, Tensor>();
+
+  process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void {
+    const tangents = inputs.map((t) => this.tangents.get(t.id) ?? null);
+    if (tangents.every((t) => t === null) || !isFloat(output.dtype)) return;
+    const t = JVP_RULES[prim](tangents, { prim, inputs, output, params });
+    if (t !== null) this.tangents.set(output.id, t);
+  }
+}
+
+/** A new handle on `t`'s value (so each level's inputs have ids of their own). */
+function alias(t: Tensor): Tensor {
+  return apply("reshape", [t], { shape: t.shape });
+}
+
+/** Flattens `trees` (a list of pytrees) into their tensor leaves, with paths. */
+function leavesOf(
+  what: string,
+  trees: readonly unknown[],
+): { leaves: { path: string; value: unknown }[]; rebuild: (v: unknown[]) => unknown[] } {
+  const flat = trees.map((t) => flattenTree(t as Tree));
+  const leaves = flat.flatMap((f, i) =>
+    f.leaves.map(({ path, value }) => ({
+      path: `${what} ${i}${path ? ` at '${path}'` : ""}`,
+      value,
+    }))
+  );
+  const rebuild = (values: unknown[]) => {
+    let at = 0;
+    return flat.map((f) => f.unflatten(values.slice(at, at += f.leaves.length) as never));
+  };
+  return { leaves, rebuild };
+}
+
+/**
+ * Forward-mode differentiation of `fn` at `primals` along `tangents`:
+ * returns `[fn(...primals), J·tangents]`, the output and its directional
+ * derivative, in one pass (no tape, nothing kept for a backward pass).
+ * `tangents` has the tree structure of `primals`; a `null` leaf is a
+ * symbolic zero (no buffer is made for it), and integer or boolean primals
+ * take `null`. Every output gets a tangent (zeros where it does not depend on
+ * the inputs).
+ *
+ * @param fn A pure function of tensors (or trees of tensors).
+ * @param primals The point: `fn`'s arguments.
+ * @param tangents One direction per argument, the same trees and shapes (or `null` leaves).
+ * @returns `[outputs, outputTangents]`, each with the tree structure of `fn`'s result.
+ * @example
+ * ```ts
+ * import { jvp, type Tensor, tensor } from "littlegrad";
+ * const f = (x: Tensor) => x.mul(x).sum(); // d/dx along v: 2·x·v
+ * const [y, dy] = jvp(f, [tensor([1, 2, 3])], [tensor([1, 0, 0])]);
+ * console.log(await y.item(), await (dy as Tensor).item()); // 14 2
+ * ```
+ */
+export function jvp<R>(
+  fn: (...args: never[]) => R,
+  primals: readonly unknown[],
+  tangents: readonly unknown[],
+): [R, R] {
+  const op = "jvp";
+  if (typeof fn !== "function") {
+    throw new TypeError(`${op}: expected a function, got ${describe(fn)}`);
+  }
+  if (!Array.isArray(primals) || !Array.isArray(tangents)) {
+    throw new TypeError(
+      `${op}: primals and tangents must be arrays (one entry per argument), got ${
+        describe(primals)
+      } and ${describe(tangents)}`,
+    );
+  }
+  if (primals.length !== tangents.length) {
+    throw new TypeError(
+      `${op}: ${primals.length} primal(s) but ${tangents.length} tangent(s); give one tangent per argument`,
+    );
+  }
+  const p = leavesOf("primal", primals);
+  const t = leavesOf("tangent", tangents);
+  if (p.leaves.length !== t.leaves.length) {
+    throw new TypeError(
+      `${op}: the tangents' trees differ from the primals' (${t.leaves.length} leaves vs ${p.leaves.length})`,
+    );
+  }
+  const scope = openScope("transform");
+  const level = new ForwardLevel();
+  let pop: (() => void) | null = null;
+  try {
+    const args = p.leaves.map(({ path, value }, i) => {
+      const tangent = t.leaves[i].value;
+      if (!(value instanceof Tensor)) {
+        if (tangent !== null && tangent !== undefined) {
+          throw new TypeError(`${op}: ${path} is ${describe(value)}; its tangent must be null`);
+        }
+        return value;
+      }
+      value.view(op); // a disposed primal is named here
+      const input = alias(value);
+      if (tangent === null || tangent === undefined) return input;
+      if (!(tangent instanceof Tensor)) {
+        throw new TypeError(
+          `${op}: the tangent of ${path} is ${describe(tangent)}, not a Tensor or null`,
+        );
+      }
+      if (!isFloat(value.dtype)) {
+        throw new TypeError(
+          `${op}: ${path} has dtype ${value.dtype}; only float32 and float16 values take a tangent (pass null)`,
+        );
+      }
+      if (shapeString(tangent.shape) !== shapeString(value.shape)) {
+        throw new TypeError(
+          `${op}: the tangent of ${path} has shape ${shapeString(tangent.shape)}, its primal ${
+            shapeString(value.shape)
+          }`,
+        );
+      }
+      level.tangents.set(
+        input.id,
+        tangent.dtype === value.dtype ? tangent : tangent.astype(value.dtype),
+      );
+      return input;
+    });
+    pop = pushTrace(level);
+    const out = (fn as (...a: unknown[]) => unknown)(...p.rebuild(args));
+    pop();
+    pop = null;
+    if (out instanceof Promise) {
+      out.catch(() => {});
+      throw new TypeError(
+        `${op}: the function returned a Promise, not a Tensor; ${op} only works with synchronous functions`,
+      );
+    }
+    return finish(op, out, level, scope) as [R, R];
+  } catch (err) {
+    pop?.();
+    closeScope(scope);
+    throw err;
+  }
+}
+
+/** The outputs and their tangents, each a tensor the caller owns; closes `scope`. */
+function finish(op: string, out: unknown, level: ForwardLevel, scope: Scope): [unknown, unknown] {
+  const { leaves, unflatten } = flattenTree(out as Tree);
+  const seen = new Set<Tensor>();
+  // A result the caller already owns (an input passed through), or one that
+  // appears twice, gets a fresh handle, as do tangents.
+  const fresh = (x: Tensor) => {
+    const mine = scope.tensors.has(x) && !seen.has(x) ? x : alias(x);
+    seen.add(mine);
+    return mine;
+  };
+  const values: Tensor[] = [];
+  const tangents: Tensor[] = [];
+  for (const { path, value } of leaves) {
+    if (!(value instanceof Tensor)) {
+      throw new TypeError(
+        `${op}: the function must return a Tensor or a tree of tensors, but it returned ${
+          describe(value)
+        }${path ? ` at '${path}'` : ""}`,
+      );
+    }
+    const tangent = level.tangents.get(value.id);
+    values.push(fresh(value));
+    tangents.push(
+      tangent
+        ? fresh(tangent)
+        : scalar(0, backendOf(value, op), isFloat(value.dtype) ? value.dtype : "float32")
+          .broadcastTo(value.shape),
+    );
+  }
+  closeScope(scope, [...values, ...tangents]);
+  return [unflatten(values as never), unflatten(tangents as never)];
+}
+
+/**
+ * The Hessian-vector product of a scalar function at `primals` along
+ * `vectors`, forward over reverse (`jvp` of `grad`): one forward-mode pass
+ * over the gradient computation, without forming the Hessian.
+ *
+ * @param fn A scalar-valued function of tensors.
+ * @param primals The point.
+ * @param vectors One direction per argument (or `null` leaves).
+ * @returns `H·v` for each argument, with its tree structure.
+ * @example
+ * ```ts
+ * import { hvp, type Tensor, tensor } from "littlegrad";
+ * const f = (x: Tensor) => x.pow(3).sum(); // H = diag(6x)
+ * const hv = hvp(f, [tensor([1, 2])], [tensor([1, 1])]);
+ * console.log(await (hv[0] as Tensor).array()); // [6, 12]
+ * ```
+ */
+export function hvp(
+  fn: (...args: never[]) => Tensor,
+  primals: readonly unknown[],
+  vectors: readonly unknown[],
+): unknown[] {
+  const argnums = primals.map((_, i) => i);
+  const gradient = grad(fn as (...a: unknown[]) => Tensor, { argnums });
+  const [g, hv] = jvp((...args: unknown[]) => gradient(...args), primals, vectors);
+  for (const x of flattenTree(g as Tree).leaves) (x.value as Tensor).dispose();
+  return hv as unknown[];
+}
