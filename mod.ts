@@ -147,7 +147,7 @@ export {
   type ValueOf,
   vjp,
 } from "./src/transforms.ts";
-export { hvp, jvp } from "./src/jvp.ts";
+export { hessian, hvp, jacfwd, type JacobianOptions, jacrev, jvp } from "./src/jvp.ts";
 export { sgd, type SgdOptions } from "./src/optim.ts";
 export * as optim from "./src/optimizers.ts";
 export * as random from "./src/random.ts";

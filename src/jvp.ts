@@ -10,6 +10,7 @@
  * @module
  */
 
+import { tensor } from "./creation.ts";
 import { isFloat } from "./dtype.ts";
 import { JVP_RULES } from "./jvp_rules.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
@@ -23,11 +24,12 @@ import {
   pushTrace,
   scalar,
   type Scope,
+  stack,
   Tensor,
   type TraceLevel,
 } from "./tensor.ts";
 import { flattenTree, type Tree } from "./tree.ts";
-import { grad } from "./transforms.ts";
+import { grad, vjp } from "./transforms.ts";
 
 /** One forward-mode level: the tangent of each value it has seen, by tensor id. */
 class ForwardLevel implements TraceLevel {
@@ -231,4 +233,157 @@ export function hvp(
   const [g, hv] = jvp((...args: unknown[]) => gradient(...args), primals, vectors);
   for (const x of flattenTree(g as Tree).leaves) (x.value as Tensor).dispose();
   return hv as unknown[];
+}
+
+/** Options of `jacfwd`, `jacrev` and `hessian`. */
+export interface JacobianOptions {
+  /** The argument differentiated (default 0); it must be a float tensor. */
+  argnums?: number;
+}
+
+/** Checks `argnums` and returns the differentiated argument. */
+function argumentAt(op: string, args: readonly unknown[], argnums: number): Tensor {
+  if (!Number.isInteger(argnums) || argnums < 0 || argnums >= args.length) {
+    throw new RangeError(
+      `${op}: argnums ${argnums} is out of range: the function was called with ${args.length} argument(s)`,
+    );
+  }
+  const x = args[argnums];
+  if (!(x instanceof Tensor) || !isFloat(x.dtype)) {
+    throw new TypeError(
+      `${op}: argument ${argnums} must be a float32 or float16 tensor, got ${
+        x instanceof Tensor ? x.dtype : describe(x)
+      }`,
+    );
+  }
+  return x;
+}
+
+/** The `i`-th standard basis tensor of `like`'s shape, dtype and backend. */
+function basis(like: Tensor, i: number, op: string): Tensor {
+  const values = new Float32Array(like.size);
+  values[i] = 1;
+  return tensor(values, {
+    shape: like.shape,
+    dtype: like.dtype,
+    backend: backendOf(like, op).name,
+  });
+}
+
+/**
+ * The Jacobian of `fn` by forward mode: one `jvp` per input element (a loop
+ * over basis vectors until `vmap` exists), for functions with fewer inputs
+ * than outputs. The result has shape `[...output.shape, ...input.shape]`.
+ *
+ * @param fn A function whose result is one tensor.
+ * @param opts `argnums`: the argument differentiated (default 0).
+ * @returns A function of `fn`'s arguments returning the Jacobian.
+ * @example
+ * ```ts
+ * import { jacfwd, type Tensor, tensor } from "littlegrad";
+ * const f = (x: Tensor) => x.mul(x); // J = diag(2x)
+ * console.log(await jacfwd(f)(tensor([1, 2])).array()); // [[2, 0], [0, 4]]
+ * ```
+ */
+export function jacfwd(
+  fn: (...args: never[]) => Tensor,
+  opts: JacobianOptions = {},
+): (...args: unknown[]) => Tensor {
+  const { argnums = 0 } = opts;
+  return (...args) => {
+    const x = argumentAt("jacfwd", args, argnums);
+    const columns: Tensor[] = [];
+    let outShape: readonly number[] = [];
+    const tangents = args.map(() => null as Tensor | null);
+    try {
+      for (let i = 0; i < x.size; i++) {
+        tangents[argnums] = basis(x, i, "jacfwd");
+        const [y, dy] = jvp(fn, args, tangents);
+        tangents[argnums]!.dispose();
+        outShape = y.shape;
+        y.dispose();
+        columns.push(dy.reshape([dy.size]));
+        dy.dispose();
+      }
+      if (columns.length === 0) {
+        const y = (fn as (...a: unknown[]) => Tensor)(...args);
+        outShape = y.shape;
+        y.dispose();
+        return scalar(0, backendOf(x, "jacfwd"), x.dtype).broadcastTo([...outShape, ...x.shape]);
+      }
+      return stack(columns, 1).reshape([...outShape, ...x.shape]);
+    } finally {
+      for (const c of columns) c.dispose();
+    }
+  };
+}
+
+/**
+ * The Jacobian of `fn` by reverse mode: one pullback per output element (a
+ * loop over basis vectors until `vmap` exists), for functions with fewer
+ * outputs than inputs. The result has shape `[...output.shape, ...input.shape]`.
+ *
+ * @param fn A function whose result is one tensor.
+ * @param opts `argnums`: the argument differentiated (default 0).
+ * @returns A function of `fn`'s arguments returning the Jacobian.
+ * @example
+ * ```ts
+ * import { jacrev, type Tensor, tensor } from "littlegrad";
+ * const f = (x: Tensor) => x.sum().mul(x.get(0)); // ∂/∂x = [x₀ + Σx, x₀]
+ * console.log(await jacrev(f)(tensor([1, 2])).array()); // [4, 1]
+ * ```
+ */
+export function jacrev(
+  fn: (...args: never[]) => Tensor,
+  opts: JacobianOptions = {},
+): (...args: unknown[]) => Tensor {
+  const { argnums = 0 } = opts;
+  return (...args) => {
+    const x = argumentAt("jacrev", args, argnums);
+    const of = (z: Tensor) =>
+      (fn as (...a: unknown[]) => Tensor)(...args.map((a, i) => (i === argnums ? z : a)));
+    const [y, pullback] = vjp(of, x);
+    const rows: Tensor[] = [];
+    try {
+      for (let i = 0; i < y.size; i++) {
+        const seed = basis(y, i, "jacrev");
+        const [row] = pullback(seed) as [Tensor];
+        seed.dispose();
+        rows.push(row.reshape([x.size]));
+        row.dispose();
+      }
+      const shape = [...y.shape, ...x.shape];
+      if (rows.length === 0) return scalar(0, backendOf(x, "jacrev"), x.dtype).broadcastTo(shape);
+      return stack(rows).reshape(shape);
+    } finally {
+      for (const r of rows) r.dispose();
+      pullback.dispose();
+      y.dispose();
+    }
+  };
+}
+
+/**
+ * The Hessian of a scalar function: `jacfwd` of `grad` (forward over
+ * reverse), shape `[...input.shape, ...input.shape]`.
+ *
+ * @param fn A scalar-valued function.
+ * @param opts `argnums`: the argument differentiated (default 0).
+ * @returns A function of `fn`'s arguments returning the Hessian.
+ * @example
+ * ```ts
+ * import { hessian, type Tensor, tensor } from "littlegrad";
+ * const f = (x: Tensor) => x.get(0).mul(x.get(1)).add(x.get(0).square()); // x₀x₁ + x₀²
+ * console.log(await hessian(f)(tensor([3, 4])).array()); // [[2, 1], [1, 0]]
+ * ```
+ */
+export function hessian(
+  fn: (...args: never[]) => Tensor,
+  opts: JacobianOptions = {},
+): (...args: unknown[]) => Tensor {
+  const { argnums = 0 } = opts;
+  const gradient = grad(fn as (...a: unknown[]) => Tensor, { argnums }) as (
+    ...a: unknown[]
+  ) => Tensor;
+  return jacfwd(gradient, { argnums });
 }

@@ -8,7 +8,18 @@
  */
 
 import assert from "node:assert/strict";
-import { grad, hvp, jvp, memoryStats, type Tensor, tensor, vjp } from "../mod.ts";
+import {
+  grad,
+  hessian,
+  hvp,
+  jacfwd,
+  jacrev,
+  jvp,
+  memoryStats,
+  type Tensor,
+  tensor,
+  vjp,
+} from "../mod.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
 /** Functions of one float32 argument (composites, broadcasting, a gather, a reduction). */
@@ -157,3 +168,44 @@ testBoth("jvp releases everything but its results, and refuses bad input clearly
   assert.throws(() => jvp(f, [x], ["a"]), TypeError);
   assert.equal(memoryStats().liveTensors, before);
 });
+
+testBoth(
+  "jacfwd equals jacrev and central differences; hessian of a quadratic is exact",
+  async () => {
+    const W = tensor([[0.5, -1, 0.25], [2, 0.1, -0.3]]);
+    const fns: [string, (x: Tensor, s: Tensor) => Tensor][] = [
+      ["tanh of a matmul", (x, s) => W.matmul(x).tanh().mul(s)],
+      ["softmax", (x, s) => x.mul(s).softmax()],
+      ["a reduction to a scalar", (x, s) => x.exp().sum().mul(s)],
+    ];
+    const x = tensor([0.3, -0.8, 1.1]);
+    const s = tensor(1.5);
+    for (const [name, f] of fns) {
+      const forward = jacfwd(f)(x, s);
+      const reverse = jacrev(f)(x, s);
+      assert.deepEqual(forward.shape, reverse.shape, name);
+      assertClose(await forward.data(), await reverse.data(), { rtol: 1e-5, label: name });
+      // Column j by central differences.
+      const y = f(x, s);
+      const eps = 1e-3;
+      const columns: number[][] = [];
+      for (let j = 0; j < x.size; j++) {
+        const e = tensor([0, 1, 2].map((k) => (k === j ? eps : 0)));
+        columns.push(Array.from(await f(x.add(e), s).sub(f(x.sub(e), s)).div(2 * eps).data()));
+      }
+      const central = Array.from({ length: y.size }, (_, i) => columns.map((c) => c[i]));
+      assertClose(await forward.data(), central.flat(), { atol: 5e-3, rtol: 1e-2, label: name });
+    }
+    // argnums: the Jacobian with respect to the scalar argument.
+    const ds = jacfwd(fns[0][1], { argnums: 1 })(x, s);
+    assert.deepEqual(ds.shape, [2]);
+    assertClose(await ds.data(), await W.matmul(x).tanh().data(), { rtol: 1e-5 });
+    // f(x) = ½ xᵀAx with A symmetric: the Hessian is A, exactly.
+    const A = tensor([[2, 1, 0], [1, 3, -1], [0, -1, 4]]);
+    const quadratic = (z: Tensor) =>
+      z.reshape([1, 3]).matmul(A).matmul(z.reshape([3, 1])).sum().mul(0.5);
+    assertClose(await hessian(quadratic)(x).data(), await A.data(), { atol: 1e-6, rtol: 1e-6 });
+    assert.throws(() => jacfwd(fns[0][1], { argnums: 2 })(x, s), RangeError);
+    assert.throws(() => jacrev(fns[0][1])(tensor([1], { dtype: "int32" }), s), TypeError);
+  },
+);
