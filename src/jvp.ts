@@ -24,6 +24,7 @@ import {
   pushTrace,
   scalar,
   type Scope,
+  scoped,
   stack,
   Tensor,
   type TraceLevel,
@@ -271,6 +272,23 @@ function basis(like: Tensor, i: number, op: string): Tensor {
 }
 
 /**
+ * Joins a Jacobian's flattened columns (`axis` 1) or rows (`axis` 0) into
+ * `shape`; zeros of `like`'s dtype when there are none (an empty input or output).
+ */
+function assemble(
+  parts: Tensor[],
+  axis: number,
+  shape: number[],
+  like: Tensor,
+  op: string,
+): Tensor {
+  return scoped(() => {
+    if (parts.length === 0) return scalar(0, backendOf(like, op), like.dtype).broadcastTo(shape);
+    return stack(parts, axis).reshape(shape);
+  }, (t) => [t]);
+}
+
+/**
  * The Jacobian of `fn` by forward mode: one `jvp` per input element (a loop
  * over basis vectors until `vmap` exists), for functions with fewer inputs
  * than outputs. The result has shape `[...output.shape, ...input.shape]`.
@@ -305,13 +323,14 @@ export function jacfwd(
         columns.push(dy.reshape([dy.size]));
         dy.dispose();
       }
-      if (columns.length === 0) {
-        const y = (fn as (...a: unknown[]) => Tensor)(...args);
+      if (x.size === 0) {
+        // No basis vectors: one pass (all tangents zero) for the output's shape.
+        const [y, dy] = jvp(fn, args, tangents);
         outShape = y.shape;
         y.dispose();
-        return scalar(0, backendOf(x, "jacfwd"), x.dtype).broadcastTo([...outShape, ...x.shape]);
+        dy.dispose();
       }
-      return stack(columns, 1).reshape([...outShape, ...x.shape]);
+      return assemble(columns, 1, [...outShape, ...x.shape], x, "jacfwd");
     } finally {
       for (const c of columns) c.dispose();
     }
@@ -352,9 +371,7 @@ export function jacrev(
         rows.push(row.reshape([x.size]));
         row.dispose();
       }
-      const shape = [...y.shape, ...x.shape];
-      if (rows.length === 0) return scalar(0, backendOf(x, "jacrev"), x.dtype).broadcastTo(shape);
-      return stack(rows).reshape(shape);
+      return assemble(rows, 0, [...y.shape, ...x.shape], x, "jacrev");
     } finally {
       for (const r of rows) r.dispose();
       pullback.dispose();

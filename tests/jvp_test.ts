@@ -209,3 +209,22 @@ testBoth(
     assert.throws(() => jacrev(fns[0][1])(tensor([1], { dtype: "int32" }), s), TypeError);
   },
 );
+
+testBoth("Jacobians of empty inputs or outputs are empty, and leave nothing behind", async () => {
+  const f = (x: Tensor) => x.sum().mul(tensor([1, 2]));
+  const empty = tensor([]);
+  const before = memoryStats().liveTensors;
+  const forward = jacfwd(f)(empty);
+  const reverse = jacrev((x: Tensor) => x.mul(2))(empty);
+  assert.deepEqual(forward.shape, [2, 0]);
+  assert.deepEqual(reverse.shape, [0, 0]);
+  forward.dispose();
+  reverse.dispose();
+  assert.equal(memoryStats().liveTensors, before);
+  const x = tensor([1, 2, 3]);
+  const start = memoryStats().liveTensors;
+  jacfwd(f)(x).dispose();
+  jacrev(f)(x).dispose();
+  hessian((z: Tensor) => z.pow(3).sum())(x).dispose();
+  assert.equal(memoryStats().liveTensors, start, "Jacobians of [3] leave nothing behind");
+});
