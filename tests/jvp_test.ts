@@ -218,6 +218,7 @@ testBoth("Jacobians of empty inputs or outputs are empty, and leave nothing behi
   const reverse = jacrev((x: Tensor) => x.mul(2))(empty);
   assert.deepEqual(forward.shape, [2, 0]);
   assert.deepEqual(reverse.shape, [0, 0]);
+  assert.equal((await forward.data()).length, 0);
   forward.dispose();
   reverse.dispose();
   assert.equal(memoryStats().liveTensors, before);
