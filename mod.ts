@@ -141,12 +141,21 @@ export {
   grad,
   type GradOptions,
   type GradsOf,
-  printTrace,
   type Pullback,
   valueAndGrad,
   type ValueOf,
   vjp,
 } from "./src/transforms.ts";
+export {
+  makeTrace,
+  printTrace,
+  type SpecsOf,
+  type TensorSpec,
+  type Trace,
+  type TraceConstant,
+  type TraceEquation,
+  type TraceValue,
+} from "./src/staging.ts";
 export { hessian, hvp, jacfwd, type JacobianOptions, jacrev, jvp } from "./src/jvp.ts";
 export { sgd, type SgdOptions } from "./src/optim.ts";
 export * as optim from "./src/optimizers.ts";

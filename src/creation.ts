@@ -18,8 +18,14 @@ import {
   isFloat,
   valueRange,
 } from "./dtype.ts";
-import { checkShape, contiguousStrides, type Shape, shapeString, sizeOf } from "./shape.ts";
-import { checkBackendDType, describe, type NestedArray, Tensor } from "./tensor.ts";
+import { checkShape, type Shape, shapeString, sizeOf } from "./shape.ts";
+import {
+  checkBackendDType,
+  describe,
+  hostTensor,
+  type NestedArray,
+  type Tensor,
+} from "./tensor.ts";
 import { key as randomKey, normal, threefry2x32, uniform } from "./random.ts";
 
 /** Options shared by the creation functions. */
@@ -81,13 +87,7 @@ function fromFlat(
   const host = dtypeOfArray(data) === dtype && dtype !== "bool"
     ? data as HostArray
     : toHost(op, data, dtype);
-  const storage = backend.upload(host, dtype);
-  return new Tensor({
-    storage,
-    shape: [...shape],
-    strides: contiguousStrides(shape),
-    offset: 0,
-  });
+  return hostTensor(host, dtype, [...shape], backend);
 }
 
 /**

@@ -24,8 +24,8 @@
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { type Backend, checkCapacity, HOST_MAX_ELEMENTS } from "./backend.ts";
 import { checkDType, type DType, type HostArray, hostArray, isFloat } from "./dtype.ts";
-import { checkShape, contiguousStrides, type Shape, sizeOf } from "./shape.ts";
-import { checkBackendDType, describe, Tensor } from "./tensor.ts";
+import { checkShape, type Shape, sizeOf } from "./shape.ts";
+import { checkBackendDType, describe, hostTensor, type Tensor } from "./tensor.ts";
 
 /**
  * A PRNG key: two 32-bit words, immutable. Create one with `key(seed)`,
@@ -328,12 +328,7 @@ function store(values: Float32Array, to: Target): Tensor {
     host = hostArray(to.dtype, values.length);
     host.set(values);
   }
-  return new Tensor({
-    storage: to.backend.upload(host, to.dtype),
-    shape: to.shape,
-    strides: contiguousStrides(to.shape),
-    offset: 0,
-  });
+  return hostTensor(host, to.dtype, to.shape, to.backend);
 }
 
 /**

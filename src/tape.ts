@@ -8,8 +8,6 @@
 
 import type { Prim, PrimParams } from "./primitives.ts";
 import type { Tensor, TraceLevel } from "./tensor.ts";
-import { shapeString } from "./shape.ts";
-import { shortName } from "./dtype.ts";
 
 /** One recorded primitive application: `output = prim(...inputs; params)`. */
 export interface Equation {
@@ -61,31 +59,5 @@ export class Tape implements TraceLevel {
     if (!inputs.some((t) => this.#active.has(t.id))) return;
     this.equations.push({ prim, inputs, output, params });
     this.#active.add(output.id);
-  }
-
-  /**
-   * Prints the trace, one equation a line, e.g.
-   * `%7:f32[4,1] = matmul %3 %5`. Variables are numbered from 0; constants appear without a defining line.
-   */
-  toString(outputs: readonly Tensor[] = []): string {
-    // Variables are numbered in order of first appearance, so traces of the
-    // same function print identically whatever tensors existed before.
-    const numbers = new Map<number, number>();
-    const name = (t: Tensor) => {
-      if (!numbers.has(t.id)) numbers.set(t.id, numbers.size);
-      return `%${numbers.get(t.id)}`;
-    };
-    const typed = (t: Tensor) => `${name(t)}:${shortName(t.dtype)}${shapeString(t.shape)}`;
-    const lines = [`{ lambda ${this.inputs.map(typed).join(" ")} .`];
-    for (const e of this.equations) {
-      const params = Object.entries(e.params)
-        .map(([k, v]) => `${k}=${Array.isArray(v) ? shapeString(v) : String(v)}`)
-        .join(" ");
-      const args = e.inputs.map(name).join(" ");
-      const out = typed(e.output);
-      lines.push(`  ${out} = ${e.prim}${params ? `[${params}]` : ""} ${args}`);
-    }
-    lines.push(`  in ( ${outputs.map(name).join(" ")} ) }`);
-    return lines.join("\n");
   }
 }

@@ -23,6 +23,7 @@ import { type Prim, type PrimParams, runPrimitive } from "./primitives.ts";
 import {
   broadcastShapes,
   checkShape,
+  contiguousStrides,
   normalizeAxes,
   quoteValue,
   type Shape,
@@ -86,6 +87,21 @@ export function pushTrace(level: TraceLevel): () => void {
   };
 }
 
+/**
+ * @internal Hides every active level (for a trace that must not be seen by
+ * the transforms around it, like `makeTrace`'s); returns the function that
+ * brings them back.
+ */
+export function isolateTrace(): () => void {
+  const levels = traceStack.splice(0);
+  const depth = visibleDepth;
+  visibleDepth = null;
+  return () => {
+    traceStack.splice(0, traceStack.length, ...levels);
+    visibleDepth = depth;
+  };
+}
+
 /** Hands an applied primitive to each visible level, innermost first. */
 function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
   const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
@@ -104,7 +120,7 @@ function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, pa
  * released is used later: an op's own temporaries never reach the user, but a
  * tensor kept from inside `grad` or `tidy` can ("a leaked tracer").
  */
-export type ScopeKind = "op" | "transform" | "tidy";
+export type ScopeKind = "op" | "transform" | "tidy" | "trace";
 
 /** The tensors created while a scope was open. */
 export class Scope {
@@ -353,7 +369,10 @@ export class Tensor {
     if (!this.#view) {
       const what = `${op}: tensor %${this.id} (shape ${shapeString(this.shape)})`;
       throw new ReferenceError(
-        this.#released === "transform"
+        this.#released === "trace"
+          ? `${what} is a traced value from makeTrace or jit (it has a shape and dtype but no ` +
+            "data) that was used after its trace ended; use it only inside the traced function"
+          : this.#released === "transform"
           ? `${what} was created inside grad, valueAndGrad or vjp and released when it returned ` +
             "(a leaked tracer): return it from the function, or as aux with hasAux, to keep it"
           : this.#released === "tidy"
@@ -408,7 +427,18 @@ export class Tensor {
    * console.log(await tensor([1, 2], { dtype: "int32" }).data()); // Int32Array [1, 2]
    * ```
    */
-  async data(): Promise<HostArray> {
+  data(): Promise<HostArray> {
+    if (this.#view && abstractStorages.has(this.#view.storage)) {
+      const err = leakedTracer("data", this);
+      evaluator.refuseRead?.(err); // a trace being made fails with this error
+      const refused = Promise.reject(err);
+      refused.catch(() => {}); // not awaited in a traced function: makeTrace reports it
+      return refused;
+    }
+    return this.#read();
+  }
+
+  async #read(): Promise<HostArray> {
     try {
       const view = this.view("data");
       const backend = view.storage.backend;
@@ -548,7 +578,11 @@ export class Tensor {
 
   /** Describes the tensor without reading the GPU: `Tensor(float32[2,3], webgpu)`. */
   toString(): string {
-    const where = this.#view ? this.#view.storage.backend.name : "disposed";
+    const where = !this.#view
+      ? "disposed"
+      : abstractStorages.has(this.#view.storage)
+      ? "traced"
+      : this.#view.storage.backend.name;
     return `Tensor(${this.dtype}${shapeString(this.shape)}, ${where})`;
   }
 
@@ -1422,9 +1456,7 @@ function shiftByMax(x: Tensor, axes: number[]): Tensor {
 
 /** A tensor holding host data (a `Float32Array` or `Int32Array`) on `backend`. */
 function fromHost(data: Float32Array | Int32Array, shape: Shape, backend: Backend): Tensor {
-  const strides = shape.map((_, i) => sizeOf(shape.slice(i + 1)));
-  const dtype = data instanceof Int32Array ? "int32" : "float32";
-  return new Tensor({ storage: backend.upload(data, dtype), shape, strides, offset: 0 });
+  return hostTensor(data, data instanceof Int32Array ? "int32" : "float32", shape, backend);
 }
 
 /**
@@ -1634,7 +1666,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
 // ---- primitive application ---------------------------------------------------
 
 function releaseStorage(storage: Storage): void {
-  if (--storage.refs === 0) storage.backend.free(storage);
+  if (--storage.refs === 0 && !abstractStorages.has(storage)) storage.backend.free(storage);
 }
 
 /**
@@ -1649,33 +1681,99 @@ const dropped = new FinalizationRegistry<Storage>((storage) => {
 });
 
 /**
- * @internal Applies one primitive: checks the inputs are alive and on one
- * backend, runs the forward rule, and records the equation on every tape
- * that is tracing one of the inputs.
+ * @internal What evaluates primitives at the bottom of the interpreter stack:
+ * the eager evaluator runs them on a backend; `makeTrace`'s staging
+ * evaluator only computes output shapes and dtypes and records equations.
+ * The transform levels (`TraceLevel`s) above it see the results either way.
+ */
+export interface Evaluator {
+  /** `prim(...inputs; params)`, as a new tensor. */
+  apply(prim: Prim, inputs: readonly Tensor[], params: PrimParams): Tensor;
+  /** A tensor holding host values (every creation function ends here). */
+  constant(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor;
+  /** Told when the traced function tries to read a value (`data`, `item`, `array`). */
+  refuseRead?(err: Error): void;
+}
+
+/** Runs each primitive on the inputs' backend at once. */
+const EAGER: Evaluator = {
+  apply(prim, inputs, params) {
+    const views = inputs.map((t) => t.view(prim));
+    const backend = views[0].storage.backend;
+    for (const v of views) {
+      if (v.storage.backend !== backend) {
+        throw new TypeError(
+          `${prim}: inputs live on different backends (${
+            views.map((x) => x.storage.backend.name).join(", ")
+          }); move them to one backend first`,
+        );
+      }
+      if (abstractStorages.has(v.storage)) throw leakedTracer(prim, inputs[views.indexOf(v)]);
+      backend.assertUsable(v.storage);
+    }
+    // Backend errors (buffer limits, a lost device) get the primitive's name.
+    const view = named(prim, () => runPrimitive(prim, views, params));
+    const out = new Tensor(view);
+    if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
+    return out;
+  },
+  constant(host, dtype, shape, backend) {
+    const storage = backend.upload(host, dtype);
+    return new Tensor({ storage, shape, strides: contiguousStrides(shape), offset: 0 });
+  },
+};
+
+let evaluator: Evaluator = EAGER;
+
+/**
+ * @internal Makes `next` the evaluator (`null`: the eager one); returns the
+ * function that restores the previous one.
+ */
+export function setEvaluator(next: Evaluator | null): () => void {
+  const saved = evaluator;
+  evaluator = next ?? EAGER;
+  return () => void (evaluator = saved);
+}
+
+/**
+ * @internal Storages without data: the values of a trace made from shapes
+ * alone (`makeTrace`). A tensor on one reads nothing and runs nothing.
+ */
+export const abstractStorages = new WeakSet<Storage>();
+
+/**
+ * @internal The error for a traced value (no data) used where data is
+ * needed: read inside the traced function, or used after its trace ended.
+ */
+export function leakedTracer(op: string, t: Tensor): TypeError {
+  const what = `${op}: tensor %${t.id} (shape ${shapeString(t.shape)}) is a traced value`;
+  return new TypeError(
+    evaluator !== EAGER
+      ? `${what}: while makeTrace or jit traces a function, values have a shape and dtype ` +
+        "but no data. Return the value and read it outside the traced function"
+      : `${what} from makeTrace or jit (it has a shape and dtype but no data) that was used ` +
+        "after its trace ended; use it only inside the traced function",
+  );
+}
+
+/**
+ * @internal Applies one primitive: the evaluator produces the output (eager:
+ * runs it; staging: records it), then every visible transform level sees
+ * the equation, innermost first.
  */
 export function apply(
   prim: Prim,
   inputs: readonly Tensor[],
   params: PrimParams = {},
 ): Tensor {
-  const views = inputs.map((t) => t.view(prim));
-  const backend = views[0].storage.backend;
-  for (const v of views) {
-    if (v.storage.backend !== backend) {
-      throw new TypeError(
-        `${prim}: inputs live on different backends (${
-          views.map((x) => x.storage.backend.name).join(", ")
-        }); move them to one backend first`,
-      );
-    }
-    backend.assertUsable(v.storage);
-  }
-  // Backend errors (buffer limits, a lost device) get the primitive's name.
-  const view = named(prim, () => runPrimitive(prim, views, params));
-  const out = new Tensor(view);
-  if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
+  const out = evaluator.apply(prim, inputs, params);
   if (traceStack.length > 0) processLevels(prim, inputs, out, params);
   return out;
+}
+
+/** @internal A tensor holding `host` (of `dtype`, `shape`) on `backend`. */
+export function hostTensor(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor {
+  return evaluator.constant(host, dtype, shape, backend);
 }
 
 // ---- debug mode: NaN/Inf checks ---------------------------------------------
@@ -1783,8 +1881,7 @@ export function backendOf(t: Tensor, op: string): Backend {
  * with the op's other temporaries.
  */
 export function scalar(value: number, backend: Backend, dtype: DType = "float32"): Tensor {
-  const storage = backend.upload(new (hostArrayClass(dtype))([convertNumber(value, dtype)]), dtype);
-  return new Tensor({ storage, shape: [], strides: [], offset: 0 });
+  return hostTensor(new (hostArrayClass(dtype))([convertNumber(value, dtype)]), dtype, [], backend);
 }
 
 /** Throws a `TypeError` naming the op if `backend` cannot hold `dtype`. */

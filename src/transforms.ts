@@ -497,25 +497,3 @@ export function grad<
     return [grads, aux] as Out;
   };
 }
-
-/**
- * Prints the tape `fn` records at `args`, one primitive a line, for
- * debugging and tests. Nothing it creates outlives the call.
- *
- * @example
- * ```ts
- * import { printTrace, tensor, Tensor } from "littlegrad";
- * console.log(printTrace((x: Tensor) => x.mul(2).sum(), tensor([1, 2])));
- * ```
- */
-export function printTrace<A extends unknown[]>(
-  fn: (...args: A) => unknown,
-  ...args: A
-): string {
-  const [out, pullback] = vjp(fn, ...args);
-  const outs = treeTensors(out);
-  const text = pullback.tape.toString(outs);
-  pullback.dispose();
-  for (const t of outs) t.dispose();
-  return text;
-}
