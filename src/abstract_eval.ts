@@ -4,14 +4,16 @@
  * rules take their output shapes from here, and a transform that traces from
  * `{ shape, dtype }` (a compiler planning buffers, batching) will too.
  *
- * The table is a mapped type over `Prim`: a primitive without a rule does not
- * compile. Inputs are assumed validated by the op layer (shapes agree,
- * parameters in range), as for the forward rules.
+ * The table is a mapped type over `Prim`, each rule taking its primitive's
+ * own parameters: a primitive without a rule does not compile. Output dtypes
+ * follow the primitive's `DTYPE_POLICY` entry (`dtype.ts`). Inputs are
+ * assumed validated by the op layer (shapes agree, parameters in range), as
+ * for the forward rules.
  * @module
  */
 
-import type { DType } from "./dtype.ts";
-import type { Prim, PrimParams } from "./primitives.ts";
+import { type DType, outputDType } from "./dtype.ts";
+import type { Prim, PrimParams, ReducePrim } from "./primitives.ts";
 import type { Shape } from "./shape.ts";
 
 /** An abstract value: what is known of a tensor before it is computed. */
@@ -20,54 +22,70 @@ export interface Aval {
   readonly dtype: DType;
 }
 
-/** A primitive's abstract-evaluation rule. */
-export type AbstractEvalRule = (inputs: readonly Aval[], params: PrimParams) => Aval;
+/**
+ * A primitive's abstract-evaluation rule, given its inputs, its parameters
+ * and its own name (so one family helper serves many primitives).
+ */
+export type AbstractEvalRule<P extends Prim = Prim> = (
+  inputs: readonly Aval[],
+  params: PrimParams<P>,
+  prim: P,
+) => Aval;
 
-/** Elementwise: the inputs' (common) shape and dtype. */
-const same: AbstractEvalRule = ([x]) => ({ shape: x.shape, dtype: x.dtype });
-/** Comparisons: the inputs' shape, `bool`. */
-const compare: AbstractEvalRule = ([x]) => ({ shape: x.shape, dtype: "bool" });
+const dtypes = (inputs: readonly Aval[]) => inputs.map((x) => x.dtype);
+
+/** Elementwise: the inputs' (common) shape; the dtype by the primitive's policy. */
+const elementwise: AbstractEvalRule = (inputs, _params, prim) => ({
+  shape: inputs[0].shape,
+  dtype: outputDType(prim, dtypes(inputs)),
+});
 /** Reductions over `params.axes` (dropped), accumulating in `params.dtype` if given. */
-const reduce: AbstractEvalRule = ([x], { axes, dtype }) => ({
-  shape: x.shape.filter((_, i) => !axes!.includes(i)),
-  dtype: dtype ?? x.dtype,
+const reduce: AbstractEvalRule<ReducePrim> = ([x], params, prim) => ({
+  shape: x.shape.filter((_, i) => !params.axes.includes(i)),
+  dtype: outputDType(prim, [x.dtype], "dtype" in params ? params.dtype : undefined),
 });
 /** Movement to `params.shape`, dtype kept. */
-const toShape: AbstractEvalRule = ([x], { shape }) => ({ shape: shape!, dtype: x.dtype });
+const toShape: AbstractEvalRule<"reshape" | "broadcast" | "slice" | "pad"> = ([x], { shape }) => ({
+  shape,
+  dtype: x.dtype,
+});
 
 /** Every primitive's abstract-evaluation rule. */
-export const ABSTRACT_EVAL: { readonly [P in Prim]: AbstractEvalRule } = {
-  neg: same,
-  exp: same,
-  log: same,
-  sqrt: same,
-  tanh: same,
-  sigmoid: same,
-  abs: same,
-  sign: same,
-  sin: same,
-  cos: same,
-  floor: same,
-  ceil: same,
-  round: same,
-  log1p: same,
-  expm1: same,
-  convert: ([x], { dtype }) => ({ shape: x.shape, dtype: dtype! }),
-  add: same,
-  sub: same,
-  mul: same,
-  div: same,
-  pow: same,
-  maximum: same,
-  minimum: same,
-  floordiv: same,
-  mod: same,
-  lt: compare,
-  le: compare,
-  eq: compare,
-  ne: compare,
+export const ABSTRACT_EVAL: { readonly [P in Prim]: AbstractEvalRule<P> } = {
+  neg: elementwise,
+  exp: elementwise,
+  log: elementwise,
+  sqrt: elementwise,
+  tanh: elementwise,
+  sigmoid: elementwise,
+  abs: elementwise,
+  sign: elementwise,
+  sin: elementwise,
+  cos: elementwise,
+  floor: elementwise,
+  ceil: elementwise,
+  round: elementwise,
+  log1p: elementwise,
+  expm1: elementwise,
+  convert: ([x], { dtype }, prim) => ({
+    shape: x.shape,
+    dtype: outputDType(prim, [x.dtype], dtype),
+  }),
+  add: elementwise,
+  sub: elementwise,
+  mul: elementwise,
+  div: elementwise,
+  pow: elementwise,
+  maximum: elementwise,
+  minimum: elementwise,
+  floordiv: elementwise,
+  mod: elementwise,
+  lt: elementwise,
+  le: elementwise,
+  eq: elementwise,
+  ne: elementwise,
   // where(cond, a, b): the branches' dtype (cond is bool).
-  where: ([, a]) => ({ shape: a.shape, dtype: a.dtype }),
+  where: elementwise,
   sum: reduce,
   prod: reduce,
   max: reduce,
@@ -78,19 +96,23 @@ export const ABSTRACT_EVAL: { readonly [P in Prim]: AbstractEvalRule } = {
     dtype: a.dtype,
   }),
   reshape: toShape,
-  transpose: ([x], { perm }) => ({ shape: perm!.map((p) => x.shape[p]), dtype: x.dtype }),
+  transpose: ([x], { perm }) => ({ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }),
   broadcast: toShape,
   slice: toShape,
-  flip: same,
+  flip: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
   pad: toShape,
   // x[..., ids, ...] along `axis`: the indices' axes replace it.
   gather: ([x, ids], { axis }) => ({
-    shape: [...x.shape.slice(0, axis!), ...ids.shape, ...x.shape.slice(axis! + 1)],
+    shape: [...x.shape.slice(0, axis), ...ids.shape, ...x.shape.slice(axis + 1)],
     dtype: x.dtype,
   }),
 };
 
 /** The output of `prim` applied to `inputs` with `params`, abstractly. */
-export function abstractEval(prim: Prim, inputs: readonly Aval[], params: PrimParams): Aval {
-  return ABSTRACT_EVAL[prim](inputs, params);
+export function abstractEval<P extends Prim>(
+  prim: P,
+  inputs: readonly Aval[],
+  params: PrimParams<P>,
+): Aval {
+  return ABSTRACT_EVAL[prim](inputs, params, prim);
 }

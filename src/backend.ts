@@ -10,7 +10,11 @@
 import { type DType, type HostArray, valueRange } from "./dtype.ts";
 import { type Shape, shapeString, sizeOf } from "./shape.ts";
 
-/** Elementwise operations with one input. */
+/**
+ * Elementwise operations with one input. The backend's op names are a
+ * vocabulary of their own, not primitive names: primitives lower to them
+ * through `LOWERING` in `primitives.ts`, and some (`copy`) are no primitive.
+ */
 export type UnaryOp =
   | "copy"
   | "neg"

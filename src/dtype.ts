@@ -19,6 +19,8 @@
  * @module
  */
 
+import type { Prim } from "./primitives.ts";
+
 /**
  * The element type of a tensor.
  *
@@ -163,4 +165,143 @@ export function convertNumber(value: number, dtype: DType): number {
   if (Number.isNaN(value)) return 0;
   const i = Math.trunc(Math.min(Math.max(value, -(2 ** 31)), 2 ** 31 - 1));
   return dtype === "int8" ? (i << 24) >> 24 : i;
+}
+
+// ---- per-primitive dtype policy ---------------------------------------------
+
+/**
+ * What a primitive does with dtypes. The op layer (`tensor.ts`) reads the
+ * input side before it applies a primitive; abstract evaluation reads the
+ * output side.
+ */
+export interface DTypePolicy {
+  /**
+   * Integer and bool inputs:
+   * - `"native"`: computed on as they are (integer arithmetic wraps);
+   * - `"float"`: a float function (`exp`, `log`, …) or true division
+   *   (`div`, `pow`): the op layer computes them in float32;
+   * - `"identity"`: rounding, the identity on integers: the op layer returns
+   *   a copy and launches no kernel;
+   * - `"reject"`: floats only (`matmul`): the op layer raises.
+   */
+  readonly integers: "native" | "float" | "identity" | "reject";
+  /** False where bool inputs are refused, as in NumPy (`neg`, `sub`): the op layer raises. */
+  readonly bool: boolean;
+  /**
+   * The output dtype:
+   * - `"input"`: the (first) input's;
+   * - `"bool"`: comparisons;
+   * - `"branches"`: `where`, the dtype of its second and third inputs;
+   * - `"param"`: the `dtype` parameter when given (`convert`; `sum` and
+   *   `prod` widening int8 and bool), else the input's.
+   */
+  readonly output: "input" | "bool" | "branches" | "param";
+  /**
+   * The dtype int8 and bool inputs accumulate in (and the result has), as in
+   * JAX: int32 for `sum` and `prod`; null for the input's own.
+   */
+  readonly accumulate: "int32" | null;
+}
+
+const native: DTypePolicy = { integers: "native", bool: true, output: "input", accumulate: null };
+const floatFunction: DTypePolicy = { ...native, integers: "float" };
+const rounding: DTypePolicy = { ...native, integers: "identity" };
+const comparison: DTypePolicy = { ...native, output: "bool" };
+const noBool: DTypePolicy = { ...native, bool: false };
+const accumulating: DTypePolicy = { ...native, output: "param", accumulate: "int32" };
+
+/** Every primitive's dtype policy. */
+export const DTYPE_POLICY: { readonly [P in Prim]: DTypePolicy } = {
+  neg: noBool,
+  exp: floatFunction,
+  log: floatFunction,
+  sqrt: floatFunction,
+  tanh: floatFunction,
+  sigmoid: floatFunction,
+  abs: native,
+  sign: native,
+  sin: floatFunction,
+  cos: floatFunction,
+  floor: rounding,
+  ceil: rounding,
+  round: rounding,
+  log1p: floatFunction,
+  expm1: floatFunction,
+  convert: { ...native, output: "param" },
+  add: native,
+  sub: noBool,
+  mul: native,
+  div: floatFunction,
+  pow: floatFunction,
+  maximum: native,
+  minimum: native,
+  floordiv: native,
+  mod: native,
+  lt: comparison,
+  le: comparison,
+  eq: comparison,
+  ne: comparison,
+  where: { ...native, output: "branches" },
+  sum: accumulating,
+  prod: accumulating,
+  max: native,
+  min: native,
+  matmul: { ...native, integers: "reject", bool: false },
+  reshape: native,
+  transpose: native,
+  broadcast: native,
+  slice: native,
+  flip: native,
+  pad: native,
+  gather: native,
+};
+
+/**
+ * Whether `prim` computes integer and bool inputs in float32: a float-only
+ * function (`exp`, `log`, `sqrt`, `tanh`, `sigmoid`, `sin`, `cos`, `log1p`,
+ * `expm1`) or true division (`div`, `pow`).
+ */
+export function computesInFloat(prim: Prim): boolean {
+  return DTYPE_POLICY[prim].integers === "float";
+}
+
+/** Whether `prim` is the identity on integer and bool inputs (`floor`, `ceil`, `round`). */
+export function isIdentityOnIntegers(prim: Prim): boolean {
+  return DTYPE_POLICY[prim].integers === "identity";
+}
+
+/** Whether `prim` takes integer and bool inputs at all (all but `matmul`). */
+export function acceptsIntegers(prim: Prim): boolean {
+  return DTYPE_POLICY[prim].integers !== "reject";
+}
+
+/** Whether `prim` refuses bool inputs (`neg`, `sub`, `matmul`). */
+export function refusesBool(prim: Prim): boolean {
+  return !DTYPE_POLICY[prim].bool;
+}
+
+/**
+ * The dtype `prim` accumulates an input of `dtype` in, which its result has:
+ * int32 for sums and products of int8 and bool, else `dtype`.
+ */
+export function accumulationDType(prim: Prim, dtype: DType): DType {
+  const wide = DTYPE_POLICY[prim].accumulate;
+  return wide !== null && (dtype === "int8" || dtype === "bool") ? wide : dtype;
+}
+
+/**
+ * The output dtype of `prim` on inputs of `dtypes`, given its `dtype`
+ * parameter if it has one (see `DTypePolicy.output`).
+ */
+export function outputDType(prim: Prim, dtypes: readonly DType[], param?: DType): DType {
+  switch (DTYPE_POLICY[prim].output) {
+    case "input":
+      return dtypes[0];
+    case "bool":
+      return "bool";
+    case "branches":
+      return dtypes[1];
+    case "param":
+      return param ?? dtypes[0];
+  }
 }

@@ -3,7 +3,8 @@
  * tangent for each input (`null` for a symbolic zero: no buffer), the tangent
  * of its output (`null` when it is zero). Written with the public tensor ops,
  * so a forward-mode result is itself differentiable. The mapped type makes a
- * primitive without a rule a compile error.
+ * primitive without a rule a compile error, and each rule reads its own
+ * primitive's parameters.
  *
  * At kinks and ties every rule is the transpose of its VJP rule in
  * `vjp_rules.ts` (the same Jacobian: `relu` 0 at 0, ties split evenly), so
@@ -12,14 +13,19 @@
  * @module
  */
 
-import type { Equation } from "./tape.ts";
 import type { Prim } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
 import { apply, backendOf, scalar, type Tensor, where } from "./tensor.ts";
-import { VJP_RULES } from "./vjp_rules.ts";
+import { type EquationOf, VJP_RULES } from "./vjp_rules.ts";
 
-/** Output tangent from input tangents (`null`: a symbolic zero). */
-export type JvpRule = (tangents: readonly (Tensor | null)[], eqn: Equation) => Tensor | null;
+/**
+ * Output tangent from input tangents (`null`: a symbolic zero), for an
+ * equation of `P` (without a type argument, of any primitive).
+ */
+export type JvpRule<P extends Prim = Prim> = (
+  tangents: readonly (Tensor | null)[],
+  eqn: EquationOf<P>,
+) => Tensor | null;
 
 /** Zeros shaped like `x` (a broadcast scalar: one tiny buffer). */
 function zerosLike(x: Tensor): Tensor {
@@ -61,17 +67,16 @@ function choiceRule(wins: (a: Tensor, b: Tensor) => Tensor): JvpRule {
 }
 
 /** `max` and `min`: the tangent averaged over the tied extremes of each group. */
-const extremeRule: JvpRule = ([t], { inputs: [x], output, params }) => {
+const extremeRule: JvpRule<"max" | "min"> = ([t], { inputs: [x], output, params: { axes } }) => {
   if (!t) return null;
-  const axes = params.axes!;
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const mask = x.eq(output.reshape(kept));
   const count = mask.astype(t.dtype).sum(axes);
   return where(mask, t, 0).sum(axes).div(count);
 };
 
-/** The JVP rule of every primitive. */
-export const JVP_RULES: { readonly [P in Prim]: JvpRule } = {
+/** The JVP rule of every primitive, each taking its own primitive's parameters. */
+const RULES: { readonly [P in Prim]: JvpRule<P> } = {
   neg: linear,
   exp: scaled((_x, out) => out),
   log: ([t], { inputs: [x] }) => t && t.div(x),
@@ -114,7 +119,7 @@ export const JVP_RULES: { readonly [P in Prim]: JvpRule } = {
   // The chosen branch's tangent; the condition has none.
   where: ([, ta, tb], { inputs: [c, a, b] }) =>
     !ta && !tb ? null : where(c, orZeros(ta, a), orZeros(tb, b)),
-  sum: ([t], { params }) => t && t.sum(params.axes!),
+  sum: ([t], { params: { axes } }) => t && t.sum(axes),
   // Each element's derivative is the product of the others (the VJP rule's
   // exclusive products, with a cotangent of ones).
   prod: ([t], eqn) => {
@@ -125,7 +130,7 @@ export const JVP_RULES: { readonly [P in Prim]: JvpRule } = {
       eqn,
       [true],
     );
-    return others!.mul(t).sum(eqn.params.axes!);
+    return others!.mul(t).sum(eqn.params.axes);
   },
   max: extremeRule,
   min: extremeRule,
@@ -138,4 +143,13 @@ export const JVP_RULES: { readonly [P in Prim]: JvpRule } = {
   // What pad writes around the input is a constant: its tangent is 0.
   pad: ([t], { params }) => t && apply("pad", [t], { ...params, fill: 0 }),
   gather: ([t], { inputs: [, ids], params }) => t && apply("gather", [t, ids], params),
+};
+
+/**
+ * The JVP rule of every primitive, as forward mode calls it: with an
+ * equation of any primitive (see `VJP_RULES`); the entries are checked
+ * against those in `RULES` above.
+ */
+export const JVP_RULES: { readonly [P in Prim]: JvpRule } = RULES as {
+  readonly [P in Prim]: JvpRule;
 };

@@ -1,11 +1,21 @@
 /**
  * The closed set of primitives. Every op in littlegrad is one of these or a
- * composition of them; each primitive has a forward rule here (shape rule and
- * backend call, on views) and a VJP rule in `vjp_rules.ts`.
+ * composition of them. Each per-primitive table is a mapped type over
+ * `Prim`, so adding a primitive makes the compiler list every table that
+ * lacks it: the parameters (`PrimParamsMap`), the lowering to backend ops
+ * (`LOWERING`), the implementation (`IMPL`, here), abstract evaluation
+ * (`abstract_eval.ts`), the dtype policy (`DTYPE_POLICY` in `dtype.ts`) and
+ * the VJP and JVP rules (`vjp_rules.ts`, `jvp_rules.ts`).
  *
- * Movement primitives (`reshape`, `transpose`, `broadcast`) are views: they
- * change strides and launch no kernel (a reshape of a non-contiguous view
- * copies once).
+ * Primitive names and backend op names are two vocabularies: a primitive is
+ * what the tape records and transforms interpret; a backend op (`UnaryOp`,
+ * `BinaryOp`, `TernaryOp`, `ReduceOp` in `backend.ts`) is what a kernel
+ * computes. Today each elementwise and reduction primitive lowers to the
+ * backend op of the same name; a fused compiler may lower one into several.
+ *
+ * Movement primitives (`reshape`, `transpose`, `broadcast`, `slice`,
+ * `flip`) are views: they change strides and launch no kernel (a reshape of
+ * a non-contiguous view copies once).
  * @module
  */
 
@@ -13,7 +23,7 @@ import type { BinaryOp, ReduceOp, TernaryOp, UnaryOp, View } from "./backend.ts"
 import type { DType } from "./dtype.ts";
 import { isContiguous } from "./backend.ts";
 import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
-import { abstractEval } from "./abstract_eval.ts";
+import { abstractEval, type Aval } from "./abstract_eval.ts";
 
 /** Unary elementwise primitives. */
 export const UNARY_PRIMS = [
@@ -33,7 +43,7 @@ export const UNARY_PRIMS = [
   "log1p",
   "expm1",
   "convert",
-] as const satisfies readonly UnaryOp[];
+] as const;
 /** Binary elementwise primitives (inputs of identical shape). */
 export const BINARY_PRIMS = [
   "add",
@@ -49,15 +59,14 @@ export const BINARY_PRIMS = [
   "le",
   "eq",
   "ne",
-] as const satisfies readonly BinaryOp[];
-/** Every primitive, as printed in traces. */
-export const PRIMS: readonly Prim[] = [
+] as const;
+/** Reductions over some axes. */
+export const REDUCE_PRIMS = ["sum", "prod", "max", "min"] as const;
+/** Every primitive, as printed in traces: the source of truth for `Prim`. */
+export const PRIMS = [
   ...UNARY_PRIMS,
   ...BINARY_PRIMS,
-  "sum",
-  "prod",
-  "max",
-  "min",
+  ...REDUCE_PRIMS,
   "matmul",
   "reshape",
   "transpose",
@@ -67,45 +76,155 @@ export const PRIMS: readonly Prim[] = [
   "flip",
   "pad",
   "gather",
-];
+] as const;
 
 /** The name of a primitive. */
-export type Prim =
-  | Exclude<UnaryOp, "copy">
-  | BinaryOp
-  | TernaryOp
-  | ReduceOp
-  | "matmul"
-  | "reshape"
-  | "transpose"
-  | "broadcast"
-  | "slice"
-  | "flip"
-  | "pad"
-  | "gather";
+export type Prim = typeof PRIMS[number];
+/** A unary elementwise primitive. */
+export type UnaryPrim = typeof UNARY_PRIMS[number];
+/** A binary elementwise primitive. */
+export type BinaryPrim = typeof BINARY_PRIMS[number];
+/** A reduction primitive. */
+export type ReducePrim = typeof REDUCE_PRIMS[number];
+/** An elementwise primitive: unary, binary, or `where`. */
+export type ElementwisePrim = UnaryPrim | BinaryPrim | "where";
 
-/** Static parameters of an equation (the non-tensor arguments of a primitive). */
-export interface PrimParams {
-  /** Target dtype (`convert`), or the accumulation dtype of `sum` and `prod` (int32 for int8 and bool). */
-  dtype?: DType;
-  /** Reduced axes (`sum`, `prod`, `max`, `min`), sorted; flipped axes (`flip`). */
-  axes?: readonly number[];
-  /** Target shape (`reshape`, `broadcast`). */
-  shape?: Shape;
-  /** Axis permutation (`transpose`). */
-  perm?: readonly number[];
-  /** First index per axis (`slice`: read from; `pad`: write to). */
-  starts?: readonly number[];
-  /** Index step per axis, at least 1 (`slice`, `pad`). */
-  steps?: readonly number[];
+// ---- parameters -------------------------------------------------------------
+
+/**
+ * The static parameters of each primitive (its non-tensor arguments), keyed
+ * by primitive. Elementwise primitives other than `convert`, and `matmul`,
+ * take none (`Record<never, never>`).
+ */
+export type PrimParamsMap = {
+  neg: Record<never, never>;
+  exp: Record<never, never>;
+  log: Record<never, never>;
+  sqrt: Record<never, never>;
+  tanh: Record<never, never>;
+  sigmoid: Record<never, never>;
+  abs: Record<never, never>;
+  sign: Record<never, never>;
+  sin: Record<never, never>;
+  cos: Record<never, never>;
+  floor: Record<never, never>;
+  ceil: Record<never, never>;
+  round: Record<never, never>;
+  log1p: Record<never, never>;
+  expm1: Record<never, never>;
+  /** The target dtype. */
+  convert: { readonly dtype: DType };
+  add: Record<never, never>;
+  sub: Record<never, never>;
+  mul: Record<never, never>;
+  div: Record<never, never>;
+  pow: Record<never, never>;
+  maximum: Record<never, never>;
+  minimum: Record<never, never>;
+  floordiv: Record<never, never>;
+  mod: Record<never, never>;
+  lt: Record<never, never>;
+  le: Record<never, never>;
+  eq: Record<never, never>;
+  ne: Record<never, never>;
+  where: Record<never, never>;
+  /**
+   * The reduced axes, sorted; the accumulation (and output) dtype when not
+   * the input's: int32 for int8 and bool.
+   */
+  sum: { readonly axes: readonly number[]; readonly dtype?: DType };
+  /** As for `sum`. */
+  prod: { readonly axes: readonly number[]; readonly dtype?: DType };
+  /** The reduced axes, sorted. */
+  max: { readonly axes: readonly number[] };
+  /** The reduced axes, sorted. */
+  min: { readonly axes: readonly number[] };
+  matmul: Record<never, never>;
+  /** The target shape (of the same size). */
+  reshape: { readonly shape: Shape };
+  /** The axis permutation: output axis `i` is input axis `perm[i]`. */
+  transpose: { readonly perm: readonly number[] };
+  /** The target shape (NumPy broadcasting). */
+  broadcast: { readonly shape: Shape };
+  /**
+   * The output shape, and the window read: the first index per axis and the
+   * index step per axis (at least 1).
+   */
+  slice: {
+    readonly shape: Shape;
+    readonly starts: readonly number[];
+    readonly steps: readonly number[];
+  };
+  /** The flipped axes. */
+  flip: { readonly axes: readonly number[] };
+  /**
+   * The output shape, the window the input is written to (the first index
+   * per axis and the index step per axis, at least 1), and the value of
+   * every element outside it.
+   */
+  pad: {
+    readonly shape: Shape;
+    readonly starts: readonly number[];
+    readonly steps: readonly number[];
+    readonly fill: number;
+  };
   /** The axis `gather` picks along. */
-  axis?: number;
-  /** Value of the elements `pad` does not write. */
-  fill?: number;
-}
+  gather: { readonly axis: number };
+};
 
-const UNARY = new Set<string>(UNARY_PRIMS);
-const BINARY = new Set<string>(BINARY_PRIMS);
+/**
+ * The static parameters of primitive `P`. Without a type argument, those of
+ * any primitive (the union): what an equation of unknown primitive holds.
+ */
+export type PrimParams<P extends Prim = Prim> = PrimParamsMap[P];
+
+// ---- lowering to backend ops ------------------------------------------------
+
+/** The backend op family a primitive lowers to. */
+export type BackendOpOf<P extends ElementwisePrim | ReducePrim> = P extends UnaryPrim ? UnaryOp
+  : P extends BinaryPrim ? BinaryOp
+  : P extends "where" ? TernaryOp
+  : ReduceOp;
+
+/** The backend op each elementwise and reduction primitive runs as. */
+export const LOWERING: { readonly [P in ElementwisePrim | ReducePrim]: BackendOpOf<P> } = {
+  neg: "neg",
+  exp: "exp",
+  log: "log",
+  sqrt: "sqrt",
+  tanh: "tanh",
+  sigmoid: "sigmoid",
+  abs: "abs",
+  sign: "sign",
+  sin: "sin",
+  cos: "cos",
+  floor: "floor",
+  ceil: "ceil",
+  round: "round",
+  log1p: "log1p",
+  expm1: "expm1",
+  convert: "convert",
+  add: "add",
+  sub: "sub",
+  mul: "mul",
+  div: "div",
+  pow: "pow",
+  maximum: "maximum",
+  minimum: "minimum",
+  floordiv: "floordiv",
+  mod: "mod",
+  lt: "lt",
+  le: "le",
+  eq: "eq",
+  ne: "ne",
+  where: "where",
+  sum: "sum",
+  prod: "prod",
+  max: "max",
+  min: "min",
+};
+
+// ---- implementation ---------------------------------------------------------
 
 /** A fresh, contiguous view of a whole storage. */
 function dense(storage: View["storage"], shape: Shape): View {
@@ -169,121 +288,154 @@ function batched(view: View): { view: View; temp: boolean } {
 }
 
 /**
+ * A primitive's forward rule: its output view from its input views, its
+ * parameters, its output's shape and dtype (from abstract evaluation) and
+ * its own name (so one family helper serves many primitives).
+ */
+export type Impl<P extends Prim = Prim> = (
+  inputs: readonly View[],
+  params: PrimParams<P>,
+  out: Aval,
+  prim: P,
+) => View;
+
+/** Elementwise primitives: the backend op they lower to, on views of one shape. */
+const elementwise: Impl<ElementwisePrim> = (inputs, _params, out, prim) =>
+  dense(inputs[0].storage.backend.map(LOWERING[prim], inputs, out.shape, out.dtype), out.shape);
+
+/** Reductions: the reduced axes moved last, so each output reads one contiguous group. */
+const reduce: Impl<ReducePrim> = ([x], { axes }, out, prim) => {
+  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const arranged = permuteView(x, [...kept, ...axes]);
+  const storage = x.storage.backend.reduce(
+    LOWERING[prim],
+    arranged,
+    sizeOf(out.shape),
+    sizeOf(axes.map((i) => x.shape[i])),
+    out.dtype,
+  );
+  return dense(storage, out.shape);
+};
+
+/** Every primitive's forward rule. */
+export const IMPL: { readonly [P in Prim]: Impl<P> } = {
+  neg: elementwise,
+  exp: elementwise,
+  log: elementwise,
+  sqrt: elementwise,
+  tanh: elementwise,
+  sigmoid: elementwise,
+  abs: elementwise,
+  sign: elementwise,
+  sin: elementwise,
+  cos: elementwise,
+  floor: elementwise,
+  ceil: elementwise,
+  round: elementwise,
+  log1p: elementwise,
+  expm1: elementwise,
+  convert: elementwise,
+  add: elementwise,
+  sub: elementwise,
+  mul: elementwise,
+  div: elementwise,
+  pow: elementwise,
+  maximum: elementwise,
+  minimum: elementwise,
+  floordiv: elementwise,
+  mod: elementwise,
+  lt: elementwise,
+  le: elementwise,
+  eq: elementwise,
+  ne: elementwise,
+  where: elementwise,
+  sum: reduce,
+  prod: reduce,
+  max: reduce,
+  min: reduce,
+  matmul: (inputs, params, out) => {
+    const [a, b] = inputs;
+    const backend = a.storage.backend;
+    if (a.storage.dtype === "float16") {
+      // float16 operands are widened: the product accumulates in float32.
+      const operands = inputs.map((v) => convert(v, "float32"));
+      const wide = runPrimitive("matmul", operands, params);
+      const narrow = convert(wide, "float16");
+      for (const v of [...operands, wide]) backend.free(v.storage);
+      return narrow;
+    }
+    const nd = a.shape.length;
+    const [m, k, n] = [a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]];
+    const A = batched(a);
+    const B = batched(b);
+    const storage = backend.matmul(A.view, B.view, A.view.shape[0], m, k, n);
+    if (A.temp) backend.free(A.view.storage);
+    if (B.temp) backend.free(B.view.storage);
+    return dense(storage, out.shape);
+  },
+  reshape: ([x], _params, out) => {
+    const source = contiguous(x);
+    return {
+      storage: source.storage,
+      shape: out.shape,
+      strides: contiguousStrides(out.shape),
+      offset: source.offset,
+    };
+  },
+  transpose: ([x], { perm }) => permuteView(x, perm),
+  broadcast: ([x], _params, { shape }) => {
+    const lead = shape.length - x.shape.length;
+    const strides = shape.map((d, i) =>
+      i < lead || (x.shape[i - lead] === 1 && d !== 1) ? 0 : x.strides[i - lead]
+    );
+    return { storage: x.storage, shape, strides, offset: x.offset };
+  },
+  // A view: move the offset to the first element and scale the strides.
+  slice: ([x], { starts, steps }, out) => ({
+    storage: x.storage,
+    shape: out.shape,
+    strides: x.strides.map((s, k) => s * steps[k]),
+    offset: x.offset + x.strides.reduce((o, s, k) => o + s * starts[k], 0),
+  }),
+  // A view with negative strides: kernels do offset arithmetic in wrapping
+  // u32, where adding 2³² - s is subtracting s.
+  flip: ([x], { axes }) => ({
+    storage: x.storage,
+    shape: x.shape,
+    strides: x.strides.map((s, k) => (axes.includes(k) ? -s : s)),
+    offset: x.offset +
+      x.strides.reduce((o, s, k) => o + (axes.includes(k) ? s * (x.shape[k] - 1) : 0), 0),
+  }),
+  pad: ([x], { starts, steps, fill }, out) =>
+    dense(x.storage.backend.pad(x, out.shape, starts, steps, fill), out.shape),
+  // x[..., ids[j], ...] along `axis`: the input as [pre, n, post].
+  gather: ([x, indices], { axis }, out) => {
+    const backend = x.storage.backend;
+    const [source, ids] = [contiguous(x), contiguous(indices)];
+    const pre = sizeOf(x.shape.slice(0, axis));
+    const post = sizeOf(x.shape.slice(axis + 1));
+    const count = sizeOf(ids.shape);
+    const storage = backend.gather(source, ids, pre, x.shape[axis], post, count);
+    if (source !== x) backend.free(source.storage);
+    if (ids !== indices) backend.free(ids.storage);
+    return dense(storage, out.shape);
+  },
+};
+
+/**
  * Runs a primitive's forward rule. Inputs are assumed validated by the caller
  * (the op layer checks shapes and names the user-facing op in errors).
  */
-export function runPrimitive(
-  prim: Prim,
+export function runPrimitive<P extends Prim>(
+  prim: P,
   inputs: readonly View[],
-  params: PrimParams,
+  params: PrimParams<P>,
 ): View {
-  const x = inputs[0];
-  const backend = x.storage.backend;
   // The output's shape and dtype, from the abstract-evaluation rule.
   const out = abstractEval(
     prim,
     inputs.map((v) => ({ shape: v.shape, dtype: v.storage.dtype })),
     params,
   );
-  if (UNARY.has(prim) || BINARY.has(prim) || prim === "where") {
-    return dense(backend.map(prim as UnaryOp, inputs, out.shape, out.dtype), out.shape);
-  }
-  switch (prim) {
-    case "sum":
-    case "prod":
-    case "max":
-    case "min": {
-      const axes = params.axes!;
-      const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-      const arranged = permuteView(x, [...kept, ...axes]);
-      const storage = backend.reduce(
-        prim,
-        arranged,
-        sizeOf(out.shape),
-        sizeOf(axes.map((i) => x.shape[i])),
-        out.dtype,
-      );
-      return dense(storage, out.shape);
-    }
-    case "matmul": {
-      if (x.storage.dtype === "float16") {
-        // float16 operands are widened: the product accumulates in float32.
-        const operands = inputs.map((v) => convert(v, "float32"));
-        const wide = runPrimitive("matmul", operands, params);
-        const narrow = convert(wide, "float16");
-        for (const v of [...operands, wide]) backend.free(v.storage);
-        return narrow;
-      }
-      const [a, b] = inputs;
-      const nd = a.shape.length;
-      const [m, k, n] = [a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]];
-      const A = batched(a);
-      const B = batched(b);
-      const storage = backend.matmul(A.view, B.view, A.view.shape[0], m, k, n);
-      if (A.temp) backend.free(A.view.storage);
-      if (B.temp) backend.free(B.view.storage);
-      return dense(storage, out.shape);
-    }
-    case "reshape": {
-      const source = contiguous(x);
-      return {
-        storage: source.storage,
-        shape: out.shape,
-        strides: contiguousStrides(out.shape),
-        offset: source.offset,
-      };
-    }
-    case "transpose":
-      return permuteView(x, params.perm!);
-    case "slice": {
-      // A view: move the offset to the first element and scale the strides.
-      const starts = params.starts!;
-      const steps = params.steps!;
-      return {
-        storage: x.storage,
-        shape: out.shape,
-        strides: x.strides.map((s, k) => s * steps[k]),
-        offset: x.offset + x.strides.reduce((o, s, k) => o + s * starts[k], 0),
-      };
-    }
-    case "flip": {
-      // A view with negative strides: kernels do offset arithmetic in
-      // wrapping u32, where adding 2³² - s is subtracting s.
-      const axes = params.axes!;
-      return {
-        storage: x.storage,
-        shape: x.shape,
-        strides: x.strides.map((s, k) => (axes.includes(k) ? -s : s)),
-        offset: x.offset +
-          x.strides.reduce((o, s, k) => o + (axes.includes(k) ? s * (x.shape[k] - 1) : 0), 0),
-      };
-    }
-    case "pad": {
-      return dense(
-        backend.pad(x, out.shape, params.starts!, params.steps!, params.fill ?? 0),
-        out.shape,
-      );
-    }
-    case "gather": {
-      // x[..., ids[j], ...] along `axis`: the input as [pre, n, post].
-      const axis = params.axis!;
-      const [source, ids] = [contiguous(x), contiguous(inputs[1])];
-      const pre = sizeOf(x.shape.slice(0, axis));
-      const post = sizeOf(x.shape.slice(axis + 1));
-      const count = sizeOf(ids.shape);
-      const storage = backend.gather(source, ids, pre, x.shape[axis], post, count);
-      if (source !== x) backend.free(source.storage);
-      if (ids !== inputs[1]) backend.free(ids.storage);
-      return dense(storage, out.shape);
-    }
-    case "broadcast": {
-      const shape = out.shape;
-      const lead = shape.length - x.shape.length;
-      const strides = shape.map((d, i) =>
-        i < lead || (x.shape[i - lead] === 1 && d !== 1) ? 0 : x.strides[i - lead]
-      );
-      return { storage: x.storage, shape, strides, offset: x.offset };
-    }
-  }
-  throw new Error(`internal: no forward rule for primitive '${prim}'`);
+  return IMPL[prim](inputs, params, out, prim);
 }

@@ -1,23 +1,32 @@
 /**
  * Vector-Jacobian product rules, one per primitive, written with the public
  * tensor ops — so the backward pass is itself traced, and `grad(grad(f))`
- * works. The mapped type makes a primitive without a rule a compile error.
+ * works. The mapped type makes a primitive without a rule a compile error,
+ * and each rule reads its own primitive's parameters.
  * @module
  */
 
 import type { Equation } from "./tape.ts";
-import type { Prim } from "./primitives.ts";
+import type { Prim, PrimParams } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
 import { apply, clampIndices, oneHot, scan, type Tensor, where } from "./tensor.ts";
 
 /**
- * Given the output cotangent `g` of an equation, returns one cotangent per
- * input (`null` where the input needs none: `wants[i]` is false, or the
- * primitive is not differentiable in it).
+ * An equation of primitive `P`, with `P`'s parameters (`EquationOf<Prim>`
+ * is any equation).
  */
-type VjpRule = (
+export type EquationOf<P extends Prim> =
+  & Omit<Equation, "prim" | "params">
+  & { readonly prim: P; readonly params: PrimParams<P> };
+
+/**
+ * Given the output cotangent `g` of an equation of `P`, returns one
+ * cotangent per input (`null` where the input needs none: `wants[i]` is
+ * false, or the primitive is not differentiable in it).
+ */
+export type VjpRule<P extends Prim = Prim> = (
   g: Tensor,
-  eqn: Equation,
+  eqn: EquationOf<P>,
   wants: readonly boolean[],
 ) => (Tensor | null)[];
 
@@ -40,10 +49,10 @@ function mT(x: Tensor): Tensor {
 const noGradient: VjpRule = (_g, eqn) => eqn.inputs.map(() => null);
 
 /** `max` and `min`: the gradient goes to the extremes, split evenly among ties. */
-const extremeRule: VjpRule = (g, { inputs: [x], output, params }) => {
-  const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
+const extremeRule: VjpRule<"max" | "min"> = (g, { inputs: [x], output, params: { axes } }) => {
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const mask = x.eq(output.reshape(kept));
-  const count = mask.astype(g.dtype).sum(params.axes!, { keepdims: true });
+  const count = mask.astype(g.dtype).sum(axes, { keepdims: true });
   return [where(mask, g.reshape(kept).div(count), 0)];
 };
 
@@ -63,8 +72,8 @@ function choiceRule(wins: (a: Tensor, b: Tensor) => Tensor): VjpRule {
   };
 }
 
-/** The VJP rule of every primitive. */
-export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
+/** The VJP rule of every primitive, each taking its own primitive's parameters. */
+const RULES: { readonly [P in Prim]: VjpRule<P> } = {
   neg: (g) => [g.neg()],
   exp: (g, { output }) => [g.mul(output)],
   log: (g, { inputs: [x] }) => [g.div(x)],
@@ -120,16 +129,15 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     wa ? where(c, g, 0) : null,
     wb ? where(c, 0, g) : null,
   ],
-  sum: (g, { inputs: [x], params }) => {
-    const kept = x.shape.map((d, i) => (params.axes!.includes(i) ? 1 : d));
+  sum: (g, { inputs: [x], params: { axes } }) => {
+    const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
     return [g.reshape(kept).broadcastTo(x.shape)];
   },
-  prod: (g, { inputs: [x], params }) => {
+  prod: (g, { inputs: [x], params: { axes } }) => {
     // Each element's derivative is the product of the others: the exclusive
     // products from the left times those from the right, over the reduced
     // axes moved last and flattened. No division, so zeros are exact, and the
     // rule is a polynomial of x: every derivative order is right.
-    const axes = params.axes!;
     const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
     const perm = [...keptAxes, ...axes];
     const inverse = perm.map((_, k) => perm.indexOf(k));
@@ -156,17 +164,16 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     wb ? mT(a).matmul(g) : null,
   ],
   reshape: (g, { inputs: [x] }) => [g.reshape(x.shape)],
-  transpose: (g, { params }) => {
-    const inverse = new Array<number>(params.perm!.length);
-    params.perm!.forEach((p, i) => (inverse[p] = i));
+  transpose: (g, { params: { perm } }) => {
+    const inverse = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inverse[p] = i));
     return [g.transpose(inverse)];
   },
   broadcast: (g, { inputs: [x] }) => [unbroadcast(g, x.shape)],
   // Scatter-add as a matmul: a one-hot [n, count] matrix times the
   // cotangent [pre, count, post] sums each picked slice back into its row.
   // Deterministic (no atomics), and itself differentiable.
-  gather: (g, { inputs: [x, ids], params }) => {
-    const axis = params.axis!;
+  gather: (g, { inputs: [x, ids], params: { axis } }) => {
     const n = x.shape[axis];
     const hot = oneHot(clampIndices(ids.reshape([ids.size]), n), n, { dtype: g.dtype });
     const pre = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
@@ -175,11 +182,21 @@ export const VJP_RULES: { readonly [P in Prim]: VjpRule } = {
     return [hot.transpose().matmul(cot).reshape(x.shape), null];
   },
   // A strided slice and a pad onto the same lattice are each other's transpose.
-  slice: (g, { inputs: [x], params }) => [
-    apply("pad", [g], { shape: x.shape, starts: params.starts, steps: params.steps, fill: 0 }),
+  slice: (g, { inputs: [x], params: { starts, steps } }) => [
+    apply("pad", [g], { shape: x.shape, starts, steps, fill: 0 }),
   ],
-  flip: (g, { params }) => [apply("flip", [g], { axes: params.axes })],
-  pad: (g, { inputs: [x], params }) => [
-    apply("slice", [g], { shape: x.shape, starts: params.starts, steps: params.steps }),
+  flip: (g, { params: { axes } }) => [apply("flip", [g], { axes })],
+  pad: (g, { inputs: [x], params: { starts, steps } }) => [
+    apply("slice", [g], { shape: x.shape, starts, steps }),
   ],
+};
+
+/**
+ * The VJP rule of every primitive, as the transforms call it: with an
+ * equation of any primitive. `apply` records each primitive with its own
+ * parameters, so `VJP_RULES[eqn.prim]` receives the parameters it reads;
+ * the entries are checked against those in `RULES` above.
+ */
+export const VJP_RULES: { readonly [P in Prim]: VjpRule } = RULES as {
+  readonly [P in Prim]: VjpRule;
 };
