@@ -1,8 +1,10 @@
 /**
  * Abstract evaluation: every primitive's output shape and dtype from shapes
- * and dtypes alone. The case table is keyed by `Prim` (a mapped type), so a
- * primitive added without a case does not compile; each expected result is
- * written out by hand, independently of the rule.
+ * and dtypes alone. The case table is keyed by `Prim` (a mapped type), each
+ * case with its primitive's own parameters, so a primitive added without a
+ * case, or a case without the parameters its primitive needs, does not
+ * compile; each expected result is written out by hand, independently of
+ * the rule.
  * @module
  */
 
@@ -10,27 +12,27 @@ import assert from "node:assert/strict";
 import { abstractEval, type Aval } from "../src/abstract_eval.ts";
 import { type Prim, type PrimParams, PRIMS } from "../src/primitives.ts";
 
-interface Case {
-  inputs: Aval[];
-  params?: PrimParams;
-  expected: Aval;
-}
+/** A case of `P`: its parameters are required where `P` has any. */
+type Case<P extends Prim> =
+  & { inputs: Aval[]; expected: Aval }
+  & (Record<never, never> extends PrimParams<P> ? { params?: PrimParams<P> }
+    : { params: PrimParams<P> });
 
 const f32 = (...shape: number[]): Aval => ({ shape, dtype: "float32" });
 const of = (dtype: Aval["dtype"], ...shape: number[]): Aval => ({ shape, dtype });
-const unary = (): Case => ({ inputs: [of("float16", 2, 3)], expected: of("float16", 2, 3) });
-const binary = (): Case => ({
+const unary = () => ({ inputs: [of("float16", 2, 3)], expected: of("float16", 2, 3) });
+const binary = () => ({
   inputs: [of("int32", 4, 1), of("int32", 4, 1)],
   expected: of("int32", 4, 1),
 });
-const comparison = (): Case => ({ inputs: [f32(3), f32(3)], expected: of("bool", 3) });
-const reduction = (dtype?: "int32"): Case => ({
+const comparison = () => ({ inputs: [f32(3), f32(3)], expected: of("bool", 3) });
+const reduction = (dtype?: "int32") => ({
   inputs: [of("int8", 2, 3, 4)],
   params: { axes: [0, 2], ...(dtype ? { dtype } : {}) },
   expected: of(dtype ?? "int8", 3),
 });
 
-const CASES: { [P in Prim]: Case } = {
+const CASES: { [P in Prim]: Case<P> } = {
   neg: unary(),
   exp: unary(),
   log: unary(),
@@ -92,7 +94,8 @@ const CASES: { [P in Prim]: Case } = {
 
 Deno.test("abstract evaluation gives every primitive's output shape and dtype", () => {
   for (const prim of PRIMS) {
-    const { inputs, params = {}, expected } = CASES[prim];
+    const c: Case<Prim> = CASES[prim];
+    const { inputs, params = {}, expected } = c;
     assert.deepEqual(abstractEval(prim, inputs, params), expected, prim);
   }
   assert.deepEqual(Object.keys(CASES).sort(), [...PRIMS].sort(), "one case per primitive");
