@@ -203,5 +203,5 @@ export {
 export { type DType, DTYPES, type HostArray, promoteTypes } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";
 export type { Equation, Tape } from "./src/tape.ts";
-export type { Prim, PrimParams } from "./src/primitives.ts";
+export { type Prim, type PrimParams, type PrimParamsMap, PRIMS } from "./src/primitives.ts";
 export type { BinaryOp, ReduceOp, TernaryOp, UnaryOp } from "./src/backend.ts";

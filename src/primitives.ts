@@ -62,7 +62,15 @@ export const BINARY_PRIMS = [
 ] as const;
 /** Reductions over some axes. */
 export const REDUCE_PRIMS = ["sum", "prod", "max", "min"] as const;
-/** Every primitive, as printed in traces: the source of truth for `Prim`. */
+/**
+ * Every primitive, as printed in traces: the source of truth for `Prim`.
+ *
+ * @example
+ * ```ts
+ * import { PRIMS } from "littlegrad";
+ * console.log(PRIMS.length, PRIMS.includes("matmul")); // 42 true
+ * ```
+ */
 export const PRIMS = [
   ...UNARY_PRIMS,
   ...BINARY_PRIMS,

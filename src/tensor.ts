@@ -8,14 +8,18 @@
 import type { Backend, Storage, View } from "./backend.ts";
 import { isContiguous } from "./backend.ts";
 import {
+  accumulationDType,
   checkDType,
+  computesInFloat,
   convertNumber,
   type DType,
   holds,
   type HostArray,
   hostArrayClass,
   isFloat,
+  isIdentityOnIntegers,
   promoteTypes,
+  refusesBool,
   valueRange,
   weakDType,
 } from "./dtype.ts";
@@ -2005,8 +2009,8 @@ export function binary(
 ): Tensor {
   return composite(name, () => {
     let [x, y] = promoted(name, a, b, a);
-    if (TRUE_DIVISION.has(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
-    if (op === "sub" && x.dtype === "bool") {
+    if (computesInFloat(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
+    if (refusesBool(op) && x.dtype === "bool") {
       throw new TypeError(
         "sub: subtracting bool tensors is not supported (as in NumPy); use a.ne(b) for " +
           'exclusive or, or cast with astype("int32")',
@@ -2019,28 +2023,15 @@ export function binary(
   });
 }
 
-/** Ops that compute in floating point whatever their operands: int/bool give float32. */
-const TRUE_DIVISION = new Set<string>(["div", "pow"]);
-/** Unary ops defined on floats only: integer and boolean inputs are computed in float32. */
-const FLOAT_ONLY = new Set<string>([
-  "exp",
-  "log",
-  "sqrt",
-  "tanh",
-  "sigmoid",
-  "sin",
-  "cos",
-  "log1p",
-  "expm1",
-]);
-/** Rounding ops, which leave integers unchanged. */
-const ROUNDING = new Set<string>(["floor", "ceil", "round"]);
-
-/** @internal Applies a unary elementwise primitive with the dtype rules above. */
+/** @internal Applies a unary elementwise primitive with its dtype policy (`DTYPE_POLICY`). */
 function unary(op: Prim, x: Tensor): Tensor {
-  if (FLOAT_ONLY.has(op) && !isFloat(x.dtype)) return composite(op, () => apply(op, [toFloat(x)]));
-  if (ROUNDING.has(op) && !isFloat(x.dtype)) return apply("reshape", [x], { shape: x.shape });
-  if (op === "neg" && x.dtype === "bool") {
+  if (computesInFloat(op) && !isFloat(x.dtype)) {
+    return composite(op, () => apply(op, [toFloat(x)]));
+  }
+  if (isIdentityOnIntegers(op) && !isFloat(x.dtype)) {
+    return apply("reshape", [x], { shape: x.shape });
+  }
+  if (refusesBool(op) && x.dtype === "bool") {
     throw new TypeError("neg: negating a bool tensor is not supported; use logicalNot()");
   }
   return apply(op, [x]);
@@ -2063,10 +2054,10 @@ function reduce(
   return composite(op, () => {
     // Sums and products of int8 and bool accumulate in int32, as in JAX
     // (in the reduction itself: no conversion pass).
-    const widen = (op === "sum" || op === "prod") && (x.dtype === "int8" || x.dtype === "bool");
+    const dtype = accumulationDType(op, x.dtype);
     const out = axes.length === 0
-      ? (widen ? x.astype("int32") : apply("reshape", [x], { shape: x.shape }))
-      : apply(op, [x], widen ? { axes, dtype: "int32" } : { axes });
+      ? (dtype !== x.dtype ? x.astype(dtype) : apply("reshape", [x], { shape: x.shape }))
+      : apply(op, [x], dtype !== x.dtype ? { axes, dtype } : { axes });
     if (!opts.keepdims) return out;
     return out.reshape(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
   });
