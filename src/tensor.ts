@@ -1760,15 +1760,18 @@ export function leakedTracer(op: string, t: Tensor): TypeError {
   );
 }
 
+/** The parameter list of a primitive: optional when it takes no parameters. */
+type OptionalIfEmpty<T> = Record<never, never> extends T ? [params?: T] : [params: T];
+
 /**
  * @internal Applies one primitive: the evaluator produces the output (eager:
  * runs it; staging: records it), then every visible transform level sees
  * the equation, innermost first.
  */
-export function apply(
-  prim: Prim,
+export function apply<P extends Prim>(
+  prim: P,
   inputs: readonly Tensor[],
-  params: PrimParams = {},
+  ...[params = {} as PrimParams<P>]: OptionalIfEmpty<PrimParams<P>>
 ): Tensor {
   const out = evaluator.apply(prim, inputs, params);
   if (traceStack.length > 0) processLevels(prim, inputs, out, params);
