@@ -144,16 +144,18 @@ function traceCall(
     const pop = pushTrace(tape);
     try {
       raw = (fn as (...a: unknown[]) => unknown)(...traced);
+      if (raw instanceof Promise) {
+        throw new TypeError(
+          `${op}: the function returned a Promise, not a Tensor; ${op} only works with ` +
+            "synchronous functions (nothing after an await could be traced)",
+        );
+      }
+      // While the tape still records: a copy made for a repeated output
+      // must be on the tape, or its cotangent would be dropped.
+      out = freshOutputs(raw, scope);
     } finally {
       pop();
     }
-    if (raw instanceof Promise) {
-      throw new TypeError(
-        `${op}: the function returned a Promise, not a Tensor; ${op} only works with synchronous ` +
-          "functions (nothing after an await could be traced)",
-      );
-    }
-    out = freshOutputs(raw, scope);
     escaping(out); // validates the output before anything is detached
   } catch (err) {
     defuseTree(raw);

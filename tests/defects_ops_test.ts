@@ -382,8 +382,13 @@ testBoth(
   async () => {
     const relu = (t: Tensor) => t.relu().sum();
     const report = await checkGrads(relu, [tensor([-1, 0, 2, 0])]);
-    assert.deepEqual(report.kinks.map((k) => k.where), ["[1]", "[3]"]);
+    assert.deepEqual(report.kinks.map((k) => `${k.mode} ${k.where}`), [
+      "rev [1]",
+      "rev [3]",
+      "fwd a random direction",
+    ]);
     assert.equal(report.checked, 2);
+    assert.deepEqual(report.checkedByMode, { rev: 2, fwd: 0 });
     const [k] = report.kinks;
     assert.deepEqual([k.left, k.got], [0, 0]);
     assertClose(k.right, 1, { rtol: 1e-2 });
@@ -404,7 +409,10 @@ testBoth(
     );
     // The direction mode detects a kink too (every coordinate at 0).
     const dir = await checkGrads(relu, [tensor([0, 0, 0, 0, 0, 0])], { mode: "direction" });
-    assert.deepEqual(dir.kinks.map((k) => k.where), ["a random direction"]);
+    assert.deepEqual(dir.kinks.map((k) => `${k.mode} ${k.where}`), [
+      "rev a random direction",
+      "fwd a random direction",
+    ]);
     await assert.rejects(checkGrads(relu, [tensor([0])], { kinks: "no" as never }), TypeError);
     // A bad seed is refused by checkGrads itself, not deep inside the generator.
     for (const seed of [-1, 0.5, NaN]) {

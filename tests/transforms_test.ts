@@ -278,6 +278,24 @@ testBoth("vjp with a non-scalar output and a given cotangent", async () => {
   release(x, y, c, dx, again);
 });
 
+testBoth("vjp of a function returning one tensor twice sums both cotangents", async () => {
+  const x = tensor([1, 2]);
+  for (
+    const f of [(u: Tensor) => [u, u], (u: Tensor) => {
+      const v = u.mul(1);
+      return [v, v];
+    }]
+  ) {
+    const [ys, pullback] = vjp(f, x);
+    const [a, b] = [tensor([10, 20]), tensor([100, 200])];
+    const [dx] = pullback([a, b]) as Tensor[];
+    assert.deepEqual(await dx.array(), [110, 220], "the second cotangent was dropped");
+    pullback.dispose();
+    release(...(ys as Tensor[]), a, b, dx);
+  }
+  release(x);
+});
+
 testBoth("vjp with several primals and a tree output", async () => {
   const x = tensor([0.5, -1]);
   const w = tensor([2, 3]);
