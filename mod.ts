@@ -37,18 +37,17 @@
 export {
   type Axis,
   concat,
-  debugNans,
   type Index,
   type NestedArray,
-  NonFiniteError,
   oneHot,
   type ReduceOptions,
   stack,
   stopGradient,
   Tensor,
-  tidy,
   where,
 } from "./src/tensor.ts";
+export { tidy } from "./src/core/scope.ts";
+export { debugNans, NonFiniteError } from "./src/core/debug_nans.ts";
 export {
   arange,
   type CreateOptions,

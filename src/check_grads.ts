@@ -8,7 +8,9 @@
 import { generator, randomUniform, tensor } from "./creation.ts";
 import { isFloat } from "./dtype.ts";
 import { jvp } from "./jvp.ts";
-import { describe, scoped, Tensor } from "./tensor.ts";
+import { describe } from "./core/errors.ts";
+import { scoped } from "./core/scope.ts";
+import { Tensor } from "./tensor.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
 import { grad } from "./transforms.ts";
 import { shapeString } from "./shape.ts";

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { composite, concat, describe, Tensor } from "./tensor.ts";
+import { composite } from "./core/scope.ts";
+import { concat, Tensor } from "./tensor.ts";
+import { describe } from "./core/errors.ts";
 import { shapeString } from "./shape.ts";
 
 /** A size per spatial axis, or one for both. */

@@ -19,13 +19,9 @@ import {
   valueRange,
 } from "./dtype.ts";
 import { checkShape, type Shape, shapeString, sizeOf } from "./shape.ts";
-import {
-  checkBackendDType,
-  describe,
-  hostTensor,
-  type NestedArray,
-  type Tensor,
-} from "./tensor.ts";
+import { checkBackendDType, type NestedArray, type Tensor } from "./tensor.ts";
+import { describe } from "./core/errors.ts";
+import { hostTensor } from "./core/interpreter.ts";
 import { key as randomKey, normal, threefry2x32, uniform } from "./random.ts";
 
 /** Options shared by the creation functions. */

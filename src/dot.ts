@@ -8,7 +8,9 @@
  */
 
 import { type Equation, Tape } from "./tape.ts";
-import { backendOf, describe, scalar, Tensor, tidy } from "./tensor.ts";
+import { backendOf, scalar, Tensor } from "./tensor.ts";
+import { describe } from "./core/errors.ts";
+import { tidy } from "./core/scope.ts";
 import { type Pullback, reverseSweep, vjp } from "./transforms.ts";
 import { flattenTree, treeTensors } from "./tree.ts";
 import { shapeString } from "./shape.ts";

@@ -15,20 +15,10 @@ import { isFloat } from "./dtype.ts";
 import { JVP_RULES } from "./jvp_rules.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { shapeString } from "./shape.ts";
-import {
-  apply,
-  backendOf,
-  closeScope,
-  describe,
-  openScope,
-  pushTrace,
-  scalar,
-  type Scope,
-  scoped,
-  stack,
-  Tensor,
-  type TraceLevel,
-} from "./tensor.ts";
+import { apply, pushTrace, type TraceLevel } from "./core/interpreter.ts";
+import { backendOf, scalar, stack, Tensor } from "./tensor.ts";
+import { closeScope, openScope, type Scope, scoped } from "./core/scope.ts";
+import { describe } from "./core/errors.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { grad, vjp } from "./transforms.ts";
 

@@ -15,7 +15,8 @@
 
 import type { Prim } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
-import { apply, backendOf, scalar, type Tensor, where } from "./tensor.ts";
+import { apply } from "./core/interpreter.ts";
+import { backendOf, scalar, type Tensor, where } from "./tensor.ts";
 import { type EquationOf, VJP_RULES } from "./vjp_rules.ts";
 
 /**

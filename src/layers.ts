@@ -19,7 +19,9 @@ import { type Initializer, lecunNormal, normal as normalInit } from "./initializ
 import { bernoulli, type Key, split } from "./random.ts";
 import { shapeString } from "./shape.ts";
 import type { DType } from "./dtype.ts";
-import { composite, describe, named, oneHot as coreOneHot, Tensor } from "./tensor.ts";
+import { composite } from "./core/scope.ts";
+import { describe, named } from "./core/errors.ts";
+import { oneHot as coreOneHot, Tensor } from "./tensor.ts";
 
 function checkSize(op: string, name: string, n: number): void {
   if (!Number.isInteger(n) || n <= 0) {

@@ -4,7 +4,8 @@
  */
 
 import { tensor } from "./creation.ts";
-import { composite, oneHot, Tensor } from "./tensor.ts";
+import { composite } from "./core/scope.ts";
+import { oneHot, Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /**

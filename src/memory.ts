@@ -4,7 +4,8 @@
  */
 
 import { allBackends } from "./backends.ts";
-import { liveTensorCount, reportNonFinite } from "./tensor.ts";
+import { liveTensorCount } from "./tensor.ts";
+import { reportNonFinite } from "./core/debug_nans.ts";
 
 /** What `memoryStats()` reports. */
 export interface MemoryStats {

@@ -13,16 +13,9 @@
 
 import { resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
-import {
-  type Axis,
-  binary,
-  composite,
-  named,
-  type ReduceOptions,
-  scalar,
-  scoped,
-  Tensor,
-} from "./tensor.ts";
+import { type Axis, binary, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
+import { composite, scoped } from "./core/scope.ts";
+import { named } from "./core/errors.ts";
 import type { DType } from "./dtype.ts";
 import type { Prim } from "./primitives.ts";
 import { quoteValue, type Shape } from "./shape.ts";

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { describe, named, Tensor } from "./tensor.ts";
+import { describe, named } from "./core/errors.ts";
+import { Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 import { disposeTree, treeMap } from "./tree.ts";
 import { applyUpdates, sgd as optimSgd } from "./optimizers.ts";

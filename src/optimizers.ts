@@ -29,7 +29,9 @@
 
 import type { Schedule } from "./schedules.ts";
 import { shapeString } from "./shape.ts";
-import { describe, named, Tensor, tidy } from "./tensor.ts";
+import { describe, named } from "./core/errors.ts";
+import { Tensor } from "./tensor.ts";
+import { tidy } from "./core/scope.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { zeros } from "./creation.ts";
 

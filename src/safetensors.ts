@@ -41,7 +41,8 @@ import { checkCapacity } from "./backend.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
 import { type DType, type HostArray, hostArray } from "./dtype.ts";
-import { checkBackendDType, describe, named, Tensor } from "./tensor.ts";
+import { checkBackendDType, Tensor } from "./tensor.ts";
+import { describe, named } from "./core/errors.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { shapeString, sizeOf } from "./shape.ts";
 

@@ -18,17 +18,15 @@ import { checkShape, contiguousStrides, type Shape, shapeString } from "./shape.
 import {
   abstractStorages,
   apply,
-  closeScope,
-  describe,
   type Evaluator,
   hostTensor,
   isolateTrace,
   leakedTracer,
-  openScope,
-  scoped,
   setEvaluator,
-  Tensor,
-} from "./tensor.ts";
+} from "./core/interpreter.ts";
+import { closeScope, openScope, scoped } from "./core/scope.ts";
+import { describe } from "./core/errors.ts";
+import { Tensor } from "./tensor.ts";
 import { flattenTree } from "./tree.ts";
 
 /** The shape and dtype of a traced argument, standing in for a tensor. */

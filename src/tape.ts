@@ -7,7 +7,8 @@
  */
 
 import type { Prim, PrimParams } from "./primitives.ts";
-import type { Tensor, TraceLevel } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
+import type { TraceLevel } from "./core/interpreter.ts";
 
 /** One recorded primitive application: `output = prim(...inputs; params)`. */
 export interface Equation {

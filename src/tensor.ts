@@ -23,17 +23,26 @@ import {
   valueRange,
   weakDType,
 } from "./dtype.ts";
-import { type Prim, type PrimParams, runPrimitive } from "./primitives.ts";
+import type { Prim } from "./primitives.ts";
 import {
   broadcastShapes,
   checkShape,
-  contiguousStrides,
   normalizeAxes,
   quoteValue,
   type Shape,
   shapeString,
   sizeOf,
 } from "./shape.ts";
+import { reportNonFinite } from "./core/debug_nans.ts";
+import { describe, named, withOpName } from "./core/errors.ts";
+import {
+  abstractStorages,
+  apply,
+  hostTensor,
+  leakedTracer,
+  refuseRead,
+} from "./core/interpreter.ts";
+import { composite, scoped, type ScopeKind, trackInScope } from "./core/scope.ts";
 
 /** One axis or several; `undefined` means all axes. */
 export type Axis = number | readonly number[];
@@ -56,256 +65,12 @@ export type Index = number | readonly (number | null | undefined)[] | null | "..
 /** Nested arrays of numbers, as returned by `Tensor.array()`. */
 export type NestedArray = number | NestedArray[];
 
-// ---- trace state -----------------------------------------------------------
-
-/**
- * @internal A transform level that sees every primitive applied while it is
- * active: a reverse-mode `Tape` records it, a forward-mode level computes its
- * output's tangent.
- */
-export interface TraceLevel {
-  /** Called after `output = prim(...inputs; params)` ran. */
-  process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void;
-}
-
-/** @internal The transform levels currently active, outermost first. */
-export const traceStack: TraceLevel[] = [];
-/**
- * How many levels (from the outermost) see the primitives applied now: all
- * of them, except while a level computes its own rule, when only the levels
- * outside it do (so nested transforms never confuse their perturbations).
- */
-let visibleDepth: number | null = null;
-
-/** @internal Whether any transform is tracing (scopes then keep temporaries). */
-export function isTracing(): boolean {
-  return traceStack.length > 0;
-}
-
-/** @internal Pushes a level; returns the function that pops it. */
-export function pushTrace(level: TraceLevel): () => void {
-  traceStack.push(level);
-  return () => {
-    const at = traceStack.lastIndexOf(level);
-    if (at >= 0) traceStack.splice(at, 1);
-  };
-}
-
-/**
- * @internal Hides every active level (for a trace that must not be seen by
- * the transforms around it, like `makeTrace`'s); returns the function that
- * brings them back.
- */
-export function isolateTrace(): () => void {
-  const levels = traceStack.splice(0);
-  const depth = visibleDepth;
-  visibleDepth = null;
-  return () => {
-    traceStack.splice(0, traceStack.length, ...levels);
-    visibleDepth = depth;
-  };
-}
-
-/** Hands an applied primitive to each visible level, innermost first. */
-function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
-  const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
-  const saved = visibleDepth;
-  try {
-    for (let i = depth - 1; i >= 0; i--) {
-      visibleDepth = i; // what the level's rule applies is seen only by the levels outside it
-      traceStack[i].process(prim, inputs, output, params);
-    }
-  } finally {
-    visibleDepth = saved;
-  }
-}
-/**
- * Who opened a scope, which decides the message a user sees when a tensor it
- * released is used later: an op's own temporaries never reach the user, but a
- * tensor kept from inside `grad` or `tidy` can ("a leaked tracer").
- */
-export type ScopeKind = "op" | "transform" | "tidy" | "trace";
-
-/** The tensors created while a scope was open. */
-export class Scope {
-  /** Tensors created in this scope, in creation order. */
-  readonly tensors: Set<Tensor> = new Set();
-  /** @param kind Who opened the scope. */
-  constructor(readonly kind: ScopeKind) {}
-}
-
-/** Tensors created in each open scope, innermost last. */
-const scopeStack: Scope[] = [];
 let nextId = 0;
 let liveTensors = 0;
 
 /** @internal Number of tensors created and not yet disposed. */
 export function liveTensorCount(): number {
   return liveTensors;
-}
-
-/** @internal Opens a scope: tensors created until it closes are tracked in it. */
-export function openScope(kind: ScopeKind = "op"): Scope {
-  const scope = new Scope(kind);
-  scopeStack.push(scope);
-  return scope;
-}
-
-function popScope(scope: Scope): Scope | undefined {
-  if (scopeStack.pop() !== scope) throw new Error("internal: scopes closed out of order");
-  return scopeStack.at(-1);
-}
-
-/**
- * @internal Closes the innermost scope. Tensors in `keep` escape; the rest are
- * disposed — unless a transform is still tracing, whose backward pass may
- * need them: then they all move to the enclosing scope, which disposes them
- * when that transform returns.
- */
-export function closeScope(scope: Scope, keep: Iterable<Tensor> = []): void {
-  const parent = popScope(scope);
-  const kept = new Set(keep);
-  for (const t of scope.tensors) {
-    if (t.disposed) continue;
-    if (kept.has(t) || isTracing()) parent?.tensors.add(t);
-    else t.release(scope.kind);
-  }
-}
-
-/**
- * @internal Closes the innermost scope without disposing anything: `keep`
- * moves to the enclosing scope, and the rest is returned for the caller to
- * release later (a vjp's residuals). While a transform is still tracing,
- * everything moves to the enclosing scope and the returned set is empty.
- */
-export function detachScope(scope: Scope, keep: Iterable<Tensor>): Set<Tensor> {
-  const parent = popScope(scope);
-  if (isTracing()) {
-    for (const t of scope.tensors) parent?.tensors.add(t);
-    return new Set();
-  }
-  for (const t of keep) {
-    if (scope.tensors.delete(t)) parent?.tensors.add(t);
-  }
-  return scope.tensors;
-}
-
-/**
- * Runs `fn` and disposes every tensor it created except those in the tree it
- * returns — for eager code outside `grad` (inference, metrics) that would
- * otherwise leave its intermediate tensors alive. `fn` must be synchronous:
- * a scope cannot follow an `await`.
- *
- * @param fn A synchronous function returning a tensor or a tree of tensors.
- * @returns What `fn` returned.
- * @example
- * ```ts
- * import { memoryStats, tensor, tidy } from "littlegrad";
- * const x = tensor([1, 2, 3]);
- * const before = memoryStats().liveTensors;
- * const y = tidy(() => x.mul(2).add(1).relu().sum()); // intermediates released
- * console.log(memoryStats().liveTensors - before); // 1 (just y)
- * ```
- */
-export function tidy<T>(fn: () => T): T {
-  if (typeof fn !== "function") {
-    throw new TypeError(`tidy: expected a function, got ${describe(fn)}`);
-  }
-  return scoped(
-    () => {
-      const result = fn();
-      if (result instanceof Promise) {
-        // The refused promise may still reject: handled here, so it cannot
-        // crash the process later as an unhandled rejection.
-        result.catch(() => {});
-        throw new TypeError(
-          "tidy: fn returned a Promise; tidy only works with synchronous functions",
-        );
-      }
-      return result;
-    },
-    (result) => tensorsIn(result),
-    "tidy",
-  );
-}
-
-/** Tensors anywhere in nested arrays and plain objects. */
-function tensorsIn(x: unknown): Tensor[] {
-  if (x instanceof Tensor) return [x];
-  if (Array.isArray(x)) return x.flatMap(tensorsIn);
-  if (x !== null && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
-    return Object.values(x).flatMap(tensorsIn);
-  }
-  return [];
-}
-
-/**
- * @internal Runs `fn` in a scope: temporaries it creates are released when it
- * returns (or throws), except the tensors it returns.
- */
-export function scoped<T>(
-  fn: () => T,
-  escaping: (result: T) => Iterable<Tensor>,
-  kind: ScopeKind = "op",
-): T {
-  const scope = openScope(kind);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    closeScope(scope);
-    throw err;
-  }
-  closeScope(scope, escaping(result));
-  return result;
-}
-
-/**
- * @internal Runs `fn` on behalf of the public op `op`. An error thrown inside
- * it (by a primitive, a backend, or another op `fn` is built from) whose
- * message does not already start with `op:` gets `op: ` prefixed, so the
- * message names what the user called and, after it, the piece underneath
- * that failed: `concat: add: inputs live on different backends ...`. The
- * error keeps its class. This is the one mechanism every composite op, loss,
- * layer, optimizer and loader uses to name itself in errors.
- */
-export function named<T>(op: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw withOpName(op, err);
-  }
-}
-
-/**
- * @internal `err` with `op: ` prefixed to its message, as `named` does (for
- * async code, which `named` cannot wrap). Errors that are not `Error`s and
- * debug-mode `NonFiniteError`s (which name the producing primitive on
- * purpose) are returned unchanged.
- */
-export function withOpName(op: string, err: unknown): unknown {
-  if (!(err instanceof Error) || err instanceof NonFiniteError) return err;
-  const old = err.message;
-  if (old.startsWith(`${op}:`)) return err;
-  const message = `${op}: ${old}`;
-  try {
-    Object.defineProperty(err, "message", { value: message, writable: true, configurable: true });
-    // The stack was rendered with the old message; keep the two consistent.
-    if (old !== "" && typeof err.stack === "string" && err.stack.includes(old)) {
-      err.stack = err.stack.replace(old, () => message);
-    }
-  } catch {
-    // A frozen error keeps its message.
-  }
-  return err;
-}
-
-/**
- * @internal Runs the composite op `op` (see `named`): only the tensor `fn`
- * returns outlives it, and errors from inside name `op` first.
- */
-export function composite(op: string, fn: () => Tensor): Tensor {
-  return named(op, () => scoped(fn, (t) => [t]));
 }
 
 // ---- the class -------------------------------------------------------------
@@ -344,7 +109,7 @@ export class Tensor {
     this.#view = view;
     view.storage.refs++;
     liveTensors++;
-    scopeStack.at(-1)?.tensors.add(this);
+    trackInScope(this);
     dropped.register(this, view.storage, this);
   }
 
@@ -434,7 +199,7 @@ export class Tensor {
   data(): Promise<HostArray> {
     if (this.#view && abstractStorages.has(this.#view.storage)) {
       const err = leakedTracer("data", this);
-      evaluator.refuseRead?.(err); // a trace being made fails with this error
+      refuseRead(err); // a trace being made fails with this error
       const refused = Promise.reject(err);
       refused.catch(() => {}); // not awaited in a traced function: makeTrace reports it
       return refused;
@@ -1667,7 +1432,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   return composite("stack", () => concat(tensors.map((t) => t.expandDims(axis)), axis));
 }
 
-// ---- primitive application ---------------------------------------------------
+// ---- lifecycle --------------------------------------------------------------
 
 function releaseStorage(storage: Storage): void {
   if (--storage.refs === 0 && !abstractStorages.has(storage)) storage.backend.free(storage);
@@ -1683,175 +1448,6 @@ const dropped = new FinalizationRegistry<Storage>((storage) => {
   liveTensors--;
   releaseStorage(storage);
 });
-
-/**
- * @internal What evaluates primitives at the bottom of the interpreter stack:
- * the eager evaluator runs them on a backend; `makeTrace`'s staging
- * evaluator only computes output shapes and dtypes and records equations.
- * The transform levels (`TraceLevel`s) above it see the results either way.
- */
-export interface Evaluator {
-  /** `prim(...inputs; params)`, as a new tensor. */
-  apply(prim: Prim, inputs: readonly Tensor[], params: PrimParams): Tensor;
-  /** A tensor holding host values (every creation function ends here). */
-  constant(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor;
-  /** Told when the traced function tries to read a value (`data`, `item`, `array`). */
-  refuseRead?(err: Error): void;
-}
-
-/** Runs each primitive on the inputs' backend at once. */
-const EAGER: Evaluator = {
-  apply(prim, inputs, params) {
-    const views = inputs.map((t) => t.view(prim));
-    const backend = views[0].storage.backend;
-    for (const v of views) {
-      if (v.storage.backend !== backend) {
-        throw new TypeError(
-          `${prim}: inputs live on different backends (${
-            views.map((x) => x.storage.backend.name).join(", ")
-          }); move them to one backend first`,
-        );
-      }
-      if (abstractStorages.has(v.storage)) throw leakedTracer(prim, inputs[views.indexOf(v)]);
-      backend.assertUsable(v.storage);
-    }
-    // Backend errors (buffer limits, a lost device) get the primitive's name.
-    const view = named(prim, () => runPrimitive(prim, views, params));
-    const out = new Tensor(view);
-    if (debugNansEnabled && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
-    return out;
-  },
-  constant(host, dtype, shape, backend) {
-    const storage = backend.upload(host, dtype);
-    return new Tensor({ storage, shape, strides: contiguousStrides(shape), offset: 0 });
-  },
-};
-
-let evaluator: Evaluator = EAGER;
-
-/**
- * @internal Makes `next` the evaluator (`null`: the eager one); returns the
- * function that restores the previous one.
- */
-export function setEvaluator(next: Evaluator | null): () => void {
-  const saved = evaluator;
-  evaluator = next ?? EAGER;
-  return () => void (evaluator = saved);
-}
-
-/**
- * @internal Storages without data: the values of a trace made from shapes
- * alone (`makeTrace`). A tensor on one reads nothing and runs nothing.
- */
-export const abstractStorages = new WeakSet<Storage>();
-
-/**
- * @internal The error for a traced value (no data) used where data is
- * needed: read inside the traced function, or used after its trace ended.
- */
-export function leakedTracer(op: string, t: Tensor): TypeError {
-  const what = `${op}: tensor %${t.id} (shape ${shapeString(t.shape)}) is a traced value`;
-  return new TypeError(
-    evaluator !== EAGER
-      ? `${what}: while makeTrace or jit traces a function, values have a shape and dtype ` +
-        "but no data. Return the value and read it outside the traced function"
-      : `${what} from makeTrace or jit (it has a shape and dtype but no data) that was used ` +
-        "after its trace ended; use it only inside the traced function",
-  );
-}
-
-/** The parameter list of a primitive: optional when it takes no parameters. */
-type OptionalIfEmpty<T> = Record<never, never> extends T ? [params?: T] : [params: T];
-
-/**
- * @internal Applies one primitive: the evaluator produces the output (eager:
- * runs it; staging: records it), then every visible transform level sees
- * the equation, innermost first.
- */
-export function apply<P extends Prim>(
-  prim: P,
-  inputs: readonly Tensor[],
-  ...[params = {} as PrimParams<P>]: OptionalIfEmpty<PrimParams<P>>
-): Tensor {
-  const out = evaluator.apply(prim, inputs, params);
-  if (traceStack.length > 0) processLevels(prim, inputs, out, params);
-  return out;
-}
-
-/** @internal A tensor holding `host` (of `dtype`, `shape`) on `backend`. */
-export function hostTensor(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor {
-  return evaluator.constant(host, dtype, shape, backend);
-}
-
-// ---- debug mode: NaN/Inf checks ---------------------------------------------
-
-let debugNansEnabled = false;
-let debugTag = 0;
-/** Descriptions of ops whose finiteness check is still pending on the GPU, by tag. */
-const pendingChecks = new Map<number, string>();
-
-/**
- * Thrown in `debugNans` mode when an op produces NaN or ±Inf; the message
- * names the first such op.
- */
-export class NonFiniteError extends Error {
-  /**
-   * Creates the error for the op described by `op`.
-   * @param op The op and its shapes, as printed in the message.
-   */
-  constructor(op: string) {
-    super(`debugNans: ${op} produced NaN or Inf`);
-    this.name = "NonFiniteError";
-  }
-}
-
-/**
- * Turns the NaN/Inf debug mode on or off (like JAX's `debug_nans`). When on,
- * every op's output is checked: on the CPU backend the op that produces a NaN
- * or ±Inf throws a `NonFiniteError` at once; on WebGPU the checks run on the
- * GPU and the next read (`data`, `array`, `item`, `sync`) throws, naming the
- * first op in program order whose output was not finite. Costs one extra
- * small kernel per op.
- *
- * @param enabled `true` to check every op, `false` to stop.
- * @example
- * ```ts
- * import { debugNans, tensor } from "littlegrad";
- * debugNans(true);
- * try {
- *   await tensor([1, -1]).log().sum().item();
- * } catch (err) {
- *   console.log((err as Error).message); // debugNans: log (output %2, shape [2]; ...) produced NaN or Inf
- * }
- * debugNans(false);
- * ```
- */
-export function debugNans(enabled: boolean): void {
-  debugNansEnabled = enabled;
-}
-
-function checkFinite(prim: Prim, inputs: readonly Tensor[], out: Tensor, view: View): void {
-  const tag = ++debugTag;
-  const what = `${prim} (output %${out.id}, shape ${shapeString(out.shape)}; inputs ${
-    inputs.map((t) => `%${t.id} ${shapeString(t.shape)}`).join(", ")
-  })`;
-  const finite = view.storage.backend.checkFinite(view.storage, view.storage.size, tag);
-  if (finite === false) {
-    out.dispose();
-    throw new NonFiniteError(what);
-  }
-  if (finite === undefined) pendingChecks.set(tag, what);
-}
-
-/** @internal Throws for a failed deferred check on `backend`, if any. */
-export async function reportNonFinite(backend: Backend): Promise<void> {
-  if (pendingChecks.size === 0) return;
-  const tag = await backend.takeNonFinite();
-  const what = tag === null ? undefined : pendingChecks.get(tag);
-  pendingChecks.clear();
-  if (what !== undefined) throw new NonFiniteError(what);
-}
-
 /**
  * A tensor with the same value as `x` through which no gradient flows: the
  * transforms treat it as a constant.
@@ -1977,16 +1573,6 @@ function inFloat32(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
 /** `x` with `int8` and `bool` widened to `int32` (what sums accumulate in). */
 function widenInt(x: Tensor): Tensor {
   return x.dtype === "int8" || x.dtype === "bool" ? x.astype("int32") : x;
-}
-
-/** @internal Short description of a value for error messages. */
-export function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (Array.isArray(x)) return "an array";
-  if (typeof x === "object") {
-    return (x as object).constructor?.name ?? "an object";
-  }
-  return `${typeof x} (${String(x)})`;
 }
 
 // ---- composites ------------------------------------------------------------

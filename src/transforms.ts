@@ -6,20 +6,10 @@
  */
 
 import { Tape } from "./tape.ts";
-import {
-  apply,
-  backendOf,
-  closeScope,
-  describe,
-  detachScope,
-  isTracing,
-  openScope,
-  pushTrace,
-  scalar,
-  type Scope,
-  scoped,
-  Tensor,
-} from "./tensor.ts";
+import { apply, isTracing, pushTrace } from "./core/interpreter.ts";
+import { backendOf, scalar, Tensor } from "./tensor.ts";
+import { closeScope, detachScope, openScope, type Scope, scoped } from "./core/scope.ts";
+import { describe } from "./core/errors.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";
 import { VJP_RULES } from "./vjp_rules.ts";
 import { shapeString } from "./shape.ts";

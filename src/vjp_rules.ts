@@ -9,7 +9,8 @@
 import type { Equation } from "./tape.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
-import { apply, clampIndices, oneHot, scan, type Tensor, where } from "./tensor.ts";
+import { apply } from "./core/interpreter.ts";
+import { clampIndices, oneHot, scan, type Tensor, where } from "./tensor.ts";
 
 /**
  * An equation of primitive `P`, with `P`'s parameters (`EquationOf<Prim>`

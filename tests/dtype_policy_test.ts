@@ -32,7 +32,7 @@ import {
   UNARY_PRIMS,
   type UnaryPrim,
 } from "../src/primitives.ts";
-import { apply } from "../src/tensor.ts";
+import { apply } from "../src/core/interpreter.ts";
 import { testBoth } from "./_helpers.ts";
 
 /** The `Tensor` method of each unary primitive (`convert` is `astype`, with a dtype). */

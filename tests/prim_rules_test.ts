@@ -29,7 +29,7 @@ import { type DType, jvp, stack, type Tensor, tensor, vjp, where } from "../mod.
 import { JVP_RULES } from "../src/jvp_rules.ts";
 import { VJP_RULES } from "../src/vjp_rules.ts";
 import { type Prim, type PrimParams, PRIMS } from "../src/primitives.ts";
-import { apply } from "../src/tensor.ts";
+import { apply } from "../src/core/interpreter.ts";
 import { assertClose, testBoth } from "./_helpers.ts";
 
 type Values = number | Values[];

@@ -12,7 +12,7 @@ const root = new URL("../", import.meta.url);
 Deno.test("mod.ts imported by http:// URL trains with no other permission", async () => {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const path = new URL(req.url).pathname;
-    if (!/^\/(mod\.ts|src\/[\w]+\.ts|kernels\/[\w]+\.ts)$/.test(path)) {
+    if (!/^\/(mod\.ts|src\/(\w+\/)*\w+\.ts|kernels\/[\w]+\.ts)$/.test(path)) {
       return new Response("not found", { status: 404 });
     }
     try {

@@ -1,0 +1,199 @@
+/**
+ * The interpreter stack. Applying a primitive (`apply`) goes to the
+ * evaluator at the bottom of the stack, which produces its output (the eager
+ * one runs it on a backend; `makeTrace`'s staging one records it from shapes
+ * alone), and then to every visible transform level above it (a reverse-mode
+ * `Tape` records the equation, a forward-mode level computes its tangent).
+ * Every op is written against `apply`, so it runs under every interpreter
+ * without knowing which.
+ *
+ * Depends on `primitives.ts` (the forward rules), `errors.ts`,
+ * `debug_nans.ts`, and on the `Tensor` class, whose handles the eager
+ * evaluator creates; `tensor.ts` imports `abstractStorages`, `leakedTracer`
+ * and `refuseRead` back (a cycle that is safe: nothing here touches an
+ * import at load time, only inside functions).
+ * @module
+ */
+
+import type { Backend, Storage } from "../backend.ts";
+import type { DType, HostArray } from "../dtype.ts";
+import { type Prim, type PrimParams, runPrimitive } from "../primitives.ts";
+import { contiguousStrides, type Shape, shapeString } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
+import { checkFinite, debuggingNans } from "./debug_nans.ts";
+import { named } from "./errors.ts";
+
+// ---- transform levels --------------------------------------------------------
+
+/**
+ * @internal A transform level that sees every primitive applied while it is
+ * active: a reverse-mode `Tape` records it, a forward-mode level computes its
+ * output's tangent.
+ */
+export interface TraceLevel {
+  /** Called after `output = prim(...inputs; params)` ran. */
+  process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void;
+}
+
+/** @internal The transform levels currently active, outermost first. */
+export const traceStack: TraceLevel[] = [];
+/**
+ * How many levels (from the outermost) see the primitives applied now: all
+ * of them, except while a level computes its own rule, when only the levels
+ * outside it do (so nested transforms never confuse their perturbations).
+ */
+let visibleDepth: number | null = null;
+
+/** @internal Whether any transform is tracing (scopes then keep temporaries). */
+export function isTracing(): boolean {
+  return traceStack.length > 0;
+}
+
+/** @internal Pushes a level; returns the function that pops it. */
+export function pushTrace(level: TraceLevel): () => void {
+  traceStack.push(level);
+  return () => {
+    const at = traceStack.lastIndexOf(level);
+    if (at >= 0) traceStack.splice(at, 1);
+  };
+}
+
+/**
+ * @internal Hides every active level (for a trace that must not be seen by
+ * the transforms around it, like `makeTrace`'s); returns the function that
+ * brings them back.
+ */
+export function isolateTrace(): () => void {
+  const levels = traceStack.splice(0);
+  const depth = visibleDepth;
+  visibleDepth = null;
+  return () => {
+    traceStack.splice(0, traceStack.length, ...levels);
+    visibleDepth = depth;
+  };
+}
+
+/** Hands an applied primitive to each visible level, innermost first. */
+function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
+  const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
+  const saved = visibleDepth;
+  try {
+    for (let i = depth - 1; i >= 0; i--) {
+      visibleDepth = i; // what the level's rule applies is seen only by the levels outside it
+      traceStack[i].process(prim, inputs, output, params);
+    }
+  } finally {
+    visibleDepth = saved;
+  }
+}
+
+// ---- evaluators --------------------------------------------------------------
+
+/**
+ * @internal What evaluates primitives at the bottom of the interpreter stack:
+ * the eager evaluator runs them on a backend; `makeTrace`'s staging
+ * evaluator only computes output shapes and dtypes and records equations.
+ * The transform levels (`TraceLevel`s) above it see the results either way.
+ */
+export interface Evaluator {
+  /** `prim(...inputs; params)`, as a new tensor. */
+  apply(prim: Prim, inputs: readonly Tensor[], params: PrimParams): Tensor;
+  /** A tensor holding host values (every creation function ends here). */
+  constant(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor;
+  /** Told when the traced function tries to read a value (`data`, `item`, `array`). */
+  refuseRead?(err: Error): void;
+}
+
+/** Runs each primitive on the inputs' backend at once. */
+const EAGER: Evaluator = {
+  apply(prim, inputs, params) {
+    const views = inputs.map((t) => t.view(prim));
+    const backend = views[0].storage.backend;
+    for (const v of views) {
+      if (v.storage.backend !== backend) {
+        throw new TypeError(
+          `${prim}: inputs live on different backends (${
+            views.map((x) => x.storage.backend.name).join(", ")
+          }); move them to one backend first`,
+        );
+      }
+      if (abstractStorages.has(v.storage)) throw leakedTracer(prim, inputs[views.indexOf(v)]);
+      backend.assertUsable(v.storage);
+    }
+    // Backend errors (buffer limits, a lost device) get the primitive's name.
+    const view = named(prim, () => runPrimitive(prim, views, params));
+    const out = new Tensor(view);
+    if (debuggingNans() && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
+    return out;
+  },
+  constant(host, dtype, shape, backend) {
+    const storage = backend.upload(host, dtype);
+    return new Tensor({ storage, shape, strides: contiguousStrides(shape), offset: 0 });
+  },
+};
+
+let evaluator: Evaluator = EAGER;
+
+/**
+ * @internal Makes `next` the evaluator (`null`: the eager one); returns the
+ * function that restores the previous one.
+ */
+export function setEvaluator(next: Evaluator | null): () => void {
+  const saved = evaluator;
+  evaluator = next ?? EAGER;
+  return () => void (evaluator = saved);
+}
+
+/**
+ * @internal Storages without data: the values of a trace made from shapes
+ * alone (`makeTrace`). A tensor on one reads nothing and runs nothing.
+ */
+export const abstractStorages = new WeakSet<Storage>();
+
+/**
+ * @internal The error for a traced value (no data) used where data is
+ * needed: read inside the traced function, or used after its trace ended.
+ */
+export function leakedTracer(op: string, t: Tensor): TypeError {
+  const what = `${op}: tensor %${t.id} (shape ${shapeString(t.shape)}) is a traced value`;
+  return new TypeError(
+    evaluator !== EAGER
+      ? `${what}: while makeTrace or jit traces a function, values have a shape and dtype ` +
+        "but no data. Return the value and read it outside the traced function"
+      : `${what} from makeTrace or jit (it has a shape and dtype but no data) that was used ` +
+        "after its trace ended; use it only inside the traced function",
+  );
+}
+
+/**
+ * @internal Tells the evaluator that the traced function tries to read a
+ * value (a trace being made then fails with `err`).
+ */
+export function refuseRead(err: Error): void {
+  evaluator.refuseRead?.(err);
+}
+
+// ---- applying a primitive ----------------------------------------------------
+
+/** The parameter list of a primitive: optional when it takes no parameters. */
+type OptionalIfEmpty<T> = Record<never, never> extends T ? [params?: T] : [params: T];
+
+/**
+ * @internal Applies one primitive: the evaluator produces the output (eager:
+ * runs it; staging: records it), then every visible transform level sees
+ * the equation, innermost first.
+ */
+export function apply<P extends Prim>(
+  prim: P,
+  inputs: readonly Tensor[],
+  ...[params = {} as PrimParams<P>]: OptionalIfEmpty<PrimParams<P>>
+): Tensor {
+  const out = evaluator.apply(prim, inputs, params);
+  if (traceStack.length > 0) processLevels(prim, inputs, out, params);
+  return out;
+}
+
+/** @internal A tensor holding `host` (of `dtype`, `shape`) on `backend`. */
+export function hostTensor(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor {
+  return evaluator.constant(host, dtype, shape, backend);
+}
