@@ -34,18 +34,12 @@
  * @module
  */
 
-export {
-  type Axis,
-  concat,
-  type Index,
-  type NestedArray,
-  oneHot,
-  type ReduceOptions,
-  stack,
-  stopGradient,
-  Tensor,
-  where,
-} from "./src/tensor.ts";
+export { type NestedArray, Tensor } from "./src/tensor.ts";
+export { concat, stack, stopGradient } from "./src/ops/movement.ts";
+export { where } from "./src/ops/elementwise.ts";
+export { oneHot } from "./src/ops/indexing.ts";
+export type { Index } from "./src/ops/_indexing.ts";
+export type { Axis, ReduceOptions } from "./src/ops/reduce.ts";
 export { tidy } from "./src/core/scope.ts";
 export { debugNans, NonFiniteError } from "./src/core/debug_nans.ts";
 export {

@@ -7,7 +7,8 @@
  */
 
 import { composite } from "./core/scope.ts";
-import { concat, Tensor } from "./tensor.ts";
+import { concat } from "./ops/movement.ts";
+import { Tensor } from "./tensor.ts";
 import { describe } from "./core/errors.ts";
 import { shapeString } from "./shape.ts";
 

@@ -19,7 +19,8 @@ import {
   valueRange,
 } from "./dtype.ts";
 import { checkShape, type Shape, shapeString, sizeOf } from "./shape.ts";
-import { checkBackendDType, type NestedArray, type Tensor } from "./tensor.ts";
+import { checkBackendDType } from "./ops/_operands.ts";
+import type { NestedArray, Tensor } from "./tensor.ts";
 import { describe } from "./core/errors.ts";
 import { hostTensor } from "./core/interpreter.ts";
 import { key as randomKey, normal, threefry2x32, uniform } from "./random.ts";

@@ -8,7 +8,8 @@
  */
 
 import { type Equation, Tape } from "./tape.ts";
-import { backendOf, scalar, Tensor } from "./tensor.ts";
+import { backendOf, scalar } from "./ops/_operands.ts";
+import { Tensor } from "./tensor.ts";
 import { describe } from "./core/errors.ts";
 import { tidy } from "./core/scope.ts";
 import { type Pullback, reverseSweep, vjp } from "./transforms.ts";

@@ -16,7 +16,9 @@
 import type { Prim } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
 import { apply } from "./core/interpreter.ts";
-import { backendOf, scalar, type Tensor, where } from "./tensor.ts";
+import { backendOf, scalar } from "./ops/_operands.ts";
+import type { Tensor } from "./tensor.ts";
+import { where } from "./ops/elementwise.ts";
 import { type EquationOf, VJP_RULES } from "./vjp_rules.ts";
 
 /**

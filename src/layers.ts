@@ -21,7 +21,8 @@ import { shapeString } from "./shape.ts";
 import type { DType } from "./dtype.ts";
 import { composite } from "./core/scope.ts";
 import { describe, named } from "./core/errors.ts";
-import { oneHot as coreOneHot, Tensor } from "./tensor.ts";
+import { oneHot as coreOneHot } from "./ops/indexing.ts";
+import { Tensor } from "./tensor.ts";
 
 function checkSize(op: string, name: string, n: number): void {
   if (!Number.isInteger(n) || n <= 0) {

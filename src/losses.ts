@@ -5,7 +5,8 @@
 
 import { tensor } from "./creation.ts";
 import { composite } from "./core/scope.ts";
-import { oneHot, Tensor } from "./tensor.ts";
+import { oneHot } from "./ops/indexing.ts";
+import { Tensor } from "./tensor.ts";
 import { shapeString } from "./shape.ts";
 
 /**

@@ -13,7 +13,9 @@
 
 import { resolveBackend } from "./backends.ts";
 import { tensor } from "./creation.ts";
-import { type Axis, binary, type ReduceOptions, scalar, Tensor } from "./tensor.ts";
+import type { Axis, ReduceOptions } from "./ops/reduce.ts";
+import { binary, scalar } from "./ops/_operands.ts";
+import { Tensor } from "./tensor.ts";
 import { composite, scoped } from "./core/scope.ts";
 import { named } from "./core/errors.ts";
 import type { DType } from "./dtype.ts";

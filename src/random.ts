@@ -25,7 +25,8 @@ import { type BackendName, resolveBackend } from "./backends.ts";
 import { type Backend, checkCapacity, HOST_MAX_ELEMENTS } from "./backend.ts";
 import { checkDType, type DType, type HostArray, hostArray, isFloat } from "./dtype.ts";
 import { checkShape, type Shape, sizeOf } from "./shape.ts";
-import { checkBackendDType, type Tensor } from "./tensor.ts";
+import { checkBackendDType } from "./ops/_operands.ts";
+import type { Tensor } from "./tensor.ts";
 import { describe } from "./core/errors.ts";
 import { hostTensor } from "./core/interpreter.ts";
 

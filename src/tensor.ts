@@ -1,66 +1,105 @@
 /**
- * The `Tensor` class: an immutable, typed, shaped handle on a backend buffer,
- * with every op as a method. Ops either apply one primitive (`apply`) or are
- * compositions of other ops; nothing else touches a backend.
+ * The `Tensor` class: an immutable, typed, shaped handle on a backend
+ * buffer — its lifecycle (creation into the current scope, `dispose`, the
+ * garbage-collector safety net), readback (`data`, `array`, `item`) and
+ * formatting. Every op is also a method, a one-line delegate to the op's
+ * one implementation in `src/ops/` (`x.add(y)` is `add(x, y)`).
+ *
+ * Dependencies go one way at load time: this module imports the core and
+ * the op families, and they import `Tensor` back only to use it inside
+ * functions (`instanceof`, `new Tensor`), never at module top level, so
+ * the cycle is safe in any import order.
  * @module
  */
 
-import type { Backend, Storage, View } from "./backend.ts";
+import type { Storage, View } from "./backend.ts";
 import { isContiguous } from "./backend.ts";
-import {
-  accumulationDType,
-  checkDType,
-  computesInFloat,
-  convertNumber,
-  type DType,
-  holds,
-  type HostArray,
-  hostArrayClass,
-  isFloat,
-  isIdentityOnIntegers,
-  promoteTypes,
-  refusesBool,
-  valueRange,
-  weakDType,
-} from "./dtype.ts";
-import type { Prim } from "./primitives.ts";
-import {
-  broadcastShapes,
-  checkShape,
-  normalizeAxes,
-  quoteValue,
-  type Shape,
-  shapeString,
-  sizeOf,
-} from "./shape.ts";
+import { type DType, type HostArray, isFloat } from "./dtype.ts";
+import { type Shape, shapeString, sizeOf } from "./shape.ts";
 import { reportNonFinite } from "./core/debug_nans.ts";
-import { describe, named, withOpName } from "./core/errors.ts";
+import { named, withOpName } from "./core/errors.ts";
+import { abstractStorages, leakedTracer, refuseRead } from "./core/interpreter.ts";
+import { type ScopeKind, trackInScope } from "./core/scope.ts";
 import {
-  abstractStorages,
-  apply,
-  hostTensor,
-  leakedTracer,
-  refuseRead,
-} from "./core/interpreter.ts";
-import { composite, scoped, type ScopeKind, trackInScope } from "./core/scope.ts";
-
-/** One axis or several; `undefined` means all axes. */
-export type Axis = number | readonly number[];
-
-/** Options of the reductions `sum`, `max` and `mean`. */
-export interface ReduceOptions {
-  /** Keep reduced axes as size-1 axes (default `false`). */
-  keepdims?: boolean;
-}
-
-/**
- * One entry of a `get` index, as in NumPy's basic indexing: an integer picks
- * one position and drops the axis; `[start, stop, step]` (each optional,
- * `null` for the default, negatives count from the end, `step` ≥ 1) keeps a
- * range; `null` inserts a new axis of size 1; `"..."` stands for every axis
- * not otherwise indexed.
- */
-export type Index = number | readonly (number | null | undefined)[] | null | "...";
+  isfinite,
+  isinf,
+  isnan,
+  logicalAnd,
+  logicalNot,
+  logicalOr,
+  logicalXor,
+  reciprocal,
+} from "./ops/_elementwise.ts";
+import { flip, get, type Index, slice, takeAlongAxis } from "./ops/_indexing.ts";
+import {
+  abs,
+  add,
+  astype,
+  ceil,
+  clip,
+  cos,
+  div,
+  eq,
+  exp,
+  expm1,
+  floor,
+  floorDiv,
+  ge,
+  gelu,
+  gt,
+  le,
+  leakyRelu,
+  log,
+  log1p,
+  lt,
+  maximum,
+  minimum,
+  mod,
+  mul,
+  ne,
+  neg,
+  pow,
+  relu,
+  round,
+  sigmoid,
+  sign,
+  sin,
+  softplus,
+  sqrt,
+  square,
+  sub,
+  tanh,
+} from "./ops/elementwise.ts";
+import { take } from "./ops/indexing.ts";
+import { matmul } from "./ops/linalg.ts";
+import {
+  broadcastTo,
+  expandDims,
+  flatten,
+  pad,
+  reshape,
+  split,
+  squeeze,
+  transpose,
+} from "./ops/movement.ts";
+import {
+  argmax,
+  argmin,
+  type Axis,
+  cumprod,
+  cumsum,
+  logSoftmax,
+  logsumexp,
+  max,
+  mean,
+  min,
+  prod,
+  type ReduceOptions,
+  softmax,
+  std,
+  sum,
+  variance,
+} from "./ops/reduce.ts";
 
 /** Nested arrays of numbers, as returned by `Tensor.array()`. */
 export type NestedArray = number | NestedArray[];
@@ -364,15 +403,15 @@ export class Tensor {
 
   /** Elementwise `this + other`, with NumPy broadcasting. @example `x.add(1)` */
   add(other: Tensor | number): Tensor {
-    return binary("add", this, other);
+    return add(this, other);
   }
   /** Elementwise `this - other`, with broadcasting. @example `x.sub(y)` */
   sub(other: Tensor | number): Tensor {
-    return binary("sub", this, other);
+    return sub(this, other);
   }
   /** Elementwise `this * other`, with broadcasting. @example `x.mul(0.5)` */
   mul(other: Tensor | number): Tensor {
-    return binary("mul", this, other);
+    return mul(this, other);
   }
   /**
    * Elementwise true division `this / other` (IEEE: `1/0 = inf`), with
@@ -380,7 +419,7 @@ export class Tensor {
    * @example `x.div(y)`
    */
   div(other: Tensor | number): Tensor {
-    return binary("div", this, other);
+    return div(this, other);
   }
   /**
    * Elementwise `this ** other`, with broadcasting. A negative base gives a
@@ -389,7 +428,7 @@ export class Tensor {
    * @example `x.pow(2)`
    */
   pow(other: Tensor | number): Tensor {
-    return binary("pow", this, other);
+    return pow(this, other);
   }
   /**
    * Elementwise maximum, with broadcasting. Where the inputs tie, the
@@ -398,7 +437,7 @@ export class Tensor {
    * @example `x.maximum(y)`
    */
   maximum(other: Tensor | number): Tensor {
-    return binary("maximum", this, other);
+    return maximum(this, other);
   }
   /**
    * Elementwise `this < other`, a `bool` tensor (no gradient), comparing in
@@ -406,31 +445,31 @@ export class Tensor {
    * @example `x.lt(0)`
    */
   lt(other: Tensor | number): Tensor {
-    return binary("lt", this, other);
+    return lt(this, other);
   }
   /** Elementwise `this <= other`, as `bool`. @example `x.le(y)` */
   le(other: Tensor | number): Tensor {
-    return binary("le", this, other);
+    return le(this, other);
   }
   /** Elementwise `this > other`, as `bool`. @example `x.gt(0)` */
   gt(other: Tensor | number): Tensor {
-    return binary("lt", other, this, "gt");
+    return gt(this, other);
   }
   /** Elementwise `this >= other`, as `bool`. @example `x.ge(y)` */
   ge(other: Tensor | number): Tensor {
-    return binary("le", other, this, "ge");
+    return ge(this, other);
   }
   /** Elementwise `this == other`, as `bool`. @example `x.eq(y)` */
   eq(other: Tensor | number): Tensor {
-    return binary("eq", this, other);
+    return eq(this, other);
   }
   /** Elementwise `this != other`, as `bool` (NaN != NaN). @example `x.ne(y)` */
   ne(other: Tensor | number): Tensor {
-    return binary("ne", this, other);
+    return ne(this, other);
   }
   /** Elementwise `-this` (integers wrap: `-(-2³¹) = -2³¹`; not for `bool`). @example `x.neg()` */
   neg(): Tensor {
-    return unary("neg", this);
+    return neg(this);
   }
   /**
    * Elementwise `e ** this`. Like every transcendental op (`log sqrt tanh
@@ -439,59 +478,59 @@ export class Tensor {
    * @example `x.exp()`
    */
   exp(): Tensor {
-    return unary("exp", this);
+    return exp(this);
   }
   /** Elementwise natural logarithm (`log(0) = -inf`). @example `x.log()` */
   log(): Tensor {
-    return unary("log", this);
+    return log(this);
   }
   /** Elementwise square root. @example `x.sqrt()` */
   sqrt(): Tensor {
-    return unary("sqrt", this);
+    return sqrt(this);
   }
   /** Elementwise hyperbolic tangent (stable for large inputs). @example `x.tanh()` */
   tanh(): Tensor {
-    return unary("tanh", this);
+    return tanh(this);
   }
   /** Elementwise logistic `1 / (1 + e^-x)` (stable for large inputs). @example `x.sigmoid()` */
   sigmoid(): Tensor {
-    return unary("sigmoid", this);
+    return sigmoid(this);
   }
   /** Elementwise absolute value; its gradient at 0 is 0. @example `x.abs()` */
   abs(): Tensor {
-    return unary("abs", this);
+    return abs(this);
   }
   /** Elementwise sign: -1, 0 or 1 (gradient 0). @example `x.sign()` */
   sign(): Tensor {
-    return unary("sign", this);
+    return sign(this);
   }
   /** Elementwise sine. @example `x.sin()` */
   sin(): Tensor {
-    return unary("sin", this);
+    return sin(this);
   }
   /** Elementwise cosine. @example `x.cos()` */
   cos(): Tensor {
-    return unary("cos", this);
+    return cos(this);
   }
   /** Elementwise floor (gradient 0; integers pass unchanged). @example `x.floor()` */
   floor(): Tensor {
-    return unary("floor", this);
+    return floor(this);
   }
   /** Elementwise ceiling (gradient 0). @example `x.ceil()` */
   ceil(): Tensor {
-    return unary("ceil", this);
+    return ceil(this);
   }
   /** Rounds to the nearest integer, ties to even like NumPy (gradient 0). @example `x.round()` */
   round(): Tensor {
-    return unary("round", this);
+    return round(this);
   }
   /** Elementwise `log(1 + x)`, accurate for small `x`. @example `x.log1p()` */
   log1p(): Tensor {
-    return unary("log1p", this);
+    return log1p(this);
   }
   /** Elementwise `e^x - 1`, accurate for small `x`. @example `x.expm1()` */
   expm1(): Tensor {
-    return unary("expm1", this);
+    return expm1(this);
   }
   /**
    * Elementwise `max(this, 0)` (NaN stays NaN). Its gradient at exactly 0
@@ -501,7 +540,7 @@ export class Tensor {
    * @example `x.relu()`
    */
   relu(): Tensor {
-    return composite("relu", () => where(this.le(0), 0, this));
+    return relu(this);
   }
   /**
    * Elementwise minimum, with broadcasting; ties split the gradient evenly
@@ -509,7 +548,7 @@ export class Tensor {
    * @example `x.minimum(1)`
    */
   minimum(other: Tensor | number): Tensor {
-    return binary("minimum", this, other);
+    return minimum(this, other);
   }
   /**
    * Clamps every element to `[low, high]` (`maximum` then `minimum`). At a
@@ -520,20 +559,15 @@ export class Tensor {
    * @example `x.clip(-1, 1)`
    */
   clip(low: Tensor | number, high: Tensor | number): Tensor {
-    const shapeOf = (x: Tensor | number) => (x instanceof Tensor ? x.shape : []);
-    broadcastShapes("clip", broadcastShapes("clip", this.shape, shapeOf(low)), shapeOf(high));
-    return composite(
-      "clip",
-      () => binary("minimum", binary("maximum", this, low, "clip"), high, "clip"),
-    );
+    return clip(this, low, high);
   }
   /** Elementwise `this²`. @example `x.square()` */
   square(): Tensor {
-    return named("square", () => this.mul(this));
+    return square(this);
   }
   /** Elementwise `1 / this`. @example `x.reciprocal()` */
   reciprocal(): Tensor {
-    return binary("div", 1, this, "reciprocal");
+    return reciprocal(this);
   }
   /**
    * Elementwise `log(1 + e^x)`, computed as `max(x, 0) + log1p(e^-|x|)`:
@@ -544,7 +578,7 @@ export class Tensor {
    * @example `x.softplus()`
    */
   softplus(): Tensor {
-    return composite("softplus", () => this.maximum(0).add(this.abs().neg().exp().log1p()));
+    return softplus(this);
   }
   /**
    * Elementwise `x` for `x ≥ 0` and `slope·x` below (`maximum(x, slope·x)`,
@@ -555,10 +589,7 @@ export class Tensor {
    * @example `x.leakyRelu(0.01)`
    */
   leakyRelu(slope = 0.01): Tensor {
-    if (!(slope >= 0 && slope < 1)) {
-      throw new RangeError(`leakyRelu: slope must be in [0, 1), got ${slope}`);
-    }
-    return composite("leakyRelu", () => this.maximum(this.mul(slope)));
+    return leakyRelu(this, slope);
   }
   /**
    * GELU with the tanh approximation (JAX's default):
@@ -566,10 +597,7 @@ export class Tensor {
    * @example `x.gelu()`
    */
   gelu(): Tensor {
-    return composite("gelu", () => {
-      const inner = this.add(this.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
-      return this.mul(inner.tanh().add(1)).mul(0.5);
-    });
+    return gelu(this);
   }
 
   // ---- reductions -----------------------------------------------------------
@@ -579,7 +607,7 @@ export class Tensor {
    * @example `x.sum()`, `x.sum(1, { keepdims: true })`, `x.sum([0, 2])`
    */
   sum(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    return reduce("sum", this, axis, opts);
+    return sum(this, axis, opts);
   }
   /**
    * Product over `axis` (all axes when omitted); `int8` and `bool` give
@@ -588,7 +616,7 @@ export class Tensor {
    * @example `tensor([[1, 2], [3, 4]]).prod(1)` is `[2, 12]`
    */
   prod(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    return reduce("prod", this, axis, opts);
+    return prod(this, axis, opts);
   }
   /**
    * Maximum over `axis` (all axes when omitted). Ties share the gradient
@@ -597,7 +625,7 @@ export class Tensor {
    * @example `x.max(-1)`
    */
   max(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    return reduce("max", this, axis, opts);
+    return max(this, axis, opts);
   }
   /**
    * Mean over `axis` (all axes when omitted); integers give `float32`, and
@@ -606,16 +634,14 @@ export class Tensor {
    * @example `x.mean(0)`
    */
   mean(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    const axes = normalizeAxes("mean", axis, this.ndim);
-    const count = sizeOf(axes.map((a) => this.shape[a]));
-    return composite("mean", () => inFloat32(toFloat(this), (x) => x.sum(axes, opts).div(count)));
+    return mean(this, axis, opts);
   }
   /**
    * Minimum over `axis` (all axes when omitted). Ties share the gradient evenly.
    * @example `x.min(0)`
    */
   min(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    return reduce("min", this, axis, opts);
+    return min(this, axis, opts);
   }
   /**
    * Variance over `axis` (all axes when omitted): `mean((x - mean(x))²)`, or
@@ -623,18 +649,11 @@ export class Tensor {
    * @example `x.var(1)`, `x.var(undefined, { ddof: 1 })`
    */
   var(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
-    const axes = normalizeAxes("var", axis, this.ndim);
-    const n = sizeOf(axes.map((a) => this.shape[a]));
-    const ddof = opts.ddof ?? 0;
-    return composite("var", () =>
-      inFloat32(toFloat(this), (x) => {
-        const centered = x.sub(x.mean(axes, { keepdims: true }));
-        return centered.square().sum(axes, { keepdims: opts.keepdims }).div(n - ddof);
-      }));
+    return variance(this, axis, opts);
   }
   /** Standard deviation: `sqrt(var)`. @example `x.std(0, { ddof: 1 })` */
   std(axis?: Axis, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
-    return composite("std", () => this.var(axis, opts).sqrt());
+    return std(this, axis, opts);
   }
   /**
    * Index of the maximum along `axis` (the first one on ties), as `int32`;
@@ -642,11 +661,11 @@ export class Tensor {
    * @example `logits.argmax(-1)`
    */
   argmax(axis = -1, opts: ReduceOptions = {}): Tensor {
-    return argExtreme("argmax", this, axis, opts);
+    return argmax(this, axis, opts);
   }
   /** Index of the minimum along `axis` (the first one on ties). @example `x.argmin(0)` */
   argmin(axis = -1, opts: ReduceOptions = {}): Tensor {
-    return argExtreme("argmin", this, axis, opts);
+    return argmin(this, axis, opts);
   }
   /**
    * Cumulative sum along `axis`, as a log-step scan: ⌈log₂ d⌉ rounds of
@@ -656,8 +675,7 @@ export class Tensor {
    * @example `tensor([1, 2, 3]).cumsum()` is `[1, 3, 6]`
    */
   cumsum(axis = -1): Tensor {
-    const [a] = normalizeAxes("cumsum", axis, this.ndim);
-    return composite("cumsum", () => scan(widenInt(this), a, "add"));
+    return cumsum(this, axis);
   }
   /**
    * Cumulative product along `axis`, the same log-step scan as `cumsum`
@@ -666,8 +684,7 @@ export class Tensor {
    * @example `tensor([1, 2, 3, 4]).cumprod()` is `[1, 2, 6, 24]`
    */
   cumprod(axis = -1): Tensor {
-    const [a] = normalizeAxes("cumprod", axis, this.ndim);
-    return composite("cumprod", () => scan(widenInt(this), a, "mul"));
+    return cumprod(this, axis);
   }
   /**
    * Floor division with Python's rule (rounds toward -inf), with
@@ -677,7 +694,7 @@ export class Tensor {
    * @example `tensor([7, -7]).floorDiv(2)` is `[3, -4]`
    */
   floorDiv(other: Tensor | number): Tensor {
-    return binary("floordiv", this, other);
+    return floorDiv(this, other);
   }
   /**
    * Remainder with Python's sign rule (the sign of the divisor):
@@ -685,40 +702,31 @@ export class Tensor {
    * @example `tensor([7, -7]).mod(3)` is `[1, 2]`
    */
   mod(other: Tensor | number): Tensor {
-    return binary("mod", this, other);
+    return mod(this, other);
   }
   /** Elementwise logical and (non-zero is true), as `bool`. @example `a.logicalAnd(b)` */
   logicalAnd(other: Tensor | number): Tensor {
-    return composite(
-      "logicalAnd",
-      () => binary("mul", truth("logicalAnd", this), truth("logicalAnd", other, this)),
-    );
+    return logicalAnd(this, other);
   }
   /** Elementwise logical or (non-zero is true), as `bool`. @example `a.logicalOr(b)` */
   logicalOr(other: Tensor | number): Tensor {
-    return composite(
-      "logicalOr",
-      () => binary("maximum", truth("logicalOr", this), truth("logicalOr", other, this)),
-    );
+    return logicalOr(this, other);
   }
   /** Elementwise logical not (true where zero), as `bool`. @example `mask.logicalNot()` */
   logicalNot(): Tensor {
-    return named("logicalNot", () => this.eq(0));
+    return logicalNot(this);
   }
   /** Elementwise logical exclusive or (non-zero is true), as `bool`. @example `a.logicalXor(b)` */
   logicalXor(other: Tensor | number): Tensor {
-    return composite(
-      "logicalXor",
-      () => binary("ne", truth("logicalXor", this), truth("logicalXor", other, this)),
-    );
+    return logicalXor(this, other);
   }
   /** Elementwise test for NaN, as `bool` (false for integers). @example `x.isnan()` */
   isnan(): Tensor {
-    return named("isnan", () => this.ne(this)); // for integers x != x is all false, in one kernel
+    return isnan(this);
   }
   /** Elementwise test for ±Infinity, as `bool` (false for integers). @example `x.isinf()` */
   isinf(): Tensor {
-    return composite("isinf", () => isFloat(this.dtype) ? this.abs().eq(Infinity) : this.isnan());
+    return isinf(this);
   }
   /**
    * Elementwise test for a finite value (not NaN, not ±Infinity), as `bool`;
@@ -726,7 +734,7 @@ export class Tensor {
    * @example `x.isfinite()`
    */
   isfinite(): Tensor {
-    return composite("isfinite", () => isFloat(this.dtype) ? this.sub(this).eq(0) : this.eq(this));
+    return isfinite(this);
   }
   /**
    * The values converted to `dtype`: floats to integers truncate toward zero
@@ -745,31 +753,14 @@ export class Tensor {
    * ```
    */
   astype(dtype: DType): Tensor {
-    checkDType("astype", dtype);
-    return named("astype", () => {
-      if (dtype === this.dtype) return apply("reshape", [this], { shape: this.shape });
-      checkBackendDType("astype", backendOf(this, "astype"), dtype);
-      return apply("convert", [this], { dtype });
-    });
+    return astype(this, dtype);
   }
   /**
    * `log(sum(exp(x)))` over `axis`, computed stably (shifted by the maximum).
    * @example `x.logsumexp(-1)`
    */
   logsumexp(axis?: Axis, opts: ReduceOptions = {}): Tensor {
-    const axes = normalizeAxes("logsumexp", axis, this.ndim);
-    if (axes.some((a) => this.shape[a] === 0)) {
-      // An empty sum: log(0) = -inf, with no maximum to shift by.
-      return composite("logsumexp", () => this.exp().sum(axes, opts).log());
-    }
-    return composite("logsumexp", () => {
-      // Shift by the maximum; an infinite maximum (all -inf, or a +inf) shifts
-      // by 0 instead, so the result is ±inf as in JAX, not inf - inf = NaN.
-      const max = stopGradient(this.max(axes, { keepdims: true }));
-      const m = where(max.abs().lt(Infinity), max, 0);
-      const out = this.sub(m).exp().sum(axes, { keepdims: true }).log().add(m);
-      return opts.keepdims ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)));
-    });
+    return logsumexp(this, axis, opts);
   }
 
   // ---- linear algebra and shape ---------------------------------------------
@@ -789,9 +780,7 @@ export class Tensor {
    * @example `x.reshape([2, -1])`
    */
   reshape(shape: Shape): Tensor {
-    checkReshapeArgs(shape);
-    const inferred = inferShape(this, shape);
-    return apply("reshape", [this], { shape: inferred });
+    return reshape(this, shape);
   }
 
   /**
@@ -799,18 +788,7 @@ export class Tensor {
    * @example `x.transpose()`, `x.transpose([0, 2, 1])`
    */
   transpose(perm?: readonly number[]): Tensor {
-    const p = perm ?? [...this.shape.keys()].reverse();
-    const sorted = [...p].sort((a, b) => a - b);
-    if (p.length !== this.ndim || sorted.some((v, i) => v !== i)) {
-      throw new RangeError(
-        `transpose: permutation ${
-          shapeString(p)
-        } is not a permutation of the ${this.ndim} axes of a tensor of shape ${
-          shapeString(this.shape)
-        }`,
-      );
-    }
-    return apply("transpose", [this], { perm: p });
+    return transpose(this, perm);
   }
 
   /**
@@ -818,18 +796,7 @@ export class Tensor {
    * @example `tensor([1, 2]).broadcastTo([3, 2])`
    */
   broadcastTo(shape: Shape): Tensor {
-    checkShape("broadcastTo", shape);
-    const target = [...shape];
-    const result = shape.length >= this.ndim ? tryBroadcast(this.shape, target) : false;
-    if (!result) {
-      throw new TypeError(
-        `broadcastTo: cannot broadcast shape ${shapeString(this.shape)} to ${shapeString(shape)}`,
-      );
-    }
-    if (sameShape(this.shape, target)) {
-      return apply("reshape", [this], { shape: target });
-    }
-    return apply("broadcast", [this], { shape: target });
+    return broadcastTo(this, shape);
   }
 
   /**
@@ -837,17 +804,7 @@ export class Tensor {
    * @example `tensor([[1], [2]]).squeeze()` has shape `[2]`
    */
   squeeze(axis?: Axis): Tensor {
-    const axes = axis === undefined
-      ? this.shape.flatMap((d, i) => (d === 1 ? [i] : []))
-      : normalizeAxes("squeeze", axis, this.ndim);
-    for (const a of axes) {
-      if (this.shape[a] !== 1) {
-        throw new RangeError(
-          `squeeze: axis ${a} has size ${this.shape[a]}, not 1 (shape ${shapeString(this.shape)})`,
-        );
-      }
-    }
-    return this.reshape(this.shape.filter((_, i) => !axes.includes(i)));
+    return squeeze(this, axis);
   }
 
   /**
@@ -855,8 +812,7 @@ export class Tensor {
    * @example `tensor([1, 2]).expandDims(0)` has shape `[1, 2]`
    */
   expandDims(axis: number): Tensor {
-    const [a] = normalizeAxes("expandDims", axis, this.ndim + 1);
-    return this.reshape([...this.shape.slice(0, a), 1, ...this.shape.slice(a)]);
+    return expandDims(this, axis);
   }
 
   /**
@@ -864,12 +820,7 @@ export class Tensor {
    * @example `x.flatten(1)` turns `[n, c, h, w]` into `[n, c·h·w]`
    */
   flatten(start = 0, end = -1): Tensor {
-    if (this.ndim === 0) return this.reshape([1]);
-    const [s] = normalizeAxes("flatten", start, this.ndim);
-    const [e] = normalizeAxes("flatten", end, this.ndim);
-    if (s > e) throw new RangeError(`flatten: start axis ${start} comes after end axis ${end}`);
-    const middle = sizeOf(this.shape.slice(s, e + 1));
-    return this.reshape([...this.shape.slice(0, s), middle, ...this.shape.slice(e + 1)]);
+    return flatten(this, start, end);
   }
 
   /**
@@ -889,90 +840,7 @@ export class Tensor {
    * ```
    */
   get(...index: Index[]): Tensor {
-    const ellipses = index.filter((e) => e === "...").length;
-    if (ellipses > 1) throw new TypeError("get: an index can have at most one '...'");
-    const consuming = index.filter((e) => e !== null && e !== "...").length;
-    if (consuming > this.ndim) {
-      throw new RangeError(
-        `get: ${consuming} indices for a tensor of rank ${this.ndim} (shape ${
-          shapeString(this.shape)
-        })`,
-      );
-    }
-    const full = index.flatMap((e) =>
-      e === "..." ? Array<Index>(this.ndim - consuming).fill([]) : [e]
-    );
-    while (full.filter((e) => e !== null).length < this.ndim) full.push([]);
-    const starts: number[] = [];
-    const steps: number[] = [];
-    const sliced: number[] = [];
-    const flips: number[] = [];
-    const result: number[] = [];
-    let axis = 0;
-    for (const entry of full) {
-      if (entry === null) {
-        result.push(1);
-        continue;
-      }
-      const d = this.shape[axis];
-      if (typeof entry === "number") {
-        if (!Number.isInteger(entry)) {
-          throw new RangeError(
-            `get: index ${quoteValue(entry)} on axis ${axis} is not an integer`,
-          );
-        }
-        if (entry < -d || entry >= d) {
-          throw new RangeError(
-            `get: index ${entry} is out of bounds for axis ${axis} with size ${d}`,
-          );
-        }
-        starts.push(entry < 0 ? entry + d : entry);
-        steps.push(1);
-        sliced.push(1);
-      } else if (Array.isArray(entry)) {
-        if (entry.length > 3) {
-          throw new TypeError(`get: a range is [start, stop, step], got ${entry.length} entries`);
-        }
-        const [start, stop, rawStep] = entry as (number | null | undefined)[];
-        const step = rawStep ?? 1;
-        if (!Number.isInteger(step) || step === 0) {
-          throw new RangeError(
-            `get: step ${quoteValue(rawStep)} on axis ${axis} must be a non-zero integer`,
-          );
-        }
-        // Python's rules: bounds clamp to [0, d] going up, to [-1, d-1] going down.
-        const [min, max] = step > 0 ? [0, d] : [-1, d - 1];
-        const clamp = (v: number | null | undefined, dflt: number) => {
-          if (v === null || v === undefined) return dflt;
-          if (!Number.isInteger(v)) {
-            throw new TypeError(`get: range bound ${quoteValue(v)} is not an integer`);
-          }
-          return Math.min(Math.max(v < 0 ? v + d : v, min), max);
-        };
-        const first = clamp(start, step > 0 ? 0 : d - 1);
-        const end = clamp(stop, step > 0 ? d : -1);
-        const count = Math.max(0, Math.ceil((end - first) / step));
-        // A downward range is the upward one from its last element, flipped.
-        const low = step > 0 ? first : first + (count - 1) * step;
-        if (step < 0) flips.push(sliced.length);
-        starts.push(count === 0 ? 0 : low);
-        steps.push(Math.abs(step));
-        sliced.push(count);
-        result.push(count);
-      } else {
-        throw new TypeError(
-          `get: index entries are integers, ranges, null or '...', got ${quoteValue(entry)}`,
-        );
-      }
-      axis++;
-    }
-    return composite(
-      "get",
-      () =>
-        (flips.length
-          ? apply("slice", [this], { shape: sliced, starts, steps }).flip(flips)
-          : apply("slice", [this], { shape: sliced, starts, steps })).reshape(result),
-    );
+    return get(this, ...index);
   }
 
   /**
@@ -996,23 +864,7 @@ export class Tensor {
     stops?: readonly (number | null)[],
     opts: { steps?: readonly number[] } = {},
   ): Tensor {
-    const steps = opts.steps;
-    for (const [name, list] of [["starts", starts], ["stops", stops], ["steps", steps]] as const) {
-      if (list !== undefined && (!Array.isArray(list) || list.length > this.ndim)) {
-        throw new TypeError(
-          `slice: ${name} must be an array of at most ${this.ndim} entries (shape ${
-            shapeString(this.shape)
-          }), got ${Array.isArray(list) ? `${list.length} entries` : describe(list)}`,
-        );
-      }
-    }
-    if (stops && stops.length !== starts.length || steps && steps.length !== starts.length) {
-      throw new TypeError("slice: starts, stops and steps must have the same length");
-    }
-    return named(
-      "slice",
-      () => this.get(...starts.map((start, k) => [start, stops?.[k] ?? null, steps?.[k] ?? 1])),
-    );
+    return slice(this, starts, stops, opts);
   }
 
   /**
@@ -1021,8 +873,7 @@ export class Tensor {
    * @example `tensor([1, 2, 3]).flip()` is `[3, 2, 1]`
    */
   flip(axis?: Axis): Tensor {
-    const axes = normalizeAxes("flip", axis, this.ndim);
-    return apply("flip", [this], { axes });
+    return flip(this, axis);
   }
 
   /**
@@ -1034,33 +885,7 @@ export class Tensor {
     widths: readonly (readonly [number, number])[] | readonly [number, number],
     value = 0,
   ): Tensor {
-    const isPair = (p: unknown) =>
-      Array.isArray(p) && p.length === 2 && p.every((w) => Number.isInteger(w) && w >= 0);
-    // One pair (its first entry is a number) applies to every axis.
-    const pairs =
-      (typeof widths[0] === "number"
-        ? Array(this.ndim).fill(widths)
-        : widths) as readonly (readonly [number, number])[];
-    if (!Array.isArray(pairs) || pairs.length !== this.ndim || !pairs.every(isPair)) {
-      throw new RangeError(
-        `pad: widths must be ${this.ndim} pairs of non-negative integers for shape ${
-          shapeString(this.shape)
-        }, got ${JSON.stringify(widths)}`,
-      );
-    }
-    // An integer or bool tensor takes a fill that fits it, as other ops take numbers.
-    if (!holds(this.dtype, value)) {
-      const [lo, hi] = valueRange(this.dtype);
-      throw new RangeError(
-        `pad: the fill value ${value} does not fit dtype ${this.dtype} (an integer in [${lo}, ${hi}])`,
-      );
-    }
-    return apply("pad", [this], {
-      shape: this.shape.map((d, k) => d + pairs[k][0] + pairs[k][1]),
-      starts: pairs.map((p) => p[0]),
-      steps: pairs.map(() => 1),
-      fill: value,
-    });
+    return pad(this, widths, value);
   }
 
   /**
@@ -1083,17 +908,7 @@ export class Tensor {
    * ```
    */
   take(indices: Tensor | readonly number[] | Int32Array, axis?: number): Tensor {
-    if (axis === undefined) return composite("take", () => this.reshape([-1]).take(indices, 0));
-    const [a] = normalizeAxes("take", axis, this.ndim);
-    return composite("take", () => {
-      const ids = indexTensor("take", indices, this);
-      if (this.shape[a] === 0 && ids.size > 0) {
-        throw new RangeError(
-          `take: cannot take from axis ${a} of size 0 (shape ${shapeString(this.shape)})`,
-        );
-      }
-      return apply("gather", [this, ids], { axis: a });
-    });
+    return take(this, indices, axis);
   }
 
   /**
@@ -1114,35 +929,7 @@ export class Tensor {
    * ```
    */
   takeAlongAxis(indices: Tensor, axis: number): Tensor {
-    const [a] = normalizeAxes("takeAlongAxis", axis, this.ndim);
-    const bad = !(indices instanceof Tensor) || indices.ndim !== this.ndim ||
-      indices.shape.some((d, k) => k !== a && d !== this.shape[k]);
-    if (bad) {
-      throw new TypeError(
-        `takeAlongAxis: indices must be a tensor of shape ${
-          shapeString(this.shape)
-        } except along ` +
-          `axis ${a}, got ${
-            indices instanceof Tensor ? shapeString(indices.shape) : describe(indices)
-          }`,
-      );
-    }
-    return composite("takeAlongAxis", () => {
-      // Flat positions: the index along `axis`, the position elsewhere.
-      const ids = clampIndices(indexTensor("takeAlongAxis", indices, this), this.shape[a]);
-      const strides = this.shape.map((_, k) => sizeOf(this.shape.slice(k + 1)));
-      let flat = ids.mul(strides[a]);
-      for (let k = 0; k < this.ndim; k++) {
-        if (k === a || this.shape[k] === 1) continue;
-        const at = fromHost(
-          Int32Array.from({ length: this.shape[k] }, (_, i) => i * strides[k]),
-          this.shape.map((d, m) => (m === k ? d : 1)),
-          backendOf(this, "takeAlongAxis"),
-        );
-        flat = flat.add(at);
-      }
-      return this.take(flat);
-    });
+    return takeAlongAxis(this, indices, axis);
   }
 
   /**
@@ -1150,36 +937,7 @@ export class Tensor {
    * @example `x.split(2)`, `x.split([1, 3], 1)`
    */
   split(sections: number | readonly number[], axis = 0): Tensor[] {
-    const [a] = normalizeAxes("split", axis, this.ndim);
-    const d = this.shape[a];
-    let points: number[];
-    if (typeof sections === "number") {
-      if (!Number.isInteger(sections) || sections < 1 || d % sections !== 0) {
-        throw new RangeError(
-          `split: axis ${a} of size ${d} cannot be split into ${sections} equal parts`,
-        );
-      }
-      points = Array.from({ length: sections - 1 }, (_, i) => ((i + 1) * d) / sections);
-    } else {
-      points = [...sections];
-      if (
-        points.some((p, i) =>
-          !Number.isInteger(p) || p < 0 || p > d || (i > 0 && p < points[i - 1])
-        )
-      ) {
-        throw new RangeError(
-          `split: split points ${
-            JSON.stringify(sections)
-          } must be increasing integers in [0, ${d}]`,
-        );
-      }
-    }
-    const bounds = [0, ...points, d];
-    return named(
-      "split",
-      () =>
-        bounds.slice(1).map((end, i) => this.get(...Array<Index>(a).fill([]), [bounds[i], end])),
-    );
+    return split(this, sections, axis);
   }
 
   // ---- normalisation --------------------------------------------------------
@@ -1191,12 +949,7 @@ export class Tensor {
    * @example `logits.softmax(-1)`
    */
   softmax(axis = -1): Tensor {
-    const ax = normalizeAxes("softmax", axis, this.ndim);
-    return composite("softmax", () => {
-      const shifted = shiftByMax(this, ax);
-      const e = shifted.exp();
-      return e.div(e.sum(ax, { keepdims: true }));
-    });
+    return softmax(this, axis);
   }
 
   /**
@@ -1205,231 +958,8 @@ export class Tensor {
    * @example `logits.logSoftmax()`
    */
   logSoftmax(axis = -1): Tensor {
-    const ax = normalizeAxes("logSoftmax", axis, this.ndim);
-    return composite("logSoftmax", () => {
-      const shifted = shiftByMax(this, ax);
-      return shifted.sub(shifted.exp().sum(ax, { keepdims: true }).log());
-    });
+    return logSoftmax(this, axis);
   }
-}
-
-/**
- * `x` minus its maximum over `axes` (held constant for the gradient), the
- * shift that keeps softmax from overflowing. A tensor with no elements has
- * no maximum to take (and nothing to overflow): it is returned as it is.
- */
-function shiftByMax(x: Tensor, axes: number[]): Tensor {
-  if (x.size === 0) return x;
-  return x.sub(stopGradient(x.max(axes, { keepdims: true })));
-}
-
-/** A tensor holding host data (a `Float32Array` or `Int32Array`) on `backend`. */
-function fromHost(data: Float32Array | Int32Array, shape: Shape, backend: Backend): Tensor {
-  return hostTensor(data, data instanceof Int32Array ? "int32" : "float32", shape, backend);
-}
-
-/**
- * argmax or argmin along one axis: the smallest index reaching the extreme,
- * or holding a NaN (NumPy's rule), as int32.
- */
-function argExtreme(op: "argmax" | "argmin", x: Tensor, axis: number, opts: ReduceOptions): Tensor {
-  const [a] = normalizeAxes(op, axis, x.ndim);
-  const d = x.shape[a];
-  if (d === 0) {
-    throw new RangeError(
-      `${op}: axis ${a} of shape ${shapeString(x.shape)} is empty: no index to return`,
-    );
-  }
-  return composite(op, () => {
-    const k = stopGradient(x);
-    const extreme = op === "argmax" ? k.max(a, { keepdims: true }) : k.min(a, { keepdims: true });
-    const hits = k.eq(extreme).logicalOr(k.ne(k));
-    const ids = fromHost(
-      Int32Array.from({ length: d }, (_, i) => i),
-      x.shape.map((_, i) => (i === a ? d : 1)),
-      backendOf(x, op),
-    );
-    return where(hits, ids, d).min(a, opts);
-  });
-}
-
-// ---- selection ----------------------------------------------------------------
-
-/**
- * Elementwise choice: `a` where `cond` is true, else `b`, with NumPy
- * broadcasting of all three and `a`, `b` promoted to one dtype. A `cond`
- * that is not `bool` counts non-zero as true (NaN too). `cond` gets no
- * gradient, and each branch gets the gradient only where it was chosen — so
- * a NaN or Inf in the branch not taken does not leak into gradients.
- *
- * @param cond The condition.
- * @param a Values where `cond` is true.
- * @param b Values where `cond` is false.
- * @returns The selected values.
- * @example
- * ```ts
- * import { tensor, where } from "littlegrad";
- * const x = tensor([-2, 3]);
- * console.log(await where(x.gt(0), x, 0).array()); // [0, 3]
- * ```
- */
-export function where(cond: Tensor | number, a: Tensor | number, b: Tensor | number): Tensor {
-  const like = [cond, a, b].find((t): t is Tensor => t instanceof Tensor);
-  if (!like) throw new TypeError("where: at least one of cond, a and b must be a Tensor");
-  return composite("where", () => {
-    const c = truth("where", cond, like);
-    const [x, y] = promoted("where", a, b, like);
-    const shape = broadcastShapes("where", broadcastShapes("where", c.shape, x.shape), y.shape);
-    const expand = (t: Tensor) =>
-      sameShape(t.shape, shape) ? t : apply("broadcast", [t], { shape });
-    return apply("where", [expand(c), expand(x), expand(y)]);
-  });
-}
-
-// ---- indices -------------------------------------------------------------------
-
-/** `indices` as an int32 tensor on `like`'s backend, or a clear error. */
-function indexTensor(op: string, indices: unknown, like: Tensor): Tensor {
-  if (indices instanceof Tensor) {
-    if (indices.dtype === "int32") return indices;
-    if (indices.dtype === "int8") return indices.astype("int32");
-    throw new TypeError(
-      `${op}: indices must be an integer tensor, got ${indices.dtype}${
-        shapeString(indices.shape)
-      }; cast with astype("int32")`,
-    );
-  }
-  if (!Array.isArray(indices) && !(indices instanceof Int32Array)) {
-    throw new TypeError(
-      `${op}: indices must be a Tensor, an array of integers or an Int32Array, got ${
-        describe(indices)
-      }`,
-    );
-  }
-  const list = Array.from(indices as ArrayLike<number>);
-  const bad = list.findIndex((i) => !Number.isInteger(i) || i < -(2 ** 31) || i > 2 ** 31 - 1);
-  if (bad >= 0) {
-    throw new TypeError(
-      `${op}: index ${list[bad]} at position ${bad} is not an int32 integer (in [-2^31, 2^31 - 1])`,
-    );
-  }
-  return fromHost(Int32Array.from(list), [list.length], backendOf(like, op));
-}
-
-/**
- * @internal Integer indices into an axis of length `n` as `take` reads them:
- * negative ones count from the end, then everything is clamped to `[0, n)`.
- */
-export function clampIndices(ids: Tensor, n: number): Tensor {
-  return scoped(() => where(ids.lt(0), ids.add(n), ids).clip(0, Math.max(n - 1, 0)), (t) => [t]);
-}
-
-/**
- * One-hot encoding: integer `ids` of shape `s` give `[...s, count]`, 1 at
- * each id and 0 elsewhere. Ids outside `[0, count)` give a row of zeros
- * (as `jax.nn.one_hot`).
- *
- * @param ids An integer tensor, or an array of integers.
- * @param count The number of classes.
- * @param opts `dtype` of the result (default `float32`).
- * @returns The one-hot tensor.
- * @example
- * ```ts
- * import { oneHot, tensor } from "littlegrad";
- * const labels = tensor([2, 0], { dtype: "int32" });
- * console.log(await oneHot(labels, 3).array()); // [[0, 0, 1], [1, 0, 0]]
- * ```
- */
-export function oneHot(ids: Tensor, count: number, opts: { dtype?: DType } = {}): Tensor {
-  if (!Number.isInteger(count) || count < 0) {
-    throw new RangeError(`oneHot: count must be a non-negative integer, got ${count}`);
-  }
-  if (!(ids instanceof Tensor)) {
-    throw new TypeError(`oneHot: ids must be an integer Tensor, got ${describe(ids)}`);
-  }
-  return composite("oneHot", () => {
-    const id = indexTensor("oneHot", ids, ids);
-    const classes = fromHost(
-      Int32Array.from({ length: count }, (_, i) => i),
-      [count],
-      backendOf(ids, "oneHot"),
-    );
-    return id.reshape([...id.shape, 1]).eq(classes).astype(opts.dtype ?? "float32");
-  });
-}
-
-// ---- joining ------------------------------------------------------------------
-
-/**
- * Joins tensors along an existing axis (shapes must agree elsewhere).
- *
- * @param tensors The tensors, in order.
- * @param axis The axis to join along (default 0).
- * @returns The joined tensor.
- * @example
- * ```ts
- * import { concat, tensor } from "littlegrad";
- * console.log(await concat([tensor([[1, 2]]), tensor([[3, 4]])], 0).array()); // [[1, 2], [3, 4]]
- * ```
- */
-export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
-  if (
-    !Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor)
-  ) {
-    throw new TypeError("concat: expected a non-empty array of tensors");
-  }
-  const first = tensors[0];
-  const [a] = normalizeAxes("concat", axis, first.ndim);
-  for (const t of tensors) {
-    if (t.ndim !== first.ndim || t.shape.some((d, k) => k !== a && d !== first.shape[k])) {
-      throw new TypeError(
-        `concat: shapes ${
-          tensors.map((x) => shapeString(x.shape)).join(", ")
-        } differ outside axis ${a}`,
-      );
-    }
-  }
-  const total = tensors.reduce((n, t) => n + t.shape[a], 0);
-  // Each input padded into place along the axis, then summed: one mechanism
-  // (pad, whose gradient is a slice) instead of a kernel of its own.
-  return composite("concat", () => {
-    let offset = 0;
-    const placed = tensors.map((t) => {
-      const widths = t.shape.map((_, k): [number, number] =>
-        k === a ? [offset, total - offset - t.shape[a]] : [0, 0]
-      );
-      offset += t.shape[a];
-      return t.pad(widths);
-    });
-    return placed.reduce((x, y) => x.add(y));
-  });
-}
-
-/**
- * Stacks tensors of one shape along a new axis.
- *
- * @param tensors The tensors, all of the same shape.
- * @param axis Where the new axis goes (default 0).
- * @returns The stacked tensor.
- * @example
- * ```ts
- * import { stack, tensor } from "littlegrad";
- * console.log(stack([tensor([1, 2]), tensor([3, 4])], 1).shape); // [2, 2]
- * ```
- */
-export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
-  if (
-    !Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor)
-  ) {
-    throw new TypeError("stack: expected a non-empty array of tensors");
-  }
-  const shape = shapeString(tensors[0].shape);
-  if (tensors.some((t) => shapeString(t.shape) !== shape)) {
-    throw new TypeError(
-      `stack: all shapes must be equal, got ${tensors.map((t) => shapeString(t.shape)).join(", ")}`,
-    );
-  }
-  return composite("stack", () => concat(tensors.map((t) => t.expandDims(axis)), axis));
 }
 
 // ---- lifecycle --------------------------------------------------------------
@@ -1448,301 +978,3 @@ const dropped = new FinalizationRegistry<Storage>((storage) => {
   liveTensors--;
   releaseStorage(storage);
 });
-/**
- * A tensor with the same value as `x` through which no gradient flows: the
- * transforms treat it as a constant.
- *
- * @param x The tensor to cut from the graph.
- * @returns A new tensor sharing `x`'s data.
- * @example
- * ```ts
- * import { grad, stopGradient, tensor, Tensor } from "littlegrad";
- * const f = (x: Tensor) => x.mul(stopGradient(x)).sum(); // d/dx = x, not 2x
- * console.log(await grad(f)(tensor([3])).array()); // [3]
- * ```
- */
-export function stopGradient(x: Tensor): Tensor {
-  const v = x.view("stopGradient");
-  return new Tensor({
-    storage: v.storage,
-    shape: v.shape,
-    strides: v.strides,
-    offset: v.offset,
-  });
-}
-
-// ---- constants -------------------------------------------------------------
-
-/** @internal The backend object of `t`; a disposed `t` gets an error naming `op`. */
-export function backendOf(t: Tensor, op: string): Backend {
-  return t.view(op).storage.backend;
-}
-
-/**
- * @internal A scalar tensor holding `value` on `backend`. Ops create these
- * for plain-number operands inside their own scope, so they are released
- * with the op's other temporaries.
- */
-export function scalar(value: number, backend: Backend, dtype: DType = "float32"): Tensor {
-  return hostTensor(new (hostArrayClass(dtype))([convertNumber(value, dtype)]), dtype, [], backend);
-}
-
-/** Throws a `TypeError` naming the op if `backend` cannot hold `dtype`. */
-export function checkBackendDType(op: string, backend: Backend, dtype: DType): void {
-  if (!backend.dtypes.includes(dtype)) {
-    throw new TypeError(
-      `${op}: dtype ${dtype} needs the WebGPU feature 'shader-f16', which this adapter ` +
-        `(${backend.adapter}) lacks; use float32, or the CPU backend, which emulates float16`,
-    );
-  }
-}
-
-/**
- * Two operands (tensors, or numbers as weak types) converted to their
- * promoted dtype; at least one of `a`, `b`, `like` is a tensor.
- */
-function promoted(
-  op: string,
-  a: Tensor | number,
-  b: Tensor | number,
-  like: Tensor | number,
-): [Tensor, Tensor] {
-  for (const x of [a, b]) {
-    if (!(x instanceof Tensor) && typeof x !== "number") {
-      throw new TypeError(`${op}: expected a Tensor or a number, got ${describe(x)}`);
-    }
-  }
-  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : like;
-  if (!(ref instanceof Tensor)) throw new TypeError(`${op}: at least one operand must be a Tensor`);
-  // A number takes the other operand's dtype (weak typing); two numbers
-  // alone (where(c, 1, 0)) take the defaults, int32 or float32.
-  const strong = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : "bool";
-  const typeOf = (x: Tensor | number) => x instanceof Tensor ? x.dtype : weakDType(op, x, strong);
-  const dtype = promoteTypes(typeOf(a), typeOf(b));
-  const backend = backendOf(ref, op);
-  const cast = (x: Tensor | number) =>
-    x instanceof Tensor ? (x.dtype === dtype ? x : x.astype(dtype)) : scalar(x, backend, dtype);
-  return [cast(a), cast(b)];
-}
-
-/** `x` as a bool tensor (non-zero is true); a number becomes a bool scalar. */
-function truth(op: string, x: Tensor | number, like?: Tensor | number): Tensor {
-  if (x instanceof Tensor) return x.dtype === "bool" ? x : x.astype("bool");
-  if (typeof x !== "number") {
-    throw new TypeError(`${op}: expected a Tensor or a number, got ${describe(x)}`);
-  }
-  if (!(like instanceof Tensor)) {
-    throw new TypeError(`${op}: at least one operand must be a Tensor`);
-  }
-  return scalar(x !== 0 ? 1 : 0, backendOf(like, op), "bool");
-}
-
-/** `x` itself if floating, else converted to float32 (JAX's rule for transcendental ops). */
-export function toFloat(x: Tensor): Tensor {
-  return isFloat(x.dtype) ? x : x.astype("float32");
-}
-
-/**
- * @internal Inclusive scan along axis `a` with `add` or `mul`: ⌈log₂ d⌉ rounds
- * of combining the values with themselves shifted by 1, 2, 4, ... (the shift
- * a slice and a pad with the identity), so it is differentiable through
- * those primitives and exact for integers.
- */
-export function scan(x: Tensor, a: number, op: "add" | "mul"): Tensor {
-  const d = x.shape[a];
-  let out = x;
-  for (let shift = 1; shift < d; shift *= 2) {
-    const head = apply("slice", [out], {
-      shape: out.shape.map((n, k) => (k === a ? n - shift : n)),
-      starts: out.shape.map(() => 0),
-      steps: out.shape.map(() => 1),
-    });
-    const widths = out.shape.map((_, k): [number, number] => (k === a ? [shift, 0] : [0, 0]));
-    const shifted = head.pad(widths, op === "add" ? 0 : 1);
-    out = op === "add" ? out.add(shifted) : out.mul(shifted);
-  }
-  // Always a fresh tensor, even when there was nothing to combine.
-  return apply("reshape", [out], { shape: out.shape });
-}
-
-/** `f(x)`, computed in float32 when `x` is float16 and rounded back at the end. */
-function inFloat32(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
-  return x.dtype === "float16" ? f(x.astype("float32")).astype("float16") : f(x);
-}
-
-/** `x` with `int8` and `bool` widened to `int32` (what sums accumulate in). */
-function widenInt(x: Tensor): Tensor {
-  return x.dtype === "int8" || x.dtype === "bool" ? x.astype("int32") : x;
-}
-
-// ---- composites ------------------------------------------------------------
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function tryBroadcast(from: Shape, to: Shape): boolean {
-  const lead = to.length - from.length;
-  return from.every((d, i) => d === 1 || d === to[lead + i]);
-}
-
-/**
- * @internal Broadcasts both operands (tensors or numbers) to a common shape,
- * then applies a binary primitive.
- */
-export function binary(
-  op: Prim,
-  a: Tensor | number,
-  b: Tensor | number,
-  name: string = op,
-): Tensor {
-  return composite(name, () => {
-    let [x, y] = promoted(name, a, b, a);
-    if (computesInFloat(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
-    if (refusesBool(op) && x.dtype === "bool") {
-      throw new TypeError(
-        "sub: subtracting bool tensors is not supported (as in NumPy); use a.ne(b) for " +
-          'exclusive or, or cast with astype("int32")',
-      );
-    }
-    const shape = broadcastShapes(name, x.shape, y.shape);
-    const xs = sameShape(x.shape, shape) ? x : apply("broadcast", [x], { shape });
-    const ys = sameShape(y.shape, shape) ? y : apply("broadcast", [y], { shape });
-    return apply(op, [xs, ys]);
-  });
-}
-
-/** @internal Applies a unary elementwise primitive with its dtype policy (`DTYPE_POLICY`). */
-function unary(op: Prim, x: Tensor): Tensor {
-  if (computesInFloat(op) && !isFloat(x.dtype)) {
-    return composite(op, () => apply(op, [toFloat(x)]));
-  }
-  if (isIdentityOnIntegers(op) && !isFloat(x.dtype)) {
-    return apply("reshape", [x], { shape: x.shape });
-  }
-  if (refusesBool(op) && x.dtype === "bool") {
-    throw new TypeError("neg: negating a bool tensor is not supported; use logicalNot()");
-  }
-  return apply(op, [x]);
-}
-
-function reduce(
-  op: "sum" | "prod" | "max" | "min",
-  x: Tensor,
-  axis: Axis | undefined,
-  opts: ReduceOptions,
-): Tensor {
-  const axes = normalizeAxes(op, axis, x.ndim);
-  if ((op === "max" || op === "min") && axes.some((a) => x.shape[a] === 0)) {
-    throw new RangeError(
-      `${op}: cannot reduce over an empty axis (shape ${shapeString(x.shape)}, axes ${
-        shapeString(axes)
-      }): ${op} has no identity value (NumPy and JAX raise too)`,
-    );
-  }
-  return composite(op, () => {
-    // Sums and products of int8 and bool accumulate in int32, as in JAX
-    // (in the reduction itself: no conversion pass).
-    const dtype = accumulationDType(op, x.dtype);
-    const out = axes.length === 0
-      ? (dtype !== x.dtype ? x.astype(dtype) : apply("reshape", [x], { shape: x.shape }))
-      : apply(op, [x], dtype !== x.dtype ? { axes, dtype } : { axes });
-    if (!opts.keepdims) return out;
-    return out.reshape(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
-  });
-}
-
-function matmul(a: Tensor, b: Tensor): Tensor {
-  if (!(b instanceof Tensor)) {
-    throw new TypeError(`matmul: expected a Tensor, got ${describe(b)}`);
-  }
-  if (a.ndim === 0 || b.ndim === 0) {
-    throw new TypeError(
-      `matmul: operands must have at least 1 axis, got shapes ${shapeString(a.shape)} and ${
-        shapeString(b.shape)
-      }`,
-    );
-  }
-  const k = a.shape[a.ndim - 1];
-  const kb = b.shape[Math.max(b.ndim - 2, 0)];
-  if (k !== kb) {
-    throw new TypeError(
-      `matmul: inner dimensions differ: ${shapeString(a.shape)} @ ${
-        shapeString(b.shape)
-      } (${k} vs ${kb})`,
-    );
-  }
-  if (!isFloat(a.dtype) || !isFloat(b.dtype)) {
-    throw new TypeError(
-      `matmul: operands must be float32 or float16, got ${a.dtype}${
-        shapeString(a.shape)
-      } @ ${b.dtype}${shapeString(b.shape)}; cast with astype("float32")`,
-    );
-  }
-  return composite("matmul", () => {
-    const dtype = promoteTypes(a.dtype, b.dtype);
-    const [ac, bc] = [a, b].map((t) => (t.dtype === dtype ? t : t.astype(dtype)));
-    const a2 = ac.ndim === 1 ? ac.reshape([1, k]) : ac;
-    const b2 = bc.ndim === 1 ? bc.reshape([k, 1]) : bc;
-    const [batchA, batchB] = [a2.shape.slice(0, -2), b2.shape.slice(0, -2)];
-    let batch: number[];
-    try {
-      batch = broadcastShapes("matmul", batchA, batchB);
-    } catch {
-      throw new TypeError(
-        `matmul: the batch axes of ${shapeString(a.shape)} and ${
-          shapeString(b.shape)
-        } cannot be broadcast together`,
-      );
-    }
-    const m = a2.shape[a2.ndim - 2];
-    const n = b2.shape[b2.ndim - 1];
-    const expand = (t: Tensor, shape: number[]) =>
-      sameShape(t.shape, shape) ? t : t.broadcastTo(shape);
-    const out = apply("matmul", [expand(a2, [...batch, m, k]), expand(b2, [...batch, k, n])]);
-    if (a.ndim > 1 && b.ndim > 1) return out;
-    const shape = [
-      ...batch,
-      ...(a.ndim > 1 ? [m] : []),
-      ...(b.ndim > 1 ? [n] : []),
-    ];
-    return out.reshape(shape);
-  });
-}
-
-function checkReshapeArgs(shape: Shape): void {
-  if (
-    !Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < -1)
-  ) {
-    throw new TypeError(
-      `reshape: shape entries must be non-negative integers or -1, got ${
-        Array.isArray(shape) ? `[${shape.join(",")}]` : String(shape)
-      }`,
-    );
-  }
-  if (shape.filter((d) => d === -1).length > 1) {
-    throw new TypeError(
-      `reshape: at most one -1 is allowed, got ${shapeString(shape)}`,
-    );
-  }
-}
-
-function inferShape(x: Tensor, shape: Shape): number[] {
-  const known = sizeOf(shape.filter((d) => d !== -1));
-  if (known === 0 && shape.includes(-1)) {
-    // Any size would do: NumPy refuses the -1 too.
-    throw new TypeError(
-      `reshape: cannot infer the -1 in ${shapeString(shape)} when another axis is 0 ` +
-        `(tensor of shape ${shapeString(x.shape)}); give every axis`,
-    );
-  }
-  const out = shape.map((d) => (d === -1 ? x.size / known : d));
-  if (sizeOf(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
-    throw new TypeError(
-      `reshape: cannot reshape ${shapeString(x.shape)} (${x.size} elements) to ${
-        shapeString(shape)
-      }`,
-    );
-  }
-  return out;
-}

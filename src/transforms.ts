@@ -7,7 +7,8 @@
 
 import { Tape } from "./tape.ts";
 import { apply, isTracing, pushTrace } from "./core/interpreter.ts";
-import { backendOf, scalar, Tensor } from "./tensor.ts";
+import { backendOf, scalar } from "./ops/_operands.ts";
+import { Tensor } from "./tensor.ts";
 import { closeScope, detachScope, openScope, type Scope, scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { flattenTree, type Tree, treeTensors } from "./tree.ts";

@@ -10,7 +10,11 @@ import type { Equation } from "./tape.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { isFloat } from "./dtype.ts";
 import { apply } from "./core/interpreter.ts";
-import { clampIndices, oneHot, scan, type Tensor, where } from "./tensor.ts";
+import { clampIndices } from "./ops/_indexing.ts";
+import { oneHot } from "./ops/indexing.ts";
+import { scan } from "./ops/_reduce.ts";
+import type { Tensor } from "./tensor.ts";
+import { where } from "./ops/elementwise.ts";
 
 /**
  * An equation of primitive `P`, with `P`'s parameters (`EquationOf<Prim>`
