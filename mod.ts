@@ -139,6 +139,7 @@ export {
   type ValueOf,
   vjp,
 } from "./src/transforms.ts";
+export { vmap, type VmapOptions } from "./src/vmap.ts";
 export {
   makeTrace,
   printTrace,

@@ -109,6 +109,21 @@ interface Value {
   readonly backend: Backend;
 }
 
+/**
+ * The stagings whose traces are being made, and which one made each value:
+ * a trace made inside another (a `vmap` inside a traced function) may use
+ * the outer trace's values, as constants; a value of a finished trace is a
+ * leaked tracer.
+ */
+const active = new Set<Staging>();
+const owners = new WeakMap<Storage, Staging>();
+
+/** Whether `storage` is a value of a trace still being made. */
+function isLive(storage: Storage): boolean {
+  const owner = owners.get(storage);
+  return owner !== undefined && active.has(owner);
+}
+
 /** The staging evaluator: records each primitive instead of running it. */
 class Staging implements Evaluator {
   readonly values = new Map<Storage, Value>();
@@ -122,6 +137,7 @@ class Staging implements Evaluator {
   fresh(shape: Shape, dtype: DType, backend: Backend): [Tensor, Value] {
     const storage: Storage = { backend, dtype, size: 0, refs: 0 };
     abstractStorages.add(storage);
+    owners.set(storage, this);
     const value = { id: this.#count++, shape, dtype, backend };
     this.values.set(storage, value);
     const t = new Tensor({ storage, shape, strides: contiguousStrides(shape), offset: 0 });
@@ -133,7 +149,7 @@ class Staging implements Evaluator {
     const storage = t.view(op).storage; // a disposed tensor is named here
     const own = this.values.get(storage);
     if (own) return own;
-    if (abstractStorages.has(storage)) throw leakedTracer(op, t);
+    if (abstractStorages.has(storage) && !isLive(storage)) throw leakedTracer(op, t);
     let value = this.#captured.get(t);
     if (!value) {
       value = { id: this.#count++, shape: t.shape, dtype: t.dtype, backend: storage.backend };
@@ -191,8 +207,8 @@ function stageArguments(
   const walk = (node: unknown, path: string): unknown => {
     let shape: Shape, dtype: DType, backend: Backend;
     if (node instanceof Tensor) {
-      node.view("makeTrace"); // a disposed argument is named here
-      if (abstractStorages.has(node.view("makeTrace").storage)) {
+      const storage = node.view("makeTrace").storage; // a disposed argument is named here
+      if (abstractStorages.has(storage) && !isLive(storage)) {
         throw leakedTracer(`makeTrace: argument ${path}`, node);
       }
       [shape, dtype, backend] = [node.shape, node.dtype, resolveBackend(node.backend)];
@@ -257,6 +273,7 @@ export function makeTrace<A extends unknown[]>(
   const restoreLevels = isolateTrace();
   const restoreEvaluator = setEvaluator(staging);
   const scope = openScope("trace");
+  active.add(staging);
   try {
     const staged = stageArguments(staging, specs as readonly unknown[]);
     const result = fn(...staged.args as A);
@@ -280,6 +297,7 @@ export function makeTrace<A extends unknown[]>(
     });
     return buildTrace(staging, staged.inputs, staged.paths, outputs, leaves.map((l) => l.path));
   } finally {
+    active.delete(staging);
     closeScope(scope);
     restoreEvaluator();
     restoreLevels();
