@@ -17,12 +17,12 @@ import type { Prim, PrimParams } from "./primitives.ts";
 import { shapeString } from "./shape.ts";
 import { apply, pushTrace, type TraceLevel } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
-import { stack } from "./ops/movement.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, openScope, type Scope, scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { grad, vjp } from "./transforms.ts";
+import { vmap } from "./vmap.ts";
 
 /** One forward-mode level: the tangent of each value it has seen, by tensor id. */
 class ForwardLevel implements TraceLevel {
@@ -252,38 +252,34 @@ function argumentAt(op: string, args: readonly unknown[], argnums: number): Tens
   return x;
 }
 
-/** The `i`-th standard basis tensor of `like`'s shape, dtype and backend. */
-function basis(like: Tensor, i: number, op: string): Tensor {
-  const values = new Float32Array(like.size);
-  values[i] = 1;
+/**
+ * The standard basis of `like`'s shape, stacked: `[like.size, ...like.shape]`,
+ * row `i` one at flat element `i` (of `like`'s dtype and backend).
+ */
+function basisStack(like: Tensor, op: string): Tensor {
+  const n = like.size;
+  const values = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = 1;
   return tensor(values, {
-    shape: like.shape,
+    shape: [n, ...like.shape],
     dtype: like.dtype,
     backend: backendOf(like, op).name,
   });
 }
 
-/**
- * Joins a Jacobian's flattened columns (`axis` 1) or rows (`axis` 0) into
- * `shape`; zeros of `like`'s dtype when there are none (an empty input or output).
- */
-function assemble(
-  parts: Tensor[],
-  axis: number,
-  shape: number[],
-  like: Tensor,
-  op: string,
-): Tensor {
-  return scoped(() => {
-    if (parts.length === 0) return scalar(0, backendOf(like, op), like.dtype).broadcastTo(shape);
-    return stack(parts, axis).reshape(shape);
-  }, (t) => [t]);
+/** Zeros of `shape` in `like`'s dtype (a Jacobian with an empty input or output). */
+function zerosLike(like: Tensor, shape: number[], op: string): Tensor {
+  return scoped(
+    () => scalar(0, backendOf(like, op), like.dtype).broadcastTo(shape),
+    (t) => [t],
+  );
 }
 
 /**
- * The Jacobian of `fn` by forward mode: one `jvp` per input element (a loop
- * over basis vectors until `vmap` exists), for functions with fewer inputs
- * than outputs. The result has shape `[...output.shape, ...input.shape]`.
+ * The Jacobian of `fn` by forward mode: `jvp` along every input basis
+ * vector at once (`vmap` over the basis: one batched pass), for functions
+ * with fewer inputs than outputs. The result has shape
+ * `[...output.shape, ...input.shape]`.
  *
  * @param fn A function whose result is one tensor.
  * @param opts `argnums`: the argument differentiated (default 0).
@@ -302,37 +298,30 @@ export function jacfwd(
   const { argnums = 0 } = opts;
   return (...args) => {
     const x = argumentAt("jacfwd", args, argnums);
-    const columns: Tensor[] = [];
-    let outShape: readonly number[] = [];
-    const tangents = args.map(() => null as Tensor | null);
-    try {
-      for (let i = 0; i < x.size; i++) {
-        tangents[argnums] = basis(x, i, "jacfwd");
-        const [y, dy] = jvp(fn, args, tangents);
-        tangents[argnums]!.dispose();
-        outShape = y.shape;
-        y.dispose();
-        columns.push(dy.reshape([dy.size]));
-        dy.dispose();
-      }
-      if (x.size === 0) {
-        // No basis vectors: one pass (all tangents zero) for the output's shape.
-        const [y, dy] = jvp(fn, args, tangents);
-        outShape = y.shape;
-        y.dispose();
-        dy.dispose();
-      }
-      return assemble(columns, 1, [...outShape, ...x.shape], x, "jacfwd");
-    } finally {
-      for (const c of columns) c.dispose();
+    const pass = (v: Tensor | null) =>
+      jvp(fn, args, args.map((_, i) => (i === argnums ? v : null)));
+    if (x.size === 0) {
+      // No basis vectors: one pass (all tangents zero) for the output's shape.
+      const [y, dy] = pass(null);
+      y.dispose();
+      dy.dispose();
+      return zerosLike(x, [...dy.shape, ...x.shape], "jacfwd");
     }
+    const along = (v: Tensor) => pass(v)[1];
+    return scoped(() => {
+      const columns = vmap(along)(basisStack(x, "jacfwd")); // [x.size, ...y.shape]
+      const outShape = columns.shape.slice(1);
+      return columns.reshape([x.size, columns.size / x.size]).transpose()
+        .reshape([...outShape, ...x.shape]);
+    }, (t) => [t]);
   };
 }
 
 /**
- * The Jacobian of `fn` by reverse mode: one pullback per output element (a
- * loop over basis vectors until `vmap` exists), for functions with fewer
- * outputs than inputs. The result has shape `[...output.shape, ...input.shape]`.
+ * The Jacobian of `fn` by reverse mode: the pullback of every output basis
+ * vector at once (`vmap` over the basis: one batched pass), for functions
+ * with fewer outputs than inputs. The result has shape
+ * `[...output.shape, ...input.shape]`.
  *
  * @param fn A function whose result is one tensor.
  * @param opts `argnums`: the argument differentiated (default 0).
@@ -354,18 +343,13 @@ export function jacrev(
     const of = (z: Tensor) =>
       (fn as (...a: unknown[]) => Tensor)(...args.map((a, i) => (i === argnums ? z : a)));
     const [y, pullback] = vjp(of, x);
-    const rows: Tensor[] = [];
     try {
-      for (let i = 0; i < y.size; i++) {
-        const seed = basis(y, i, "jacrev");
-        const [row] = pullback(seed) as [Tensor];
-        seed.dispose();
-        rows.push(row.reshape([x.size]));
-        row.dispose();
-      }
-      return assemble(rows, 0, [...y.shape, ...x.shape], x, "jacrev");
+      if (y.size === 0 || x.size === 0) return zerosLike(x, [...y.shape, ...x.shape], "jacrev");
+      return scoped(() => {
+        const rows = vmap((u: Tensor) => (pullback(u) as [Tensor])[0])(basisStack(y, "jacrev"));
+        return rows.reshape([...y.shape, ...x.shape]);
+      }, (t) => [t]);
     } finally {
-      for (const r of rows) r.dispose();
       pullback.dispose();
       y.dispose();
     }
