@@ -35,11 +35,6 @@
  */
 
 export { type NestedArray, Tensor } from "./src/tensor.ts";
-export { concat, stack, stopGradient } from "./src/ops/movement.ts";
-export { where } from "./src/ops/elementwise.ts";
-export { oneHot } from "./src/ops/indexing.ts";
-export type { Index } from "./src/ops/_indexing.ts";
-export type { Axis, ReduceOptions } from "./src/ops/reduce.ts";
 export { tidy } from "./src/core/scope.ts";
 export { debugNans, NonFiniteError } from "./src/core/debug_nans.ts";
 export {
@@ -57,22 +52,14 @@ export {
 export {
   abs,
   add,
-  argmax,
-  argmin,
   astype,
-  type BinaryFn,
-  broadcastTo,
   ceil,
   clip,
   cos,
-  cumprod,
-  cumsum,
   div,
   eq,
   exp,
-  expandDims,
   expm1,
-  flatten,
   floor,
   floorDiv,
   ge,
@@ -82,44 +69,61 @@ export {
   leakyRelu,
   log,
   log1p,
-  logSoftmax,
-  logsumexp,
   lt,
-  matmul,
-  max,
   maximum,
-  mean,
-  min,
   minimum,
   mod,
   mul,
   ne,
   neg,
-  type NestedValues,
-  pad,
   pow,
-  prod,
   relu,
-  reshape,
   round,
   sigmoid,
   sign,
   sin,
-  softmax,
   softplus,
-  split,
   sqrt,
   square,
-  squeeze,
-  std,
   sub,
-  sum,
-  take,
   tanh,
-  type TensorLike,
-  transpose,
+  where,
+} from "./src/ops/elementwise.ts";
+export {
+  argmax,
+  argmin,
+  type Axis,
+  cumprod,
+  cumsum,
+  logSoftmax,
+  logsumexp,
+  max,
+  mean,
+  min,
+  prod,
+  type ReduceOptions,
+  softmax,
+  std,
+  sum,
   variance,
-} from "./src/ops.ts";
+} from "./src/ops/reduce.ts";
+export {
+  broadcastTo,
+  concat,
+  expandDims,
+  flatten,
+  pad,
+  reshape,
+  split,
+  squeeze,
+  stack,
+  stopGradient,
+  transpose,
+} from "./src/ops/movement.ts";
+export { oneHot, take } from "./src/ops/indexing.ts";
+export { matmul } from "./src/ops/linalg.ts";
+export type { Index } from "./src/ops/_indexing.ts";
+export type { BinaryFn, NestedValues, TensorLike } from "./src/ops/_lift.ts";
 export { mse, softmaxCrossEntropy } from "./src/losses.ts";
 export {
   avgPool2d,

@@ -31,6 +31,7 @@ import {
   reciprocal,
 } from "./ops/_elementwise.ts";
 import { flip, get, type Index, slice, takeAlongAxis } from "./ops/_indexing.ts";
+import { tensorOnly, tensorOrNumber } from "./ops/_lift.ts";
 import {
   abs,
   add,
@@ -403,15 +404,15 @@ export class Tensor {
 
   /** Elementwise `this + other`, with NumPy broadcasting. @example `x.add(1)` */
   add(other: Tensor | number): Tensor {
-    return add(this, other);
+    return add(this, tensorOrNumber("add", other));
   }
   /** Elementwise `this - other`, with broadcasting. @example `x.sub(y)` */
   sub(other: Tensor | number): Tensor {
-    return sub(this, other);
+    return sub(this, tensorOrNumber("sub", other));
   }
   /** Elementwise `this * other`, with broadcasting. @example `x.mul(0.5)` */
   mul(other: Tensor | number): Tensor {
-    return mul(this, other);
+    return mul(this, tensorOrNumber("mul", other));
   }
   /**
    * Elementwise true division `this / other` (IEEE: `1/0 = inf`), with
@@ -419,7 +420,7 @@ export class Tensor {
    * @example `x.div(y)`
    */
   div(other: Tensor | number): Tensor {
-    return div(this, other);
+    return div(this, tensorOrNumber("div", other));
   }
   /**
    * Elementwise `this ** other`, with broadcasting. A negative base gives a
@@ -428,7 +429,7 @@ export class Tensor {
    * @example `x.pow(2)`
    */
   pow(other: Tensor | number): Tensor {
-    return pow(this, other);
+    return pow(this, tensorOrNumber("pow", other));
   }
   /**
    * Elementwise maximum, with broadcasting. Where the inputs tie, the
@@ -437,7 +438,7 @@ export class Tensor {
    * @example `x.maximum(y)`
    */
   maximum(other: Tensor | number): Tensor {
-    return maximum(this, other);
+    return maximum(this, tensorOrNumber("maximum", other));
   }
   /**
    * Elementwise `this < other`, a `bool` tensor (no gradient), comparing in
@@ -445,27 +446,27 @@ export class Tensor {
    * @example `x.lt(0)`
    */
   lt(other: Tensor | number): Tensor {
-    return lt(this, other);
+    return lt(this, tensorOrNumber("lt", other));
   }
   /** Elementwise `this <= other`, as `bool`. @example `x.le(y)` */
   le(other: Tensor | number): Tensor {
-    return le(this, other);
+    return le(this, tensorOrNumber("le", other));
   }
   /** Elementwise `this > other`, as `bool`. @example `x.gt(0)` */
   gt(other: Tensor | number): Tensor {
-    return gt(this, other);
+    return gt(this, tensorOrNumber("gt", other));
   }
   /** Elementwise `this >= other`, as `bool`. @example `x.ge(y)` */
   ge(other: Tensor | number): Tensor {
-    return ge(this, other);
+    return ge(this, tensorOrNumber("ge", other));
   }
   /** Elementwise `this == other`, as `bool`. @example `x.eq(y)` */
   eq(other: Tensor | number): Tensor {
-    return eq(this, other);
+    return eq(this, tensorOrNumber("eq", other));
   }
   /** Elementwise `this != other`, as `bool` (NaN != NaN). @example `x.ne(y)` */
   ne(other: Tensor | number): Tensor {
-    return ne(this, other);
+    return ne(this, tensorOrNumber("ne", other));
   }
   /** Elementwise `-this` (integers wrap: `-(-2³¹) = -2³¹`; not for `bool`). @example `x.neg()` */
   neg(): Tensor {
@@ -548,7 +549,7 @@ export class Tensor {
    * @example `x.minimum(1)`
    */
   minimum(other: Tensor | number): Tensor {
-    return minimum(this, other);
+    return minimum(this, tensorOrNumber("minimum", other));
   }
   /**
    * Clamps every element to `[low, high]` (`maximum` then `minimum`). At a
@@ -694,7 +695,7 @@ export class Tensor {
    * @example `tensor([7, -7]).floorDiv(2)` is `[3, -4]`
    */
   floorDiv(other: Tensor | number): Tensor {
-    return floorDiv(this, other);
+    return floorDiv(this, tensorOrNumber("floorDiv", other));
   }
   /**
    * Remainder with Python's sign rule (the sign of the divisor):
@@ -702,7 +703,7 @@ export class Tensor {
    * @example `tensor([7, -7]).mod(3)` is `[1, 2]`
    */
   mod(other: Tensor | number): Tensor {
-    return mod(this, other);
+    return mod(this, tensorOrNumber("mod", other));
   }
   /** Elementwise logical and (non-zero is true), as `bool`. @example `a.logicalAnd(b)` */
   logicalAnd(other: Tensor | number): Tensor {
@@ -772,7 +773,7 @@ export class Tensor {
    * @example `x.matmul(w)`
    */
   matmul(other: Tensor): Tensor {
-    return matmul(this, other);
+    return matmul(this, tensorOnly("matmul", other));
   }
 
   /**

@@ -7,12 +7,20 @@
 
 import assert from "node:assert/strict";
 import * as entry from "../mod.ts";
-import * as ops from "../src/ops.ts";
+import * as elementwise from "../src/ops/elementwise.ts";
+import * as reduce from "../src/ops/reduce.ts";
+import * as movement from "../src/ops/movement.ts";
+import * as indexing from "../src/ops/indexing.ts";
+import * as linalg from "../src/ops/linalg.ts";
 import * as losses from "../src/losses.ts";
 import * as conv from "../src/conv.ts";
 
 const OP_MODULES: Record<string, Record<string, unknown>> = {
-  "src/ops.ts": ops,
+  "src/ops/elementwise.ts": elementwise,
+  "src/ops/reduce.ts": reduce,
+  "src/ops/movement.ts": movement,
+  "src/ops/indexing.ts": indexing,
+  "src/ops/linalg.ts": linalg,
   "src/losses.ts": losses,
   "src/conv.ts": conv,
 };

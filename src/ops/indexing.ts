@@ -1,10 +1,12 @@
 /**
  * Gathering ops: `take` (entries at integer indices along an axis, like
- * `numpy.take`) and `oneHot`. Each op is written once, here; the `Tensor`
- * method `take` delegates to it. The indexing ops that are Tensor methods
- * only (`get`, `slice`, `flip`, `takeAlongAxis`) are in `_indexing.ts`.
+ * `numpy.take`) and `oneHot`. Each op is written once, here, and is the
+ * free function `mod.ts` exports (`take` takes plain values too, see
+ * `_lift.ts`); the `Tensor` method `take` delegates to it. The indexing ops
+ * that are Tensor methods only (`get`, `slice`, `flip`, `takeAlongAxis`)
+ * are in `_indexing.ts`.
  *
- * Depends on `_operands.ts` and the core; the `Tensor` class imports this
+ * Depends on `_lift.ts`, `_operands.ts` and the core; the `Tensor` class imports this
  * module back (a safe cycle: nothing here touches an import at load time).
  * @module
  */
@@ -15,24 +17,27 @@ import { describe } from "../core/errors.ts";
 import { apply } from "../core/interpreter.ts";
 import { composite } from "../core/scope.ts";
 import { Tensor } from "../tensor.ts";
+import { lift, type TensorLike } from "./_lift.ts";
 import { backendOf, fromHost, indexTensor } from "./_operands.ts";
 
 /** Entries at integer indices along an axis, like `numpy.take`. @example `take(table, ids, 0)` */
 export function take(
-  x: Tensor,
+  x: TensorLike,
   indices: Tensor | readonly number[] | Int32Array,
   axis?: number,
 ): Tensor {
-  if (axis === undefined) return composite("take", () => x.reshape([-1]).take(indices, 0));
-  const [a] = normalizeAxes("take", axis, x.ndim);
-  return composite("take", () => {
-    const ids = indexTensor("take", indices, x);
-    if (x.shape[a] === 0 && ids.size > 0) {
-      throw new RangeError(
-        `take: cannot take from axis ${a} of size 0 (shape ${shapeString(x.shape)})`,
-      );
-    }
-    return apply("gather", [x, ids], { axis: a });
+  return lift("take", x, (x) => {
+    if (axis === undefined) return composite("take", () => x.reshape([-1]).take(indices, 0));
+    const [a] = normalizeAxes("take", axis, x.ndim);
+    return composite("take", () => {
+      const ids = indexTensor("take", indices, x);
+      if (x.shape[a] === 0 && ids.size > 0) {
+        throw new RangeError(
+          `take: cannot take from axis ${a} of size 0 (shape ${shapeString(x.shape)})`,
+        );
+      }
+      return apply("gather", [x, ids], { axis: a });
+    });
   });
 }
 

@@ -1,26 +1,29 @@
 /**
  * Linear algebra: `matmul`, with NumPy semantics (2-D, batched with
- * broadcast batch axes, 1-D operands as vectors). Written once, here; the
- * `Tensor` method `matmul` delegates to it.
+ * broadcast batch axes, 1-D operands as vectors). Written once, here, as
+ * the free function `mod.ts` exports (taking plain values too, see
+ * `_lift.ts`), which the `Tensor` method `matmul` delegates to.
  *
- * Depends on `_operands.ts` and the core; the `Tensor` class imports this
- * module back (a safe cycle: nothing here touches an import at load time).
+ * Depends on `_lift.ts`, `_operands.ts` and the core; imports only the
+ * `Tensor` type.
  * @module
  */
 
 import { isFloat, promoteTypes } from "../dtype.ts";
 import { broadcastShapes, shapeString } from "../shape.ts";
-import { describe } from "../core/errors.ts";
 import { apply } from "../core/interpreter.ts";
 import { composite } from "../core/scope.ts";
-import { Tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
+import { lifted, type TensorLike } from "./_lift.ts";
 import { sameShape } from "./_operands.ts";
 
 /** Matrix product (2-D, batched, or with 1-D operands). @example `matmul(x, w)` */
-export function matmul(a: Tensor, b: Tensor): Tensor {
-  if (!(b instanceof Tensor)) {
-    throw new TypeError(`matmul: expected a Tensor, got ${describe(b)}`);
-  }
+export function matmul(a: TensorLike, b: TensorLike): Tensor {
+  return lifted("matmul", [a, b], ([a, b]) => product(a, b));
+}
+
+/** The product of two tensors (see `matmul`). */
+function product(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 0 || b.ndim === 0) {
     throw new TypeError(
       `matmul: operands must have at least 1 axis, got shapes ${shapeString(a.shape)} and ${
