@@ -145,6 +145,13 @@ export {
 } from "./src/transforms.ts";
 export { vmap, type VmapOptions } from "./src/vmap.ts";
 export {
+  checkpoint,
+  customVjp,
+  type CustomVjpOptions,
+  type CustomVjpRules,
+  straightThrough,
+} from "./src/custom.ts";
+export {
   makeTrace,
   printTrace,
   type SpecsOf,
@@ -189,7 +196,13 @@ export {
   treeMap,
   treeTensors,
 } from "./src/tree.ts";
-export { type MemoryStats, memoryStats, sync, trimMemory } from "./src/memory.ts";
+export {
+  type MemoryStats,
+  memoryStats,
+  resetPeakMemory,
+  sync,
+  trimMemory,
+} from "./src/memory.ts";
 export {
   availableBackends,
   type BackendInfo,

@@ -159,6 +159,8 @@ export interface Backend {
   trim(): number;
   /** Returns a storage's memory to the backend. */
   free(storage: Storage): void;
+  /** Starts a new high-water mark: `peakBytes` becomes the bytes live now. */
+  resetPeak(): void;
   /** Resolves once all work queued so far has finished. */
   sync(): Promise<void>;
   /**

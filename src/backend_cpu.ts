@@ -306,6 +306,7 @@ export function createCpuBackend(): Backend {
     },
     takeNonFinite: () => Promise.resolve(null),
     memory: () => ({ ...mem }),
+    resetPeak: () => void (mem.peakBytes = mem.liveBytes),
   };
   return backend;
 }

@@ -880,4 +880,8 @@ class WebGPUBackend implements Backend {
   memory(): BackendMemory {
     return { ...this.#mem };
   }
+
+  resetPeak(): void {
+    this.#mem.peakBytes = this.#mem.liveBytes;
+  }
 }

@@ -54,6 +54,23 @@ export function memoryStats(): MemoryStats {
 }
 
 /**
+ * Starts a new high-water mark: `memoryStats().peakBytes` becomes the bytes
+ * live now, so the peak of one computation can be measured on its own.
+ *
+ * @example
+ * ```ts
+ * import { memoryStats, ones, resetPeakMemory } from "littlegrad";
+ * resetPeakMemory();
+ * const before = memoryStats().peakBytes;
+ * ones([1024]).mul(2).dispose();
+ * console.log(memoryStats().peakBytes - before); // 8192: two 4 KiB buffers at once
+ * ```
+ */
+export function resetPeakMemory(): void {
+  for (const b of allBackends()) b.resetPeak();
+}
+
+/**
  * Waits until every operation queued on every backend has finished — for
  * benchmarks; reading a tensor already waits for what it needs.
  *

@@ -23,6 +23,23 @@ export interface Equation {
 }
 
 /**
+ * One recorded call of a function with a hand-written reverse rule
+ * (`customVjp`, `checkpoint`): its tensor inputs and outputs and the rule,
+ * which maps the outputs' cotangents (null: none reached that output) to the
+ * inputs' (null: none). What the function computed inside is not recorded.
+ */
+export interface CustomStep {
+  /** The name shown for the call. */
+  readonly name: string;
+  /** Its tensor inputs. */
+  readonly inputs: readonly Tensor[];
+  /** Its tensor outputs. */
+  readonly outputs: readonly Tensor[];
+  /** The reverse rule. */
+  readonly pullback: (cotangents: readonly (Tensor | null)[]) => readonly (Tensor | null)[];
+}
+
+/**
  * A trace of the primitives that depend on a transform's inputs. An equation
  * is recorded only when one of its inputs is *active* (depends on an input),
  * and its output then becomes active too; everything else is a constant.
@@ -30,6 +47,8 @@ export interface Equation {
 export class Tape implements TraceLevel {
   /** Equations in execution order. */
   readonly equations: Equation[] = [];
+  /** The equations and the custom steps together, in execution order (what the reverse sweep replays). */
+  readonly steps: (Equation | CustomStep)[] = [];
   /** The traced function's inputs (the variables gradients are taken for). */
   readonly inputs: Tensor[] = [];
   #active = new Set<number>();
@@ -58,7 +77,17 @@ export class Tape implements TraceLevel {
     params: PrimParams,
   ): void {
     if (!inputs.some((t) => this.#active.has(t.id))) return;
-    this.equations.push({ prim, inputs, output, params });
+    const equation = { prim, inputs, output, params };
+    this.equations.push(equation);
+    this.steps.push(equation);
     this.#active.add(output.id);
+  }
+
+  /** Records a custom step if any input is active; its outputs become active. */
+  recordCustom(step: CustomStep): boolean {
+    if (!step.inputs.some((t) => this.#active.has(t.id))) return false;
+    this.steps.push(step);
+    for (const t of step.outputs) this.#active.add(t.id);
+    return true;
   }
 }

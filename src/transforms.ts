@@ -197,8 +197,20 @@ export function reverseSweep(
   for (const [out, g] of seeds) {
     if (tape.isActive(out) && isFloat(out.dtype)) accumulate(out, g);
   }
-  for (let i = tape.equations.length - 1; i >= 0; i--) {
-    const eqn = tape.equations[i];
+  for (let i = tape.steps.length - 1; i >= 0; i--) {
+    const step = tape.steps[i];
+    if ("pullback" in step) {
+      const gs = step.outputs.map((t) => cotangents.get(t.id) ?? null);
+      if (gs.every((g) => g === null)) continue;
+      if (!keepAll) { for (const t of step.outputs) cotangents.delete(t.id); }
+      const grads = step.pullback(gs);
+      step.inputs.forEach((t, j) => {
+        const gj = grads[j];
+        if (gj && tape.isActive(t) && isFloat(t.dtype)) accumulate(t, gj);
+      });
+      continue;
+    }
+    const eqn = step;
     const g = cotangents.get(eqn.output.id);
     if (!g) continue;
     if (!keepAll) cotangents.delete(eqn.output.id);

@@ -73,12 +73,37 @@ export function isolateTrace(): () => void {
   };
 }
 
+/** Levels that see nothing for now (see `withoutLevel`). */
+const suppressed = new Set<TraceLevel>();
+
+/** @internal The levels that see the primitives applied now, innermost first. */
+export function visibleLevels(): TraceLevel[] {
+  const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
+  return traceStack.slice(0, depth).filter((l) => !suppressed.has(l)).reverse();
+}
+
+/**
+ * @internal Runs `fn` while `level` sees nothing (a custom rule's forward
+ * pass, which that level records as one step instead); the other levels
+ * still see every primitive.
+ */
+export function withoutLevel<T>(level: TraceLevel, fn: () => T): T {
+  const was = suppressed.has(level);
+  suppressed.add(level);
+  try {
+    return fn();
+  } finally {
+    if (!was) suppressed.delete(level);
+  }
+}
+
 /** Hands an applied primitive to each visible level, innermost first. */
 function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
   const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
   const saved = visibleDepth;
   try {
     for (let i = depth - 1; i >= 0; i--) {
+      if (suppressed.has(traceStack[i])) continue;
       visibleDepth = i; // what the level's rule applies is seen only by the levels outside it
       traceStack[i].process(prim, inputs, output, params);
     }

@@ -68,6 +68,21 @@ export function closeScope(scope: Scope, keep: Iterable<Tensor> = []): void {
 }
 
 /**
+ * @internal Closes the innermost scope and disposes everything in it but
+ * `keep`, even while a transform traces: for a caller that knows no level
+ * recorded those tensors (`checkpoint`'s forward pass).
+ */
+export function releaseScope(scope: Scope, keep: Iterable<Tensor>): void {
+  const parent = popScope(scope);
+  const kept = new Set(keep);
+  for (const t of scope.tensors) {
+    if (t.disposed) continue;
+    if (kept.has(t)) parent?.tensors.add(t);
+    else t.release(scope.kind);
+  }
+}
+
+/**
  * @internal Closes the innermost scope without disposing anything: `keep`
  * moves to the enclosing scope, and the rest is returned for the caller to
  * release later (a vjp's residuals). While a transform is still tracing,

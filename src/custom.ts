@@ -1,0 +1,246 @@
+/**
+ * Hand-written reverse rules: `customVjp` gives a function its own VJP, and
+ * `checkpoint` (rematerialisation) is one such rule — keep only the inputs,
+ * recompute the rest in the backward pass.
+ *
+ * A call records one step on the innermost reverse-mode tape that traces
+ * one of its inputs (`Tape.recordCustom`); that tape does not see the
+ * function's primitives, while every other level (outer tapes, forward
+ * mode) still does. So `grad` uses the custom rule, and the rule is written
+ * with public ops, which an outer `grad` differentiates: the gradient of a
+ * custom gradient works. Forward mode differentiates the function itself.
+ * @module
+ */
+
+import { visibleLevels, withoutLevel } from "./core/interpreter.ts";
+import { closeScope, openScope, releaseScope } from "./core/scope.ts";
+import { describe } from "./core/errors.ts";
+import { apply } from "./core/interpreter.ts";
+import { backendOf, scalar } from "./ops/_operands.ts";
+import { shapeString } from "./shape.ts";
+import { type CustomStep, Tape } from "./tape.ts";
+import { Tensor } from "./tensor.ts";
+import { flattenTree } from "./tree.ts";
+import { vjp } from "./transforms.ts";
+
+/** The rules of `customVjp`. */
+export interface CustomVjpRules<A extends unknown[], R, Res> {
+  /** Computes the output (as `fn` does) and the residuals `bwd` needs. */
+  fwd: (...args: A) => [R, Res];
+  /**
+   * Maps the residuals and the output's cotangent (a tree like the output)
+   * to one cotangent per argument: a tree like the argument, or `null` for
+   * an argument without one.
+   */
+  bwd: (residuals: Res, cotangent: R) => readonly unknown[];
+}
+
+/** Options of `customVjp`. */
+export interface CustomVjpOptions {
+  /** The name used in errors (default: the function's name). */
+  name?: string;
+}
+
+interface InputLeaf {
+  arg: number;
+  path: string;
+  t: Tensor;
+}
+
+/**
+ * Gives `fn` a hand-written reverse-mode rule. Under `grad`, `vjp` and
+ * `valueAndGrad`, a call runs `fwd` (the output and residuals) and the
+ * backward pass calls `bwd` instead of differentiating `fn`'s primitives.
+ * Outside reverse mode, and in forward mode, `fn` itself runs. `bwd` is
+ * written with public ops, so a gradient of the custom gradient works.
+ *
+ * @param fn The function (the reference `fwd` must agree with).
+ * @param rules `fwd` and `bwd`.
+ * @param opts `name`, used in errors.
+ * @returns A function with `fn`'s signature and the custom rule.
+ * @example
+ * ```ts
+ * import { customVjp, grad, type Tensor, tensor } from "littlegrad";
+ * // A straight-through estimator: round forward, identity backward.
+ * const roundSte = customVjp((x: Tensor) => x.round(), {
+ *   fwd: (x: Tensor) => [x.round(), null],
+ *   bwd: (_residuals: null, g: Tensor) => [g],
+ * });
+ * console.log(await grad((x: Tensor) => roundSte(x).mul(x).sum())(tensor([0.4, 1.6])).array());
+ * // [0.4, 3.6]: x + round(x); plain round would give round(x) = [0, 2]
+ * ```
+ */
+export function customVjp<A extends unknown[], R, Res>(
+  fn: (...args: A) => R,
+  rules: CustomVjpRules<A, R, Res>,
+  opts: CustomVjpOptions = {},
+): (...args: A) => R {
+  const name = opts.name ?? (fn.name || "customVjp");
+  if (
+    typeof fn !== "function" || typeof rules?.fwd !== "function" || typeof rules?.bwd !== "function"
+  ) {
+    throw new TypeError(`customVjp: expected a function and { fwd, bwd } functions (${name})`);
+  }
+  return customCall(name, fn, rules, false);
+}
+
+/**
+ * Rematerialisation: the backward pass recomputes `fn`'s intermediates from
+ * its inputs instead of keeping them, trading compute for memory. The
+ * gradients are those of `fn` itself, bitwise.
+ *
+ * @param fn The function whose intermediates are recomputed.
+ * @returns A function with `fn`'s signature.
+ * @example
+ * ```ts
+ * import { checkpoint, grad, type Tensor, tensor } from "littlegrad";
+ * const layer = checkpoint((x: Tensor) => x.tanh().mul(2).exp());
+ * console.log(await grad((x: Tensor) => layer(layer(x)).sum())(tensor([0.1, 0.2])).array());
+ * ```
+ */
+export function checkpoint<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  if (typeof fn !== "function") {
+    throw new TypeError(`checkpoint: expected a function, got ${describe(fn)}`);
+  }
+  return customCall<A, R, A>(`checkpoint(${fn.name || "fn"})`, fn, {
+    fwd: (...args) => [fn(...args), args],
+    bwd: (args, cotangent) => {
+      const [out, pullback] = vjp(fn as (...a: unknown[]) => unknown, ...args);
+      try {
+        return pullback(cotangent as never) as unknown[];
+      } finally {
+        pullback.dispose();
+        for (const leaf of flattenTree(out).leaves) {
+          if (leaf.value instanceof Tensor) leaf.value.dispose();
+        }
+      }
+    },
+  }, true);
+}
+
+/**
+ * The straight-through estimator: `forward(x)` in the forward pass, the
+ * identity in the backward pass, so a gradient flows through a step that
+ * has none (rounding for quantisation-aware training, hard thresholds).
+ * Built with `customVjp`.
+ *
+ * @param forward An elementwise function that keeps `x`'s shape.
+ * @returns The function with an identity backward pass.
+ * @example
+ * ```ts
+ * import { grad, straightThrough, type Tensor, tensor } from "littlegrad";
+ * const quantize = straightThrough((x: Tensor) => x.mul(4).round().div(4)); // to quarters
+ * const loss = (w: Tensor) => quantize(w).sub(0.3).square().sum();
+ * console.log(await grad(loss)(tensor([0.9])).array()); // [1.4]: 2·(1 - 0.3)·1; plain round gives 0
+ * ```
+ */
+export function straightThrough(forward: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  return customVjp(forward, {
+    fwd: (x: Tensor) => [forward(x), null],
+    bwd: (_: null, g: Tensor) => [g],
+  }, { name: `straightThrough(${forward.name || "fn"})` });
+}
+
+function customCall<A extends unknown[], R, Res>(
+  name: string,
+  fn: (...args: A) => R,
+  { fwd, bwd }: CustomVjpRules<A, R, Res>,
+  releaseInside: boolean,
+): (...args: A) => R {
+  return (...args: A): R => {
+    const inputs: InputLeaf[] = args.flatMap((a, arg) =>
+      flattenTree(a).leaves.flatMap(({ path, value }) =>
+        value instanceof Tensor ? [{ arg, path, t: value }] : []
+      )
+    );
+    const levels = visibleLevels();
+    const tape = levels.find((l): l is Tape =>
+      l instanceof Tape && inputs.some(({ t }) => l.isActive(t))
+    );
+    if (!tape) return fn(...args);
+    // The forward pass, unseen by `tape`; other levels see it as usual.
+    const scope = openScope("op");
+    let out: R, residuals: Res, outputs: Tensor[], tree: ReturnType<typeof flattenTree>;
+    try {
+      [out, residuals] = withoutLevel(tape, () => {
+        const result = fwd(...args);
+        if (!Array.isArray(result) || result.length !== 2) {
+          throw new TypeError(
+            `${name}: fwd must return [output, residuals], got ${describe(result)}`,
+          );
+        }
+        return result as [R, Res];
+      });
+      tree = flattenTree(out);
+      const seen = new Set<Tensor>(inputs.map((i) => i.t));
+      outputs = tree.leaves.map(({ path, value }) => {
+        if (!(value instanceof Tensor)) {
+          throw new TypeError(
+            `${name}: output ${path || "value"} is ${describe(value)}; the output must be tensors`,
+          );
+        }
+        // Each output a distinct new tensor, so the tape can tell them apart.
+        const fresh = seen.has(value)
+          ? withoutLevel(tape, () => apply("reshape", [value], { shape: value.shape }))
+          : value;
+        seen.add(fresh);
+        return fresh;
+      });
+    } catch (err) {
+      closeScope(scope);
+      throw err;
+    }
+    const keep = [
+      ...outputs,
+      ...flattenTree(residuals).leaves.map((l) => l.value).filter((v) => v instanceof Tensor),
+    ] as Tensor[];
+    // Intermediates nobody recorded can go now (what checkpoint saves).
+    if (releaseInside && levels.length === 1) releaseScope(scope, keep);
+    else closeScope(scope, keep);
+    const step: CustomStep = {
+      name,
+      inputs: inputs.map((i) => i.t),
+      outputs,
+      pullback: (cotangents) => {
+        const full = cotangents.map((g, i) =>
+          g ??
+            scalar(0, backendOf(outputs[i], name), outputs[i].dtype).broadcastTo(outputs[i].shape)
+        );
+        const grads = bwd(residuals, tree.unflatten(full) as R);
+        return cotangentsOf(name, grads, args.length, inputs);
+      },
+    };
+    tape.recordCustom(step);
+    return tree.unflatten(outputs) as R;
+  };
+}
+
+/** The cotangent `bwd` gave each input leaf, checked against its shape. */
+function cotangentsOf(
+  name: string,
+  grads: unknown,
+  count: number,
+  inputs: readonly InputLeaf[],
+): (Tensor | null)[] {
+  if (!Array.isArray(grads) || grads.length !== count) {
+    throw new TypeError(
+      `${name}: bwd must return one cotangent per argument (${count}), got ${describe(grads)}`,
+    );
+  }
+  const byArg = grads.map((g) =>
+    g === null ? null : new Map(flattenTree(g).leaves.map((l) => [l.path, l.value]))
+  );
+  return inputs.map(({ arg, path, t }) => {
+    const g = byArg[arg]?.get(path) ?? null;
+    if (g === null || g === undefined) return null;
+    if (!(g instanceof Tensor) || g.shape.join() !== t.shape.join()) {
+      throw new TypeError(
+        `${name}: bwd's cotangent for argument ${arg}${path ? ` at '${path}'` : ""} must be ` +
+          `a tensor of shape ${shapeString(t.shape)}, got ${
+            g instanceof Tensor ? `shape ${shapeString(g.shape)}` : describe(g)
+          }`,
+      );
+    }
+    return g;
+  });
+}

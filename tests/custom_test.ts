@@ -1,0 +1,153 @@
+/**
+ * `customVjp`, `straightThrough` and `checkpoint`, each checked against a
+ * reference computed without it: the analytic gradient of the custom rule,
+ * central differences of the custom gradient (second order), the plain
+ * function's gradients (bitwise, for checkpoint), and peak memory with and
+ * without checkpointing.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  checkpoint,
+  customVjp,
+  grad,
+  jvp,
+  memoryStats,
+  randomNormal,
+  resetPeakMemory,
+  straightThrough,
+  type Tensor,
+  tensor,
+  valueAndGrad,
+  vjp,
+  vmap,
+} from "../mod.ts";
+import { assertClose, testBoth } from "./_helpers.ts";
+
+const release = (...ts: Tensor[]) => ts.forEach((t) => t.dispose());
+
+/** x² with a hand-written rule 2·x·g (the residual is x). */
+const square = customVjp((x: Tensor) => x.square(), {
+  fwd: (x: Tensor) => [x.square(), x],
+  bwd: (x: Tensor, g: Tensor) => [g.mul(x).mul(2)],
+});
+
+testBoth("customVjp: grad, vjp and valueAndGrad use the rule", async () => {
+  // A deliberately different rule shows it is the one used: 3·g instead of 2x·g.
+  const scaled = customVjp((x: Tensor) => x.square(), {
+    fwd: (x: Tensor) => [x.square(), null],
+    bwd: (_: null, g: Tensor) => [g.mul(3)],
+  });
+  const x = tensor([1, -2]);
+  assert.deepEqual(await grad((z: Tensor) => scaled(z).sum())(x).array(), [3, 3]);
+  const [v, g] = valueAndGrad((z: Tensor) => scaled(z).sum())(x);
+  assert.deepEqual([await v.item(), await g.array()], [5, [3, 3]]);
+  const [y, pullback] = vjp(scaled, x);
+  const [dx] = pullback(tensor([1, 10])) as Tensor[];
+  assert.deepEqual(await dx.array(), [3, 30]);
+  assert.deepEqual(await y.array(), [1, 4], "the forward value is fwd's");
+  pullback.dispose();
+  release(x, v, g, y, dx);
+});
+
+testBoth("customVjp: the gradient of a custom gradient (bwd written with public ops)", async () => {
+  const x = tensor([3, -0.5]);
+  const first = grad((z: Tensor) => square(z).sum());
+  assert.deepEqual(await first(x).array(), [6, -1]);
+  // d/dx of Σ 2x (through bwd's ops, with the residual x traced by the outer grad) = 2.
+  assert.deepEqual(await grad((z: Tensor) => first(z).sum())(x).array(), [2, 2]);
+  x.dispose();
+});
+
+testBoth("customVjp: forward mode and vmap differentiate the function itself", async () => {
+  const [, t] = jvp(square, [tensor([3])], [tensor([1])]);
+  assert.deepEqual(await t.array(), [6]);
+  const perExample = vmap(grad((z: Tensor) => square(z).sum()))(tensor([[1, 2], [3, 4]]));
+  assert.deepEqual(await perExample.array(), [[2, 4], [6, 8]]);
+  // Outside any transform the function runs as it is.
+  assert.deepEqual(await square(tensor([4])).array(), [16]);
+});
+
+testBoth("customVjp on pytrees, several arguments, and a null cotangent", async () => {
+  const f = customVjp((p: { a: Tensor; b: Tensor }, k: Tensor) => p.a.mul(p.b).add(k), {
+    fwd: (p: { a: Tensor; b: Tensor }, k: Tensor) => [p.a.mul(p.b).add(k), p],
+    bwd: (p: { a: Tensor; b: Tensor }, g: Tensor) => [{ a: g.mul(p.b), b: g.mul(p.a) }, null],
+  });
+  const p = { a: tensor([1, 2]), b: tensor([3, 4]) };
+  const k = tensor([0.5, 0.5]);
+  const [gp, gk] = grad((p: { a: Tensor; b: Tensor }, k: Tensor) => f(p, k).sum(), {
+    argnums: [0, 1],
+  })(p, k);
+  assert.deepEqual(await (gp as { a: Tensor }).a.array(), [3, 4]);
+  assert.deepEqual(await (gp as { b: Tensor }).b.array(), [1, 2]);
+  assert.deepEqual(await (gk as Tensor).array(), [0, 0], "a null cotangent is zero");
+});
+
+testBoth("customVjp refuses a bwd of the wrong length or shape, naming the function", () => {
+  const x = tensor([1, 2]);
+  const short = customVjp(function twice(z: Tensor) {
+    return z.mul(2);
+  }, { fwd: (z: Tensor) => [z.mul(2), null], bwd: () => [] });
+  assert.throws(
+    () => grad((z: Tensor) => short(z).sum())(x),
+    /twice: bwd must return one cotangent per argument \(1\)/,
+  );
+  const wrong = customVjp((z: Tensor) => z.mul(2), {
+    fwd: (z: Tensor) => [z.mul(2), null],
+    bwd: (_: null, g: Tensor) => [g.sum()],
+  }, { name: "doubled" });
+  assert.throws(
+    () => grad((z: Tensor) => wrong(z).sum())(x),
+    /doubled: bwd's cotangent for argument 0 must be a tensor of shape \[2\], got shape \[\]/,
+  );
+  x.dispose();
+});
+
+testBoth("straightThrough passes the gradient a rounding step lacks", async () => {
+  const quantize = straightThrough((x: Tensor) => x.mul(4).round().div(4));
+  const plain = (x: Tensor) => x.mul(4).round().div(4);
+  const loss = (q: (x: Tensor) => Tensor) => (w: Tensor) => q(w).sub(0.3).square().sum();
+  const w = tensor([0.9, -0.2]);
+  // Plain rounding has gradient 0 almost everywhere: training could not move w.
+  assert.deepEqual(await grad(loss(plain))(w).array(), [0, 0]);
+  // The estimator passes 2·(q(w) − 0.3): q = [1, -0.25].
+  assertClose(await grad(loss(quantize))(w).array(), [1.4, -1.1], { atol: 1e-6 });
+  assert.deepEqual(await quantize(w).array(), [1, -0.25], "the forward pass still quantises");
+  w.dispose();
+});
+
+testBoth("checkpoint: bitwise-equal gradients at under 60% of the peak memory", async () => {
+  const [layers, width, batch] = [8, 128, 128];
+  const ws = Array.from(
+    { length: layers },
+    (_, i) => randomNormal([width, width], { seed: i, std: 0.08 }),
+  );
+  const x = randomNormal([batch, width], { seed: 99 });
+  const layer = (w: Tensor, h: Tensor) => h.matmul(w).tanh().mul(1.5).sigmoid();
+  const saved = checkpoint(layer);
+  const net = (f: typeof layer) => (ws: Tensor[]) => ws.reduce((h, w) => f(w, h), x).sum();
+  const run = async (f: typeof layer) => {
+    resetPeakMemory();
+    const base = memoryStats().peakBytes;
+    const [value, grads] = valueAndGrad(net(f))(ws);
+    const peak = memoryStats().peakBytes - base;
+    const data = await Promise.all((grads as Tensor[]).map((g) => g.data()));
+    const v = await value.item();
+    release(value, ...(grads as Tensor[]));
+    return { peak, data, v };
+  };
+  const live = memoryStats().liveTensors;
+  const plain = await run(layer);
+  const remat = await run(saved);
+  assert.equal(memoryStats().liveTensors, live, "checkpointing leaked tensors");
+  assert.equal(remat.v, plain.v);
+  for (let i = 0; i < layers; i++) {
+    assert.deepEqual(remat.data[i], plain.data[i], `layer ${i}: the gradients differ`);
+  }
+  assert.ok(
+    remat.peak <= 0.6 * plain.peak,
+    `peak ${remat.peak} bytes with checkpoints vs ${plain.peak} without (limit 60%)`,
+  );
+  release(...ws, x);
+});
