@@ -170,7 +170,7 @@ export function convertNumber(value: number, dtype: DType): number {
 // ---- per-primitive dtype policy ---------------------------------------------
 
 /**
- * What a primitive does with dtypes. The op layer (`tensor.ts`) reads the
+ * What a primitive does with dtypes. The op layer (`src/ops/`) reads the
  * input side before it applies a primitive; abstract evaluation reads the
  * output side.
  */
