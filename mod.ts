@@ -196,13 +196,7 @@ export {
   treeMap,
   treeTensors,
 } from "./src/tree.ts";
-export {
-  type MemoryStats,
-  memoryStats,
-  resetPeakMemory,
-  sync,
-  trimMemory,
-} from "./src/memory.ts";
+export { type MemoryStats, memoryStats, resetPeakMemory, sync, trimMemory } from "./src/memory.ts";
 export {
   availableBackends,
   type BackendInfo,
