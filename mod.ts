@@ -207,6 +207,6 @@ export {
 } from "./src/backends.ts";
 export { type DType, DTYPES, type HostArray, promoteTypes } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";
-export type { Equation, Tape } from "./src/tape.ts";
+export type { CustomStep, Equation, Tape } from "./src/tape.ts";
 export { type Prim, type PrimParams, type PrimParamsMap, PRIMS } from "./src/primitives.ts";
 export type { BinaryOp, ReduceOp, TernaryOp, UnaryOp } from "./src/backend.ts";
