@@ -96,6 +96,45 @@ testBoth("jvp on pytrees, with a symbolic zero tangent and an integer argument",
   assert.deepEqual(Array.from(await none.data()), [0, 0, 0, 0, 0, 0]);
 });
 
+testBoth(
+  "grad and jvp of an inner jvp whose rules use the output (tanh, exp) match central differences",
+  async () => {
+    // The inner rules read the equation's output (tanh' = 1 - out², exp' = out):
+    // the outer level must already know that output when the rule's ops run.
+    const v = tensor([1, 2, -0.5]);
+    const x0 = [0.5, -1, 0.25];
+    for (
+      const [name, f] of [["tanh", (y: Tensor) => y.tanh()], [
+        "exp",
+        (y: Tensor) => y.exp(),
+      ]] as const
+    ) {
+      const inner = (x: Tensor) => (jvp(f, [x], [v])[1] as Tensor).sum();
+      const eps = 1e-3;
+      const expected: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [p, m] = [[...x0], [...x0]];
+        p[i] += eps;
+        m[i] -= eps;
+        expected.push(
+          ((await inner(tensor(p)).item()) - (await inner(tensor(m)).item())) / (2 * eps),
+        );
+      }
+      const g = grad(inner)(tensor(x0));
+      assertClose(await g.data(), expected, {
+        atol: 2e-3,
+        rtol: 2e-3,
+        label: `grad of jvp of ${name}`,
+      });
+      const basis = [tensor([1, 0, 0]), tensor([0, 1, 0]), tensor([0, 0, 1])];
+      const forward = await Promise.all(
+        basis.map(async (e) => await (jvp(inner, [tensor(x0)], [e])[1] as Tensor).item()),
+      );
+      assertClose(forward, expected, { atol: 2e-3, rtol: 2e-3, label: `jvp of jvp of ${name}` });
+    }
+  },
+);
+
 testBoth("nested jvp does not confuse perturbations: D(x ↦ x·D(y ↦ x + y)(1))(1) = 1", async () => {
   const inner = (x: Tensor) => {
     const [, d] = jvp((y: Tensor) => x.add(y), [tensor(1)], [tensor(1)]);

@@ -97,12 +97,18 @@ export function withoutLevel<T>(level: TraceLevel, fn: () => T): T {
   }
 }
 
-/** Hands an applied primitive to each visible level, innermost first. */
+/**
+ * Hands an applied primitive to each visible level, outermost first: a
+ * level's rule may use the equation's output (`tanh`'s tangent is
+ * `t·(1 - out²)`), and the levels outside it, which see that rule's ops,
+ * must already know the output (an outer tape has recorded it, an outer
+ * forward level has its tangent).
+ */
 function processLevels(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams) {
   const depth = Math.min(visibleDepth ?? traceStack.length, traceStack.length);
   const saved = visibleDepth;
   try {
-    for (let i = depth - 1; i >= 0; i--) {
+    for (let i = 0; i < depth; i++) {
       if (suppressed.has(traceStack[i])) continue;
       visibleDepth = i; // what the level's rule applies is seen only by the levels outside it
       traceStack[i].process(prim, inputs, output, params);
