@@ -212,7 +212,7 @@ type OptionalIfEmpty<T> = Record<never, never> extends T ? [params?: T] : [param
 /**
  * @internal Applies one primitive: the evaluator produces the output (eager:
  * runs it; staging: records it), then every visible transform level sees
- * the equation, innermost first.
+ * the equation, outermost first.
  */
 export function apply<P extends Prim>(
   prim: P,
