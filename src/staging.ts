@@ -23,6 +23,8 @@ import {
   isolateTrace,
   leakedTracer,
   setEvaluator,
+  type WeakKind,
+  weakTensors,
 } from "./core/interpreter.ts";
 import { closeScope, openScope, scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
@@ -187,6 +189,15 @@ class Staging implements Evaluator {
   }
 }
 
+/**
+ * @internal Stands for a plain number in `makeTrace`'s arguments: it becomes
+ * a traced scalar that is weakly typed like a number of `kind` (`jit`'s
+ * dynamic numbers), on `backend`.
+ */
+export class WeakNumber {
+  constructor(readonly kind: WeakKind, readonly backend: BackendName) {}
+}
+
 /** Whether `x` is a `{ shape, dtype?, backend? }` spec rather than a tree node. */
 function isSpec(x: unknown): x is TensorSpec {
   if (x === null || typeof x !== "object" || Object.getPrototypeOf(x) !== Object.prototype) {
@@ -212,6 +223,13 @@ function stageArguments(
         throw leakedTracer(`makeTrace: argument ${path}`, node);
       }
       [shape, dtype, backend] = [node.shape, node.dtype, resolveBackend(node.backend)];
+    } else if (node instanceof WeakNumber) {
+      const dtype = node.kind === "float" ? "float32" : "int32";
+      const [t, value] = staging.fresh([], dtype, resolveBackend(node.backend));
+      weakTensors.set(t, node.kind);
+      inputs.push(value);
+      paths.push(path);
+      return t;
     } else if (isSpec(node)) {
       checkShape(`makeTrace: argument ${path}`, node.shape);
       dtype = node.dtype ?? "float32";

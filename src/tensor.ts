@@ -236,6 +236,16 @@ export class Tensor {
    * console.log(await tensor([1, 2], { dtype: "int32" }).data()); // Int32Array [1, 2]
    * ```
    */
+  /**
+   * A read of a traced value is refused (makeTrace reports it); its promise
+   * gets a handler so a read the traced function did not await is not an
+   * unhandled rejection as well.
+   */
+  #unhandledIfTraced<T>(read: Promise<T>): Promise<T> {
+    if (this.#view && abstractStorages.has(this.#view.storage)) read.catch(() => {});
+    return read;
+  }
+
   data(): Promise<HostArray> {
     if (this.#view && abstractStorages.has(this.#view.storage)) {
       const err = leakedTracer("data", this);
@@ -280,7 +290,11 @@ export class Tensor {
    * console.log(await tensor([[1, 2], [3, 4]]).array()); // [[1, 2], [3, 4]]
    * ```
    */
-  async array(): Promise<NestedArray> {
+  array(): Promise<NestedArray> {
+    return this.#unhandledIfTraced(this.#array());
+  }
+
+  async #array(): Promise<NestedArray> {
     const flat = await this.data();
     const build = (axis: number, offset: number): NestedArray => {
       if (axis === this.ndim) return flat[offset];
@@ -302,7 +316,11 @@ export class Tensor {
    * console.log(await tensor([1, 2, 3]).sum().item()); // 6
    * ```
    */
-  async item(): Promise<number> {
+  item(): Promise<number> {
+    return this.#unhandledIfTraced(this.#item());
+  }
+
+  async #item(): Promise<number> {
     if (this.size !== 1) {
       throw new TypeError(
         `item: tensor has shape ${
@@ -398,6 +416,35 @@ export class Tensor {
   /** Used by `console.log` and `Deno.inspect`. */
   [Symbol.for("Deno.customInspect")](): string {
     return this.toString();
+  }
+
+  /**
+   * A tensor is not a number: JavaScript arithmetic and comparisons on it
+   * (`x * 2`, `x > 0`, `+x`) throw a `TypeError` instead of giving `NaN` or
+   * `false`. Use the ops (`x.mul(2)`, `x.gt(0)`) or read the value
+   * (`await x.item()`). Conversion to a string gives `toString()`.
+   *
+   * @param hint What JavaScript converts to.
+   * @returns The description, for a string conversion.
+   * @example
+   * ```ts
+   * import { tensor } from "littlegrad";
+   * const x = tensor([1, 2]);
+   * console.log(`${x}`); // Tensor(float32[2], ...)
+   * try {
+   *   console.log((x as unknown as number) * 2);
+   * } catch (err) {
+   *   console.log((err as Error).message); // a Tensor used as a number: ...
+   * }
+   * ```
+   */
+  [Symbol.toPrimitive](hint: string): string {
+    if (hint === "string") return this.toString();
+    throw new TypeError(
+      `a Tensor used as a number: ${this.toString()} in JavaScript arithmetic or a comparison; ` +
+        "use the tensor ops (x.mul(2), x.gt(0)), or read it with await x.item(). Inside jit, " +
+        "a number argument is traced: mark it with staticArgnums to use it as a JavaScript number",
+    );
   }
 
   // ---- elementwise ----------------------------------------------------------

@@ -176,6 +176,23 @@ export function setEvaluator(next: Evaluator | null): () => void {
 }
 
 /**
+ * @internal What kind of plain number a traced scalar stands for (`jit`'s
+ * dynamic numbers): it is weakly typed like that number, taking the other
+ * operand's dtype (`float`: a non-integer; `int8`/`int32`: an integer that
+ * fits it).
+ */
+export type WeakKind = "float" | "int8" | "int32";
+
+/** @internal The traced scalars that stand for plain numbers, with their kind. */
+export const weakTensors = new WeakMap<Tensor, WeakKind>();
+
+/** @internal The weak kind of the number `value`. */
+export function weakKindOf(value: number): WeakKind {
+  if (!Number.isInteger(value)) return "float";
+  return value >= -128 && value <= 127 ? "int8" : "int32";
+}
+
+/**
  * @internal Storages without data: the values of a trace made from shapes
  * alone (`makeTrace`). A tensor on one reads nothing and runs nothing.
  */

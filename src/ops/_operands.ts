@@ -27,7 +27,7 @@ import {
 import type { Prim } from "../primitives.ts";
 import { broadcastShapes, type Shape, shapeString } from "../shape.ts";
 import { describe } from "../core/errors.ts";
-import { apply, hostTensor } from "../core/interpreter.ts";
+import { apply, hostTensor, type WeakKind, weakTensors } from "../core/interpreter.ts";
 import { composite } from "../core/scope.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -82,14 +82,40 @@ export function promoted(
   const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : like;
   if (!(ref instanceof Tensor)) throw new TypeError(`${op}: at least one operand must be a Tensor`);
   // A number takes the other operand's dtype (weak typing); two numbers
-  // alone (where(c, 1, 0)) take the defaults, int32 or float32.
-  const strong = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : "bool";
-  const typeOf = (x: Tensor | number) => x instanceof Tensor ? x.dtype : weakDType(op, x, strong);
+  // alone (where(c, 1, 0)) take the defaults, int32 or float32. A traced
+  // scalar standing for a number (jit's dynamic numbers) is weak the same way.
+  const weak = (x: Tensor | number) => x instanceof Tensor ? weakTensors.get(x) : undefined;
+  const strong = a instanceof Tensor && !weak(a)
+    ? a.dtype
+    : b instanceof Tensor && !weak(b)
+    ? b.dtype
+    : "bool";
+  const typeOf = (x: Tensor | number) => {
+    if (!(x instanceof Tensor)) return weakDType(op, x, strong);
+    const kind = weak(x);
+    return kind ? weakKindDType(op, kind, strong) : x.dtype;
+  };
   const dtype = promoteTypes(typeOf(a), typeOf(b));
   const backend = backendOf(ref, op);
   const cast = (x: Tensor | number) =>
     x instanceof Tensor ? (x.dtype === dtype ? x : x.astype(dtype)) : scalar(x, backend, dtype);
   return [cast(a), cast(b)];
+}
+
+/**
+ * The dtype a number of weak `kind` takes next to a tensor of `dtype`, as
+ * `weakDType` decides for a known number.
+ */
+function weakKindDType(op: string, kind: WeakKind, dtype: DType): DType {
+  if (isFloat(dtype)) return dtype;
+  if (kind === "float") return "float32";
+  if (dtype === "int8" && kind === "int32") {
+    throw new RangeError(
+      `${op}: the traced number does not fit the tensor's dtype int8 ([-128, 127]); ` +
+        "cast the tensor first with astype",
+    );
+  }
+  return dtype === "int8" ? "int8" : "int32";
 }
 
 /** @internal `x` as a bool tensor (non-zero is true); a number becomes a bool scalar. */

@@ -1,0 +1,298 @@
+/**
+ * `jit`: trace a function once per argument signature and reuse the trace.
+ *
+ * The first call with given argument shapes and dtypes traces `fn` from
+ * shapes alone (`makeTrace`: nothing runs) and caches the program; later
+ * calls with the same signature run the cached program without tracing.
+ * Plain numbers are dynamic: they are traced as weakly typed scalars, so a
+ * changing learning rate does not retrace; `staticArgnums` bakes values in.
+ *
+ * Today the program is run by replaying its equations on the backend, one
+ * kernel per primitive, as eager mode does (the fused-kernel compiler is
+ * the next step). Replay goes through `apply`, so `grad`, `jvp` and `vmap`
+ * around a jitted function see its primitives, and `debugNans` names them.
+ * @module
+ */
+
+import { hostTensor, weakKindOf } from "./core/interpreter.ts";
+import { describe } from "./core/errors.ts";
+import { type BackendName, resolveBackend } from "./backends.ts";
+import { evalTrace, makeTrace, type TensorSpec, type Trace, WeakNumber } from "./staging.ts";
+import { shapeString } from "./shape.ts";
+import { Tensor } from "./tensor.ts";
+import { flattenTree, type Leaf } from "./tree.ts";
+
+/** Options of `jit`. */
+export interface JitOptions {
+  /**
+   * Arguments whose values are baked into the trace (a new value retraces):
+   * configuration, flags, numbers used in JavaScript arithmetic. Other
+   * arguments are dynamic: tensors by shape and dtype, numbers traced.
+   */
+  staticArgnums?: number | readonly number[];
+  /** The name used in errors and logs (default: the function's name). */
+  name?: string;
+  /** Log every trace, with the reason, to the console. */
+  log?: boolean;
+}
+
+/** What a jitted function counts. */
+export interface JitStats {
+  /** Calls so far. */
+  calls: number;
+  /** Times `fn` was traced (a new argument signature). */
+  traces: number;
+  /** Programs built from traces (one per trace). */
+  compiles: number;
+  /** Calls that reused a cached program. */
+  cacheHits: number;
+  /** Why the last trace happened, e.g. "argument 0 at 'w1': shape [784,128] → [784,64]". */
+  lastRetrace: string | null;
+}
+
+/** A jitted function: `fn`'s signature, plus its counters and its traces. */
+export type Jitted<A extends unknown[], R> = ((...args: A) => R) & {
+  /** Counters: calls, traces, compiles, cache hits, and why it last retraced. */
+  readonly stats: JitStats;
+  /** The trace of `fn` for these arguments (traced now; the cache is not used). */
+  trace(...args: A): Trace;
+};
+
+/** How one argument leaf enters the signature. */
+interface LeafSignature {
+  where: string;
+  describe: string;
+}
+
+interface Program {
+  trace: Trace;
+  structure: unknown;
+}
+
+/**
+ * Traces `fn` once per argument signature (tree structure, tensor shapes,
+ * dtypes and backends, static values) and reuses the trace for later calls
+ * with the same signature. Numbers in dynamic arguments are traced, so new
+ * values do not retrace (only a change of kind: float, or an integer that
+ * fits int8 or int32, does, because it types differently). `fn` must be
+ * pure: it may not read values (`data`, `item`), and JavaScript arithmetic
+ * on a traced number throws; use ops, or `staticArgnums`.
+ *
+ * Today the cached program replays its primitives one kernel each (no
+ * fusion yet); what `jit` already saves is the tracing, and it is what the
+ * fused compiler will run. Composes with `grad`, `jvp` and `vmap` both ways.
+ *
+ * @param fn A pure function of tensors, numbers and pytrees of them.
+ * @param opts `staticArgnums`, `name`, `log`.
+ * @returns The jitted function, with `stats` and `trace(...args)`.
+ * @example
+ * ```ts
+ * import { jit, tensor, type Tensor } from "littlegrad";
+ * const step = jit((w: Tensor, g: Tensor, lr: number) => w.sub(g.mul(lr)));
+ * const w = tensor([1, 2]);
+ * const g = tensor([0.5, 0.5]);
+ * console.log(await step(w, g, 0.1).array()); // [0.95, 1.95]
+ * console.log(await step(w, g, 0.2).array()); // [0.9, 1.9]: a new lr, no retrace
+ * console.log(step.stats.traces, step.stats.cacheHits); // 1 1
+ * ```
+ */
+export function jit<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  opts: JitOptions = {},
+): Jitted<A, R> {
+  if (typeof fn !== "function") {
+    throw new TypeError(`jit: expected a function, got ${describe(fn)}`);
+  }
+  const name = opts.name ?? (fn.name || "jit");
+  const statics = new Set(
+    opts.staticArgnums === undefined
+      ? []
+      : typeof opts.staticArgnums === "number"
+      ? [opts.staticArgnums]
+      : opts.staticArgnums,
+  );
+  for (const i of statics) {
+    if (!Number.isInteger(i) || i < 0) {
+      throw new RangeError(
+        `${name}: staticArgnums entries must be non-negative integers, got ${i}`,
+      );
+    }
+  }
+  const cache = new Map<string, Program>();
+  let last: LeafSignature[] | null = null;
+  const stats: JitStats = { calls: 0, traces: 0, compiles: 0, cacheHits: 0, lastRetrace: null };
+
+  const traceFor = (args: A): { program: Program; leaves: Leaf[][] } => {
+    const leaves = args.map((a, i) => (statics.has(i) ? [] : flattenTree(a).leaves));
+    const signature = signatureOf(name, args, leaves, statics);
+    const key = signature.map((s) => `${s.where}=${s.describe}`).join("|");
+    const cached = cache.get(key);
+    if (cached) {
+      stats.cacheHits++;
+      return { program: cached, leaves };
+    }
+    stats.lastRetrace = last === null ? "first call" : retraceReason(last, signature);
+    if (opts.log) console.log(`jit: tracing ${name}: ${stats.lastRetrace}`);
+    const program = traceProgram(fn, args, leaves, statics);
+    stats.traces++;
+    stats.compiles++;
+    cache.set(key, program);
+    last = signature;
+    return { program, leaves };
+  };
+
+  const jitted = ((...args: A): R => {
+    stats.calls++;
+    const { program, leaves } = traceFor(args);
+    return run(name, program, leaves);
+  }) as Jitted<A, R>;
+  Object.defineProperty(jitted, "stats", { value: stats });
+  Object.defineProperty(jitted, "trace", {
+    value: (...args: A) => {
+      const leaves = args.map((a, i) => (statics.has(i) ? [] : flattenTree(a).leaves));
+      return traceProgram(fn, args, leaves, statics).trace;
+    },
+  });
+  return jitted;
+}
+
+/** Describes every argument leaf that decides the trace. */
+function signatureOf(
+  name: string,
+  args: readonly unknown[],
+  leaves: readonly Leaf[][],
+  statics: ReadonlySet<number>,
+): LeafSignature[] {
+  const out: LeafSignature[] = [{ where: "arguments", describe: String(args.length) }];
+  args.forEach((arg, i) => {
+    if (statics.has(i)) {
+      out.push({ where: `argument ${i}`, describe: `static ${staticKey(name, i, arg)}` });
+      return;
+    }
+    // The tree structure, then each leaf.
+    out.push({
+      where: `argument ${i}`,
+      describe: `tree ${leaves[i].map((l) => l.path).join(",")}`,
+    });
+    for (const { path, value } of leaves[i]) {
+      const where = `argument ${i}${path ? ` at '${path}'` : ""}`;
+      out.push({ where, describe: leafKey(name, where, value) });
+    }
+  });
+  return out;
+}
+
+function leafKey(name: string, where: string, value: unknown): string {
+  if (value instanceof Tensor) {
+    if (value.disposed) value.view(name); // names the disposed argument
+    return `${value.dtype} shape ${shapeString(value.shape)} on ${value.backend}`;
+  }
+  if (typeof value === "number") return `number (${weakKindOf(value)})`;
+  if (
+    value === null || value === undefined || typeof value === "boolean" || typeof value === "string"
+  ) {
+    return `value ${JSON.stringify(value) ?? "undefined"}`;
+  }
+  throw new TypeError(
+    `${name}: ${where} is ${describe(value)}; jit traces tensors and numbers (in pytrees): ` +
+      "mark the argument with staticArgnums to pass other values",
+  );
+}
+
+function staticKey(name: string, i: number, value: unknown): string {
+  try {
+    const text = JSON.stringify(value, (_k, v) => {
+      if (v instanceof Tensor) throw new TypeError("tensor");
+      return typeof v === "function" ? `function ${v.name}` : v;
+    });
+    return text ?? String(value);
+  } catch {
+    throw new TypeError(
+      `${name}: static argument ${i} must be a plain value (numbers, strings, arrays, objects), ` +
+        "not a tensor: pass tensors as dynamic arguments",
+    );
+  }
+}
+
+/** The first difference between two signatures, in words. */
+function retraceReason(before: readonly LeafSignature[], now: readonly LeafSignature[]): string {
+  for (let i = 0; i < Math.max(before.length, now.length); i++) {
+    const [a, b] = [before[i], now[i]];
+    if (!a || !b) return "the arguments' structure changed";
+    if (a.where !== b.where) return `${b.where}: the arguments' structure changed`;
+    if (a.describe !== b.describe) return `${b.where}: ${a.describe} → ${b.describe}`;
+  }
+  return "a signature seen before was evicted";
+}
+
+/** Traces `fn` with tensors as specs and numbers as weak scalars. */
+function traceProgram<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  args: A,
+  leaves: readonly Leaf[][],
+  statics: ReadonlySet<number>,
+): Program {
+  const backend = defaultBackend(leaves);
+  const specArgs = args.map((arg, i) => {
+    if (statics.has(i)) return arg;
+    const { unflatten } = flattenTree(arg);
+    return unflatten(leaves[i].map(({ value }) => {
+      if (value instanceof Tensor) {
+        const spec: TensorSpec = { shape: value.shape, dtype: value.dtype, backend: value.backend };
+        return spec;
+      }
+      if (typeof value === "number") return new WeakNumber(weakKindOf(value), backend);
+      return value;
+    }));
+  });
+  let structure: unknown;
+  const trace = makeTrace((...a: unknown[]) => {
+    structure = (fn as (...a: unknown[]) => unknown)(...a);
+    return structure;
+  }, ...specArgs as never[]);
+  return { trace, structure };
+}
+
+/** The backend of the first tensor argument, or the current default. */
+function defaultBackend(leaves: readonly Leaf[][]): BackendName {
+  for (const list of leaves) {
+    for (const { value } of list) if (value instanceof Tensor) return value.backend;
+  }
+  return resolveBackend().name;
+}
+
+/** Runs a cached program on this call's arguments. */
+function run<R>(name: string, { trace, structure }: Program, leaves: readonly Leaf[][]): R {
+  for (const { data } of trace.constants) {
+    if (data instanceof Tensor && data.disposed) {
+      throw new ReferenceError(
+        `${name}: a tensor the traced function captured (shape ${
+          shapeString(data.shape)
+        }) was disposed; keep captured tensors alive while the jitted function is used, or pass ` +
+          "them as arguments",
+      );
+    }
+  }
+  const backend = resolveBackend(trace.backend);
+  const numbers: Tensor[] = [];
+  const inputs = leaves.flat().flatMap(({ value }) => {
+    if (value instanceof Tensor) return [value];
+    if (typeof value !== "number") return [];
+    const kind = weakKindOf(value);
+    const scalar = hostTensor(
+      kind === "float" ? new Float32Array([value]) : new Int32Array([value]),
+      kind === "float" ? "float32" : "int32",
+      [],
+      backend,
+    );
+    numbers.push(scalar);
+    return [scalar];
+  });
+  let outputs: Tensor[] = [];
+  try {
+    outputs = evalTrace(trace, inputs);
+    return flattenTree(structure).unflatten(outputs) as R;
+  } finally {
+    for (const t of numbers) if (!outputs.includes(t)) t.dispose();
+  }
+}
