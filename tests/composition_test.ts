@@ -7,13 +7,13 @@
  * a function in a fixed way (one tensor in front, one tensor out), and a
  * `reference` that computes what the wrapped function must return without
  * the transform — central differences for `grad` and `jvp`, a loop over the
- * examples for `vmap`. A composition `T₁ ∘ T₂ ∘ … ∘ Tₖ` of `f` is checked
+ * examples for `vmap`, eager for `jit`. A composition `T₁ ∘ T₂ ∘ … ∘ Tₖ` of `f` is checked
  * against `T₁`'s reference applied to `T₂ ∘ … ∘ Tₖ` of `f`, and that inner
  * composition is itself a row of the matrix (down to the single transforms,
  * checked against their references on `f`), so by induction every level of
  * every composition is compared with a computation that does not use it.
- * Adding a transform (`jit`) is one more entry in the table (`wrap: (f) =>
- * jit(f)`, `reference: (f, x, rest) => f(x, ...rest)`, eager): its pairs and
+ * `jit` is the entry `wrap: (f) => jit(f)`, `reference: (f, x, rest) =>
+ * f(x, ...rest)` (eager); a new transform is one more entry: its pairs and
  * triples follow. Every comparison also checks that it can fail: the result
  * with one element off by 1% + 0.01 must be rejected.
  *
@@ -32,7 +32,7 @@
  */
 
 import assert from "node:assert/strict";
-import { conv2d, grad, jvp, stack, type Tensor, tensor, tidy, vmap } from "../mod.ts";
+import { conv2d, grad, jit, jvp, stack, type Tensor, tensor, tidy, vmap } from "../mod.ts";
 import { assertClose, flat, testBoth } from "./_helpers.ts";
 
 /** A function of the transformed argument `x` and constants passed through. */
@@ -132,6 +132,14 @@ const TRANSFORMS: Transform[] = [
     reference: (f, x, rest) =>
       atLevel(() => stack(Array.from({ length: BATCH }, (_, b) => f(x.get(b), ...rest)))),
     tolerance: { atol: 1e-5, rtol: 1e-5 },
+  },
+  {
+    name: "jit",
+    inShape: (shape) => [...shape],
+    wrap: (f) => jit(f),
+    // Eager: the same function without the transform.
+    reference: (f, x, rest) => f(x, ...rest),
+    tolerance: { atol: 1e-6, rtol: 1e-6 },
   },
 ];
 
