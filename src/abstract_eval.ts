@@ -102,6 +102,7 @@ export const ABSTRACT_EVAL: { readonly [P in Prim]: AbstractEvalRule<P> } = {
   flip: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
   pad: toShape,
   // x[..., ids, ...] along `axis`: the indices' axes replace it.
+  stopGradient: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
   gather: ([x, ids], { axis }) => ({
     shape: [...x.shape.slice(0, axis), ...ids.shape, ...x.shape.slice(axis + 1)],
     dtype: x.dtype,

@@ -178,4 +178,5 @@ export const BATCH_RULES: { readonly [P in Prim]: BatchRule<P> } = {
       fill,
     }),
   gather,
+  stopGradient: ([x]) => apply("stopGradient", [x.t]),
 };

@@ -254,6 +254,7 @@ export const DTYPE_POLICY: { readonly [P in Prim]: DTypePolicy } = {
   flip: native,
   pad: native,
   gather: native,
+  stopGradient: native,
 };
 
 /**

@@ -146,6 +146,8 @@ const RULES: { readonly [P in Prim]: JvpRule<P> } = {
   // What pad writes around the input is a constant: its tangent is 0.
   pad: ([t], { params }) => t && apply("pad", [t], { ...params, fill: 0 }),
   gather: ([t], { inputs: [, ids], params }) => t && apply("gather", [t, ids], params),
+  // No tangent flows through stopGradient: a symbolic zero.
+  stopGradient: () => null,
 };
 
 /**

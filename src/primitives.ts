@@ -68,7 +68,7 @@ export const REDUCE_PRIMS = ["sum", "prod", "max", "min"] as const;
  * @example
  * ```ts
  * import { PRIMS } from "littlegrad";
- * console.log(PRIMS.length, PRIMS.includes("matmul")); // 42 true
+ * console.log(PRIMS.length, PRIMS.includes("matmul")); // 43 true
  * ```
  */
 export const PRIMS = [
@@ -84,6 +84,7 @@ export const PRIMS = [
   "flip",
   "pad",
   "gather",
+  "stopGradient",
 ] as const;
 
 /** The name of a primitive. */
@@ -178,6 +179,8 @@ export type PrimParamsMap = {
   };
   /** The axis `gather` picks along. */
   gather: { readonly axis: number };
+  /** None: the identity, through which no derivative flows. */
+  stopGradient: Record<never, never>;
 };
 
 /**
@@ -428,6 +431,8 @@ export const IMPL: { readonly [P in Prim]: Impl<P> } = {
     if (ids !== indices) backend.free(ids.storage);
     return dense(storage, out.shape);
   },
+  // The identity: the same view (the transforms give it a zero derivative).
+  stopGradient: ([x]) => x,
 };
 
 /**

@@ -186,6 +186,8 @@ const RULES: { readonly [P in Prim]: VjpRule<P> } = {
     const cot = g.reshape([pre, ids.size, post]);
     return [hot.transpose().matmul(cot).reshape(x.shape), null];
   },
+  // No cotangent flows back through stopGradient.
+  stopGradient: () => [null],
   // A strided slice and a pad onto the same lattice are each other's transpose.
   slice: (g, { inputs: [x], params: { starts, steps } }) => [
     apply("pad", [g], { shape: x.shape, starts, steps, fill: 0 }),

@@ -85,6 +85,7 @@ const CASES: { [P in Prim]: Case<P> } = {
     params: { shape: [4, 5], starts: [1, 1], steps: [1, 2], fill: 0 },
     expected: f32(4, 5),
   },
+  stopGradient: { inputs: [of("int8", 2, 3)], expected: of("int8", 2, 3) },
   gather: {
     inputs: [f32(5, 6, 7), of("int32", 2, 3)],
     params: { axis: 1 },

@@ -262,20 +262,21 @@ const GOLDEN_LOSS = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32
   %23:f32[5,2] = convert[dtype=float32] %22
   %24:f32[5] = max[axes=[1]] %16
   %25:f32[5,1] = reshape[shape=[5,1]] %24
-  %26:f32[5,2] = broadcast[shape=[5,2]] %25
-  %27:f32[5,2] = sub %16 %26
-  %28:f32[5,2] = exp %27
-  %29:f32[5] = sum[axes=[1]] %28
-  %30:f32[5,1] = reshape[shape=[5,1]] %29
-  %31:f32[5,1] = log %30
-  %32:f32[5,2] = broadcast[shape=[5,2]] %31
-  %33:f32[5,2] = sub %27 %32
-  %34:f32[5,2] = mul %23 %33
-  %35:f32[5] = sum[axes=[1]] %34
-  %36:f32[] = sum[axes=[0]] %35
-  %37:f32[] = div %36 5.0:f32
-  %38:f32[] = neg %37
-  in ( %38 ) }`;
+  %26:f32[5,1] = stopGradient %25
+  %27:f32[5,2] = broadcast[shape=[5,2]] %26
+  %28:f32[5,2] = sub %16 %27
+  %29:f32[5,2] = exp %28
+  %30:f32[5] = sum[axes=[1]] %29
+  %31:f32[5,1] = reshape[shape=[5,1]] %30
+  %32:f32[5,1] = log %31
+  %33:f32[5,2] = broadcast[shape=[5,2]] %32
+  %34:f32[5,2] = sub %28 %33
+  %35:f32[5,2] = mul %23 %34
+  %36:f32[5] = sum[axes=[1]] %35
+  %37:f32[] = sum[axes=[0]] %36
+  %38:f32[] = div %37 5.0:f32
+  %39:f32[] = neg %38
+  in ( %39 ) }`;
 const GOLDEN_GRAD = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32[5,4] %5:i32[5] .
   %6:i32[2] = const [0, 1]
   %7:f32[4,3] = reshape[shape=[4,3]] %0
@@ -301,52 +302,56 @@ const GOLDEN_GRAD = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32
   %27:f32[5,2] = convert[dtype=float32] %26
   %28:f32[5] = max[axes=[1]] %20
   %29:f32[5,1] = reshape[shape=[5,1]] %28
-  %30:f32[5,2] = broadcast[shape=[5,2]] %29
-  %31:f32[5,2] = sub %20 %30
-  %32:f32[5,2] = exp %31
-  %33:f32[5] = sum[axes=[1]] %32
-  %34:f32[5,1] = reshape[shape=[5,1]] %33
-  %35:f32[5,1] = log %34
-  %36:f32[5,2] = broadcast[shape=[5,2]] %35
-  %37:f32[5,2] = sub %31 %36
-  %38:f32[5,2] = mul %27 %37
-  %39:f32[5] = sum[axes=[1]] %38
-  %40:f32[] = sum[axes=[0]] %39
-  %41:f32[] = div %40 5.0:f32
-  %42:f32[] = neg %41
-  %43:f32[] = neg 1.0:f32
-  %44:f32[] = div %43 5.0:f32
-  %45:f32[1] = reshape[shape=[1]] %44
-  %46:f32[5] = broadcast[shape=[5]] %45
-  %47:f32[5,1] = reshape[shape=[5,1]] %46
-  %48:f32[5,2] = broadcast[shape=[5,2]] %47
-  %49:f32[5,2] = mul %48 %27
-  %50:f32[5,2] = neg %49
-  %51:f32[5] = sum[axes=[1]] %50
-  %52:f32[5,1] = reshape[shape=[5,1]] %51
-  %53:f32[5,1] = div %52 %34
-  %54:f32[5] = reshape[shape=[5]] %53
-  %55:f32[5,1] = reshape[shape=[5,1]] %54
-  %56:f32[5,2] = broadcast[shape=[5,2]] %55
-  %57:f32[5,2] = mul %56 %32
-  %58:f32[5,2] = add %49 %57
-  %59:f32[2] = sum[axes=[0]] %58
-  %60:f32[2] = reshape[shape=[2]] %59
-  %61:f32[2,3] = transpose[perm=[1,0]] %9
-  %62:f32[5,3] = matmul %58 %61
-  %63:f32[3,5] = transpose[perm=[1,0]] %17
-  %64:f32[3,2] = matmul %63 %58
-  %65:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
-  %66:f32[5,3] = where %15 %65 %62
-  %67:f32[3] = sum[axes=[0]] %66
-  %68:f32[3] = reshape[shape=[3]] %67
-  %69:f32[4,5] = transpose[perm=[1,0]] %4
-  %70:f32[4,3] = matmul %69 %66
-  %71:f32[4,3] = reshape[shape=[4,3]] %70
-  %72:f32[3] = reshape[shape=[3]] %68
-  %73:f32[3,2] = reshape[shape=[3,2]] %64
-  %74:f32[2] = reshape[shape=[2]] %60
-  in ( %71 %72 %73 %74 ) }`;
+  %30:f32[5,1] = stopGradient %29
+  %31:f32[5,2] = broadcast[shape=[5,2]] %30
+  %32:f32[5,2] = sub %20 %31
+  %33:f32[5,2] = exp %32
+  %34:f32[5] = sum[axes=[1]] %33
+  %35:f32[5,1] = reshape[shape=[5,1]] %34
+  %36:f32[5,1] = log %35
+  %37:f32[5,2] = broadcast[shape=[5,2]] %36
+  %38:f32[5,2] = sub %32 %37
+  %39:f32[5,2] = mul %27 %38
+  %40:f32[5] = sum[axes=[1]] %39
+  %41:f32[] = sum[axes=[0]] %40
+  %42:f32[] = div %41 5.0:f32
+  %43:f32[] = neg %42
+  %44:f32[] = neg 1.0:f32
+  %45:f32[] = div %44 5.0:f32
+  %46:f32[1] = reshape[shape=[1]] %45
+  %47:f32[5] = broadcast[shape=[5]] %46
+  %48:f32[5,1] = reshape[shape=[5,1]] %47
+  %49:f32[5,2] = broadcast[shape=[5,2]] %48
+  %50:f32[5,2] = mul %49 %27
+  %51:f32[5,2] = neg %50
+  %52:f32[5] = sum[axes=[1]] %51
+  %53:f32[5,1] = reshape[shape=[5,1]] %52
+  %54:f32[5,1] = div %53 %35
+  %55:f32[5] = reshape[shape=[5]] %54
+  %56:f32[5,1] = reshape[shape=[5,1]] %55
+  %57:f32[5,2] = broadcast[shape=[5,2]] %56
+  %58:f32[5,2] = mul %57 %33
+  %59:f32[5,2] = add %50 %58
+  %60:f32[5,2] = neg %59
+  %61:f32[5] = sum[axes=[1]] %60
+  %62:f32[5,1] = reshape[shape=[5,1]] %61
+  %63:f32[2] = sum[axes=[0]] %59
+  %64:f32[2] = reshape[shape=[2]] %63
+  %65:f32[2,3] = transpose[perm=[1,0]] %9
+  %66:f32[5,3] = matmul %59 %65
+  %67:f32[3,5] = transpose[perm=[1,0]] %17
+  %68:f32[3,2] = matmul %67 %59
+  %69:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
+  %70:f32[5,3] = where %15 %69 %66
+  %71:f32[3] = sum[axes=[0]] %70
+  %72:f32[3] = reshape[shape=[3]] %71
+  %73:f32[4,5] = transpose[perm=[1,0]] %4
+  %74:f32[4,3] = matmul %73 %70
+  %75:f32[4,3] = reshape[shape=[4,3]] %74
+  %76:f32[3] = reshape[shape=[3]] %72
+  %77:f32[3,2] = reshape[shape=[3,2]] %68
+  %78:f32[2] = reshape[shape=[2]] %64
+  in ( %75 %76 %77 %78 ) }`;
 const GOLDEN_STEP = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32[5,4] %5:i32[5] .
   %6:i32[2] = const [0, 1]
   %7:f32[4,3] = reshape[shape=[4,3]] %0
@@ -372,64 +377,68 @@ const GOLDEN_STEP = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32
   %27:f32[5,2] = convert[dtype=float32] %26
   %28:f32[5] = max[axes=[1]] %20
   %29:f32[5,1] = reshape[shape=[5,1]] %28
-  %30:f32[5,2] = broadcast[shape=[5,2]] %29
-  %31:f32[5,2] = sub %20 %30
-  %32:f32[5,2] = exp %31
-  %33:f32[5] = sum[axes=[1]] %32
-  %34:f32[5,1] = reshape[shape=[5,1]] %33
-  %35:f32[5,1] = log %34
-  %36:f32[5,2] = broadcast[shape=[5,2]] %35
-  %37:f32[5,2] = sub %31 %36
-  %38:f32[5,2] = mul %27 %37
-  %39:f32[5] = sum[axes=[1]] %38
-  %40:f32[] = sum[axes=[0]] %39
-  %41:f32[] = div %40 5.0:f32
-  %42:f32[] = neg %41
-  %43:f32[] = neg 1.0:f32
-  %44:f32[] = div %43 5.0:f32
-  %45:f32[1] = reshape[shape=[1]] %44
-  %46:f32[5] = broadcast[shape=[5]] %45
-  %47:f32[5,1] = reshape[shape=[5,1]] %46
-  %48:f32[5,2] = broadcast[shape=[5,2]] %47
-  %49:f32[5,2] = mul %48 %27
-  %50:f32[5,2] = neg %49
-  %51:f32[5] = sum[axes=[1]] %50
-  %52:f32[5,1] = reshape[shape=[5,1]] %51
-  %53:f32[5,1] = div %52 %34
-  %54:f32[5] = reshape[shape=[5]] %53
-  %55:f32[5,1] = reshape[shape=[5,1]] %54
-  %56:f32[5,2] = broadcast[shape=[5,2]] %55
-  %57:f32[5,2] = mul %56 %32
-  %58:f32[5,2] = add %49 %57
-  %59:f32[2] = sum[axes=[0]] %58
-  %60:f32[2] = reshape[shape=[2]] %59
-  %61:f32[2,3] = transpose[perm=[1,0]] %9
-  %62:f32[5,3] = matmul %58 %61
-  %63:f32[3,5] = transpose[perm=[1,0]] %17
-  %64:f32[3,2] = matmul %63 %58
-  %65:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
-  %66:f32[5,3] = where %15 %65 %62
-  %67:f32[3] = sum[axes=[0]] %66
-  %68:f32[3] = reshape[shape=[3]] %67
-  %69:f32[4,5] = transpose[perm=[1,0]] %4
-  %70:f32[4,3] = matmul %69 %66
-  %71:f32[4,3] = reshape[shape=[4,3]] %70
-  %72:f32[3] = reshape[shape=[3]] %68
-  %73:f32[3,2] = reshape[shape=[3,2]] %64
-  %74:f32[2] = reshape[shape=[2]] %60
-  %75:f32[4,3] = broadcast[shape=[4,3]] -0.1:f32
-  %76:f32[4,3] = mul %71 %75
-  %77:f32[3] = broadcast[shape=[3]] -0.1:f32
-  %78:f32[3] = mul %72 %77
-  %79:f32[3,2] = broadcast[shape=[3,2]] -0.1:f32
-  %80:f32[3,2] = mul %73 %79
-  %81:f32[2] = broadcast[shape=[2]] -0.1:f32
-  %82:f32[2] = mul %74 %81
-  %83:f32[4,3] = add %0 %76
-  %84:f32[3] = add %1 %78
-  %85:f32[3,2] = add %2 %80
-  %86:f32[2] = add %3 %82
-  in ( %42 %83 %84 %85 %86 ) }`;
+  %30:f32[5,1] = stopGradient %29
+  %31:f32[5,2] = broadcast[shape=[5,2]] %30
+  %32:f32[5,2] = sub %20 %31
+  %33:f32[5,2] = exp %32
+  %34:f32[5] = sum[axes=[1]] %33
+  %35:f32[5,1] = reshape[shape=[5,1]] %34
+  %36:f32[5,1] = log %35
+  %37:f32[5,2] = broadcast[shape=[5,2]] %36
+  %38:f32[5,2] = sub %32 %37
+  %39:f32[5,2] = mul %27 %38
+  %40:f32[5] = sum[axes=[1]] %39
+  %41:f32[] = sum[axes=[0]] %40
+  %42:f32[] = div %41 5.0:f32
+  %43:f32[] = neg %42
+  %44:f32[] = neg 1.0:f32
+  %45:f32[] = div %44 5.0:f32
+  %46:f32[1] = reshape[shape=[1]] %45
+  %47:f32[5] = broadcast[shape=[5]] %46
+  %48:f32[5,1] = reshape[shape=[5,1]] %47
+  %49:f32[5,2] = broadcast[shape=[5,2]] %48
+  %50:f32[5,2] = mul %49 %27
+  %51:f32[5,2] = neg %50
+  %52:f32[5] = sum[axes=[1]] %51
+  %53:f32[5,1] = reshape[shape=[5,1]] %52
+  %54:f32[5,1] = div %53 %35
+  %55:f32[5] = reshape[shape=[5]] %54
+  %56:f32[5,1] = reshape[shape=[5,1]] %55
+  %57:f32[5,2] = broadcast[shape=[5,2]] %56
+  %58:f32[5,2] = mul %57 %33
+  %59:f32[5,2] = add %50 %58
+  %60:f32[5,2] = neg %59
+  %61:f32[5] = sum[axes=[1]] %60
+  %62:f32[5,1] = reshape[shape=[5,1]] %61
+  %63:f32[2] = sum[axes=[0]] %59
+  %64:f32[2] = reshape[shape=[2]] %63
+  %65:f32[2,3] = transpose[perm=[1,0]] %9
+  %66:f32[5,3] = matmul %59 %65
+  %67:f32[3,5] = transpose[perm=[1,0]] %17
+  %68:f32[3,2] = matmul %67 %59
+  %69:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
+  %70:f32[5,3] = where %15 %69 %66
+  %71:f32[3] = sum[axes=[0]] %70
+  %72:f32[3] = reshape[shape=[3]] %71
+  %73:f32[4,5] = transpose[perm=[1,0]] %4
+  %74:f32[4,3] = matmul %73 %70
+  %75:f32[4,3] = reshape[shape=[4,3]] %74
+  %76:f32[3] = reshape[shape=[3]] %72
+  %77:f32[3,2] = reshape[shape=[3,2]] %68
+  %78:f32[2] = reshape[shape=[2]] %64
+  %79:f32[4,3] = broadcast[shape=[4,3]] -0.1:f32
+  %80:f32[4,3] = mul %75 %79
+  %81:f32[3] = broadcast[shape=[3]] -0.1:f32
+  %82:f32[3] = mul %76 %81
+  %83:f32[3,2] = broadcast[shape=[3,2]] -0.1:f32
+  %84:f32[3,2] = mul %77 %83
+  %85:f32[2] = broadcast[shape=[2]] -0.1:f32
+  %86:f32[2] = mul %78 %85
+  %87:f32[4,3] = add %0 %80
+  %88:f32[3] = add %1 %82
+  %89:f32[3,2] = add %2 %84
+  %90:f32[2] = add %3 %86
+  in ( %43 %87 %88 %89 %90 ) }`;
 const GOLDEN_CONV = `{ lambda %0:f32[1,1,3,3] %1:f32[2,1,2,2] .
   %2:f32[1,1,2,2] = slice[shape=[1,1,2,2] starts=[0,0,0,0] steps=[1,1,1,1]] %0
   %3:f32[1,1,2,2] = reshape[shape=[1,1,2,2]] %2

@@ -131,6 +131,8 @@ const CASES: { [P in Prim]: Case[] } = {
     inputs: [f(x23), { values: [2, 0, 2, 1], dtype: "int32" }],
     params: { axis: 1 },
   }],
+  // Its derivative is 0 by definition: checked as at a jump (both rules 0).
+  stopGradient: [unary(x23, "jump")],
 };
 
 /**

@@ -17,6 +17,7 @@ import {
   type PrimParams,
   PRIMS,
   stack,
+  stopGradient,
   type Tensor,
   tensor,
   valueAndGrad,
@@ -105,6 +106,7 @@ const CASES: { [P in Prim]: BatchCase<P> } = {
     operands: [{ shape: [2, 4, 3] }, { shape: [2, 2], dtype: "int32", indices: 4 }],
     params: { axis: 1 },
   },
+  stopGradient: unary(),
 };
 
 /** Deterministic values of `[...lead, ...shape]` for an operand. */
@@ -281,4 +283,20 @@ testBoth("vmap leaks nothing, also when it fails", () => {
   assert.throws(() => vmap((x: Tensor) => x.reshape([3]))(xs));
   assert.equal(memoryStats().liveTensors, live, "a failed vmap leaked");
   xs.dispose();
+});
+
+testBoth("stopGradient is kept under vmap (and in traces): gradients equal the loop", async () => {
+  const f = (x: Tensor) => x.mul(stopGradient(x)).sum();
+  const xs = tensor([[1, 2], [3, 4]]);
+  // d/dx of x·sg(x) is sg(x) = x, not 2x.
+  const g = grad((x: Tensor) => vmap(f)(x).sum())(xs);
+  assert.deepEqual(await g.array(), [[1, 2], [3, 4]]);
+  const [, t] = jvp((x: Tensor) => vmap(f)(x), [xs], [tensor([[1, 1], [1, 1]])]);
+  assert.deepEqual(await (t as Tensor).array(), [3, 7]);
+  // A captured real tensor behind stopGradient.
+  const w = tensor([2, -1]);
+  assert.deepEqual(await vmap((x: Tensor) => x.mul(stopGradient(w)))(xs).array(), [[2, -2], [
+    6,
+    -4,
+  ]]);
 });

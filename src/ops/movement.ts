@@ -316,11 +316,5 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
  * ```
  */
 export function stopGradient(x: Tensor): Tensor {
-  const v = x.view("stopGradient");
-  return new Tensor({
-    storage: v.storage,
-    shape: v.shape,
-    strides: v.strides,
-    offset: v.offset,
-  });
+  return apply("stopGradient", [x]);
 }
