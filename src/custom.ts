@@ -12,11 +12,12 @@
  * @module
  */
 
-import { visibleLevels, withoutLevel } from "./core/interpreter.ts";
+import { hiddenLevels, isTracing, visibleLevels, withoutLevel } from "./core/interpreter.ts";
 import { closeScope, openScope, releaseScope } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { apply } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
+import { isFloat } from "./dtype.ts";
 import { shapeString } from "./shape.ts";
 import { type CustomStep, Tape } from "./tape.ts";
 import { Tensor } from "./tensor.ts";
@@ -104,18 +105,51 @@ export function checkpoint<A extends unknown[], R>(fn: (...args: A) => R): (...a
   }
   return customCall<A, R, A>(`checkpoint(${fn.name || "fn"})`, fn, {
     fwd: (...args) => [fn(...args), args],
-    bwd: (args, cotangent) => {
-      const [out, pullback] = vjp(fn as (...a: unknown[]) => unknown, ...args);
-      try {
-        return pullback(cotangent as never) as unknown[];
-      } finally {
-        pullback.dispose();
-        for (const leaf of flattenTree(out).leaves) {
-          if (leaf.value instanceof Tensor) leaf.value.dispose();
-        }
-      }
-    },
+    bwd: (args, cotangent) => recompute(fn, args, cotangent),
   }, true);
+}
+
+/**
+ * `checkpoint`'s backward pass: runs `fn` again under `vjp`, differentiating
+ * only its float tensor leaves (numbers, strings and integer tensors are
+ * passed as they are and get no cotangent).
+ */
+function recompute<A extends unknown[]>(
+  fn: (...args: A) => unknown,
+  args: A,
+  cotangent: unknown,
+): unknown[] {
+  const trees = args.map((a) => flattenTree(a));
+  const slots: { arg: number; leaf: number }[] = [];
+  trees.forEach((tree, arg) =>
+    tree.leaves.forEach(({ value }, leaf) => {
+      if (value instanceof Tensor && isFloat(value.dtype)) slots.push({ arg, leaf });
+    })
+  );
+  const slotOf = (arg: number, leaf: number) =>
+    slots.findIndex((s) => s.arg === arg && s.leaf === leaf);
+  const rebuild = <T>(pick: (slot: number, value: unknown) => T) =>
+    trees.map((tree, arg) =>
+      tree.unflatten(tree.leaves.map(({ value }, leaf) => pick(slotOf(arg, leaf), value)))
+    );
+  if (slots.length === 0) return args.map(() => null);
+  const floats = slots.map(({ arg, leaf }) => trees[arg].leaves[leaf].value as Tensor);
+  const [out, pullback] = vjp(
+    (...ts: Tensor[]) => fn(...rebuild((slot, value) => (slot >= 0 ? ts[slot] : value)) as A),
+    ...floats,
+  );
+  try {
+    const cts = pullback(cotangent as never) as Tensor[];
+    return rebuild((slot) => (slot >= 0 ? cts[slot] : null));
+  } finally {
+    pullback.dispose();
+    // Inside an outer transform the recomputed values may be on its tape.
+    if (!isTracing()) {
+      for (const leaf of flattenTree(out).leaves) {
+        if (leaf.value instanceof Tensor) leaf.value.dispose();
+      }
+    }
+  }
 }
 
 /**
@@ -153,11 +187,24 @@ function customCall<A extends unknown[], R, Res>(
         value instanceof Tensor ? [{ arg, path, t: value }] : []
       )
     );
-    const levels = visibleLevels();
-    const tape = levels.find((l): l is Tape =>
+    const levels = visibleLevels(); // innermost first
+    const tapes = levels.filter((l): l is Tape =>
       l instanceof Tape && inputs.some(({ t }) => l.isActive(t))
     );
-    if (!tape) return fn(...args);
+    if (tapes.length === 0) {
+      if (hiddenLevels().some((l) => l instanceof Tape)) {
+        throw new TypeError(
+          `${name}: a custom gradient (customVjp, straightThrough, checkpoint) inside vmap or ` +
+            "jit under grad is not supported yet: the custom rule would be lost. Take the " +
+            "gradient inside (vmap(grad(f)), jit(grad(f))), or call it outside vmap and jit",
+        );
+      }
+      return fn(...args);
+    }
+    const tape = tapes[0];
+    // A forward level inside the tape would compute tangents of fwd's values
+    // that the tape cannot see: then every level differentiates fn itself.
+    if (levels.indexOf(tape) > 0) return fn(...args);
     // The forward pass, unseen by `tape`; other levels see it as usual.
     const scope = openScope("op");
     let out: R, residuals: Res, outputs: Tensor[], tree: ReturnType<typeof flattenTree>;
@@ -195,8 +242,9 @@ function customCall<A extends unknown[], R, Res>(
       ...flattenTree(residuals).leaves.map((l) => l.value).filter((v) => v instanceof Tensor),
     ] as Tensor[];
     // Intermediates nobody recorded can go now (what checkpoint saves).
-    if (releaseInside && levels.length === 1) releaseScope(scope, keep);
-    else closeScope(scope, keep);
+    if (releaseInside && levels.length === 1 && hiddenLevels().length === 0) {
+      releaseScope(scope, keep);
+    } else closeScope(scope, keep);
     const step: CustomStep = {
       name,
       inputs: inputs.map((i) => i.t),
@@ -210,7 +258,10 @@ function customCall<A extends unknown[], R, Res>(
         return cotangentsOf(name, grads, args.length, inputs);
       },
     };
-    tape.recordCustom(step);
+    // Every tape tracing an input uses the rule; the outer ones also saw
+    // fwd's primitives (so residuals stay connected for higher orders), and
+    // their sweep lets the step replace them.
+    for (const t of tapes) t.recordCustom(step);
     return tree.unflatten(outputs) as R;
   };
 }
@@ -227,9 +278,25 @@ function cotangentsOf(
       `${name}: bwd must return one cotangent per argument (${count}), got ${describe(grads)}`,
     );
   }
-  const byArg = grads.map((g) =>
-    g === null ? null : new Map(flattenTree(g).leaves.map((l) => [l.path, l.value]))
-  );
+  const byArg = grads.map((g, arg) => {
+    if (g === null || g === undefined) return null;
+    const given = new Map(flattenTree(g).leaves.map((l) => [l.path, l.value]));
+    // The cotangent's tree must be the argument's (its tensor leaves at least).
+    const expected = inputs.filter((i) => i.arg === arg).map((i) => i.path);
+    const extra = [...given.entries()]
+      .filter(([path, v]) => !expected.includes(path) && v !== null && v !== undefined)
+      .map(([path]) => path);
+    const missing = expected.filter((path) => !given.has(path));
+    if (extra.length > 0 || missing.length > 0) {
+      const list = (paths: string[]) => `[${paths.map((p) => `'${p}'`).join(", ")}]`;
+      throw new TypeError(
+        `${name}: bwd's cotangent for argument ${arg} has the leaves ${list([...given.keys()])}, ` +
+          `but the argument's tensors are at ${list(expected)}: return a tree like the argument ` +
+          "(null for a leaf without a cotangent)",
+      );
+    }
+    return given;
+  });
   return inputs.map(({ arg, path, t }) => {
     const g = byArg[arg]?.get(path) ?? null;
     if (g === null || g === undefined) return null;

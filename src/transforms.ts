@@ -197,9 +197,13 @@ export function reverseSweep(
   for (const [out, g] of seeds) {
     if (tape.isActive(out) && isFloat(out.dtype)) accumulate(out, g);
   }
+  // Outputs of custom steps: an outer tape also saw the primitives that
+  // computed them, which the custom rule replaces.
+  const claimed = new Set<number>();
   for (let i = tape.steps.length - 1; i >= 0; i--) {
     const step = tape.steps[i];
     if ("pullback" in step) {
+      for (const t of step.outputs) claimed.add(t.id);
       const gs = step.outputs.map((t) => cotangents.get(t.id) ?? null);
       if (gs.every((g) => g === null)) continue;
       if (!keepAll) { for (const t of step.outputs) cotangents.delete(t.id); }
@@ -211,6 +215,7 @@ export function reverseSweep(
       continue;
     }
     const eqn = step;
+    if (claimed.has(eqn.output.id)) continue;
     const g = cotangents.get(eqn.output.id);
     if (!g) continue;
     if (!keepAll) cotangents.delete(eqn.output.id);

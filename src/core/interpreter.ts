@@ -65,12 +65,22 @@ export function pushTrace(level: TraceLevel): () => void {
  */
 export function isolateTrace(): () => void {
   const levels = traceStack.splice(0);
+  hidden.push(levels);
   const depth = visibleDepth;
   visibleDepth = null;
   return () => {
+    hidden.splice(hidden.lastIndexOf(levels), 1);
     traceStack.splice(0, traceStack.length, ...levels);
     visibleDepth = depth;
   };
+}
+
+/** The levels `isolateTrace` hid, one list per isolation still in force. */
+const hidden: TraceLevel[][] = [];
+
+/** @internal The levels hidden by traces being made (`makeTrace` inside a transform). */
+export function hiddenLevels(): TraceLevel[] {
+  return hidden.flat();
 }
 
 /** Levels that see nothing for now (see `withoutLevel`). */
