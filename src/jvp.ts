@@ -298,8 +298,10 @@ export function jacfwd(
   const { argnums = 0 } = opts;
   return (...args) => {
     const x = argumentAt("jacfwd", args, argnums);
-    const pass = (v: Tensor | null) =>
-      jvp(fn, args, args.map((_, i) => (i === argnums ? v : null)));
+    // The other arguments (any pytrees) are closed over, not differentiated.
+    const of = (z: Tensor) =>
+      (fn as (...a: unknown[]) => Tensor)(...args.map((a, i) => (i === argnums ? z : a)));
+    const pass = (v: Tensor | null) => jvp(of, [x], [v]);
     if (x.size === 0) {
       // No basis vectors: one pass (all tangents zero) for the output's shape.
       const [y, dy] = pass(null);

@@ -268,3 +268,19 @@ testBoth("Jacobians of empty inputs or outputs are empty, and leave nothing behi
   hessian((z: Tensor) => z.pow(3).sum())(x).dispose();
   assert.equal(memoryStats().liveTensors, start, "Jacobians of [3] leave nothing behind");
 });
+
+testBoth("jacfwd and hessian close over pytree arguments they do not differentiate", async () => {
+  const f = (x: Tensor, p: { w: Tensor; b: Tensor }) => x.mul(p.w).add(p.b).tanh().mul(x.sum());
+  const p = { w: tensor([0.5, -1]), b: tensor([0.1, 0.2]) };
+  const x = tensor([0.3, 0.7]);
+  const forward = jacfwd(f)(x, p);
+  const reverse = jacrev(f)(x, p);
+  assertClose(await forward.data(), await reverse.data(), {
+    atol: 1e-6,
+    label: "jacfwd vs jacrev",
+  });
+  const h = hessian((z: Tensor, q: { w: Tensor; b: Tensor }) => f(z, q).sum())(x, p);
+  assert.deepEqual(h.shape, [2, 2]);
+  const hv = await h.array() as number[][];
+  assertClose(hv[0][1], hv[1][0], { atol: 1e-5, label: "the Hessian is symmetric" });
+});
