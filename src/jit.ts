@@ -17,7 +17,7 @@
 import { hostTensor, weakKindOf } from "./core/interpreter.ts";
 import { describe } from "./core/errors.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
-import { evalTrace, makeTrace, type TensorSpec, type Trace, WeakNumber } from "./staging.ts";
+import { AbstractArg, evalTrace, type Trace, traceFunction, WeakNumber } from "./staging.ts";
 import { shapeString } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { flattenTree, type Leaf } from "./tree.ts";
@@ -238,18 +238,21 @@ function traceProgram<A extends unknown[], R>(
     const { unflatten } = flattenTree(arg);
     return unflatten(leaves[i].map(({ value }) => {
       if (value instanceof Tensor) {
-        const spec: TensorSpec = { shape: value.shape, dtype: value.dtype, backend: value.backend };
-        return spec;
+        return new AbstractArg({ shape: value.shape, dtype: value.dtype, backend: value.backend });
       }
       if (typeof value === "number") return new WeakNumber(weakKindOf(value), backend);
       return value;
     }));
   });
   let structure: unknown;
-  const trace = makeTrace((...a: unknown[]) => {
-    structure = (fn as (...a: unknown[]) => unknown)(...a);
-    return structure;
-  }, ...specArgs as never[]);
+  const trace = traceFunction(
+    (...a: unknown[]) => {
+      structure = (fn as (...a: unknown[]) => unknown)(...a);
+      return structure;
+    },
+    specArgs,
+    false,
+  );
   return { trace, structure };
 }
 

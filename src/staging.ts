@@ -212,6 +212,7 @@ function isSpec(x: unknown): x is TensorSpec {
 function stageArguments(
   staging: Staging,
   args: readonly unknown[],
+  plainSpecs: boolean,
 ): { args: unknown[]; inputs: Value[]; paths: string[] } {
   const inputs: Value[] = [];
   const paths: string[] = [];
@@ -230,11 +231,12 @@ function stageArguments(
       inputs.push(value);
       paths.push(path);
       return t;
-    } else if (isSpec(node)) {
-      checkShape(`makeTrace: argument ${path}`, node.shape);
-      dtype = node.dtype ?? "float32";
+    } else if (node instanceof AbstractArg || (plainSpecs && isSpec(node))) {
+      const spec = node instanceof AbstractArg ? node.spec : node;
+      checkShape(`makeTrace: argument ${path}`, spec.shape);
+      dtype = spec.dtype ?? "float32";
       checkDType(`makeTrace: argument ${path}`, dtype);
-      [shape, backend] = [[...node.shape], resolveBackend(node.backend)];
+      [shape, backend] = [[...spec.shape], resolveBackend(spec.backend)];
     } else if (Array.isArray(node)) {
       return node.map((child, i) => walk(child, `${path}.${i}`));
     } else if (
@@ -279,7 +281,8 @@ function stageArguments(
  *   { shape: [3, 2] },
  *   { shape: [4, 3] },
  * );
- * console.log(trace.equations.map((e) => e.prim)); // ["matmul", "le", "where", "sum"]
+ * console.log(trace.equations.map((e) => e.prim));
+ * // ["matmul", "broadcast", "le", "broadcast", "where", "sum"]
  * console.log(String(trace));
  * ```
  */
@@ -287,13 +290,34 @@ export function makeTrace<A extends unknown[]>(
   fn: (...args: A) => unknown,
   ...specs: SpecsOf<A>
 ): Trace {
+  return traceFunction(fn, specs as unknown[], true);
+}
+
+/**
+ * @internal Stands for a tensor of `spec`'s shape and dtype in
+ * `traceFunction`'s arguments (where a plain `{ shape }` object is data).
+ */
+export class AbstractArg {
+  constructor(readonly spec: TensorSpec) {}
+}
+
+/**
+ * @internal `makeTrace`, for the transforms built on it: with `plainSpecs`
+ * false, only `AbstractArg`s, tensors and `WeakNumber`s are traced, and
+ * plain objects are passed through (a user's `{ shape: [12] }` config).
+ */
+export function traceFunction<A extends unknown[]>(
+  fn: (...args: A) => unknown,
+  specs: readonly unknown[],
+  plainSpecs: boolean,
+): Trace {
   const staging = new Staging();
   const restoreLevels = isolateTrace();
   const restoreEvaluator = setEvaluator(staging);
   const scope = openScope("trace");
   active.add(staging);
   try {
-    const staged = stageArguments(staging, specs as readonly unknown[]);
+    const staged = stageArguments(staging, specs, plainSpecs);
     const result = fn(...staged.args as A);
     if (result instanceof Promise) {
       result.catch(() => {}); // its rejection (a refused read, say) is reported here

@@ -14,7 +14,7 @@ import { scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { resolveBackend } from "./backends.ts";
 import { BATCH_RULES, type BatchedValue, moveAxisPerm } from "./batch_rules.ts";
-import { makeTrace, type TensorSpec, type TraceValue } from "./staging.ts";
+import { AbstractArg, traceFunction, type TraceValue } from "./staging.ts";
 import { shapeString } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { flattenTree, type Leaf } from "./tree.ts";
@@ -101,20 +101,23 @@ export function vmap<A extends unknown[], R>(
           what: `${where} has ${t.shape[axis]} (axis ${axis} of ${shapeString(t.shape)})`,
           size: t.shape[axis],
         });
-        const spec: TensorSpec = {
+        return new AbstractArg({
           shape: t.shape.filter((_, a) => a !== axis),
           dtype: t.dtype,
           backend: t.backend,
-        };
-        return spec;
+        });
       }));
     });
     const size = batchSize(sizes, opts.axisSize);
     let structure: unknown;
-    const trace = makeTrace((...a: unknown[]) => {
-      structure = (fn as (...a: unknown[]) => unknown)(...a);
-      return structure;
-    }, ...specArgs as never[]);
+    const trace = traceFunction(
+      (...a: unknown[]) => {
+        structure = (fn as (...a: unknown[]) => unknown)(...a);
+        return structure;
+      },
+      specArgs,
+      false,
+    );
     const outputs = flattenTree(structure);
     const outAxes = resultAxes(opts.outAxes, structure, outputs.leaves);
     return scoped(() => {
@@ -143,6 +146,7 @@ export function vmap<A extends unknown[], R>(
           : apply(e.prim, operands.map((v) => v.t), e.params as never);
         env.set(e.output, { t, batched: operands.some((v) => v.batched) });
       }
+      const seen = new Set<Tensor>();
       const results = trace.outputs.map((v, i) => {
         const { t, batched } = env.get(v)!;
         const full = batched ? t : apply("broadcast", [t], { shape: [size, ...t.shape] });
@@ -157,11 +161,14 @@ export function vmap<A extends unknown[], R>(
         const placed = to === 0
           ? full
           : apply("transpose", [full], { perm: moveAxisPerm(full.ndim, 0, to) });
-        // Every result is a new tensor the caller owns, never an argument.
-        return leaves.some(({ leaf }) => leaf.value === placed) ||
+        // Every result is a new tensor the caller owns, never an argument,
+        // and a result returned twice is two tensors.
+        const fresh = seen.has(placed) || leaves.some(({ leaf }) => leaf.value === placed) ||
             trace.constants.some((c) => c.data === placed)
           ? apply("reshape", [placed], { shape: placed.shape })
           : placed;
+        seen.add(fresh);
+        return fresh;
       });
       return outputs.unflatten(results) as R;
     }, (r) => flattenTree(r).leaves.map((l) => l.value as Tensor));

@@ -300,3 +300,22 @@ testBoth("stopGradient is kept under vmap (and in traces): gradients equal the l
     -4,
   ]]);
 });
+
+testBoth(
+  "vmap passes plain objects through (even with a shape key) and returns distinct results",
+  async () => {
+    const a = tensor([[1, 2, 3, 4], [5, 6, 7, 8]]);
+    const out = vmap((x: Tensor, cfg: { shape: number[] }) => x.reshape(cfg.shape), {
+      inAxes: [0, null],
+    })(a, { shape: [2, 2] });
+    assert.deepEqual(await out.array(), [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]);
+    const [y1, y2] = vmap((x: Tensor) => {
+      const y = x.exp();
+      return [y, y];
+    })(a);
+    assert.notEqual(y1, y2, "a result returned twice is two tensors");
+    y1.dispose();
+    assert.deepEqual(y2.shape, [2, 4]);
+    await y2.data(); // still alive
+  },
+);
