@@ -127,7 +127,9 @@ const RULES: { readonly [P in Prim]: JvpRule<P> } = {
   // exclusive products, with a cotangent of ones).
   prod: ([t], eqn) => {
     if (!t) return null;
-    const [others] = VJP_RULES.prod(
+    const prodVjp = VJP_RULES.prod;
+    if (!prodVjp) throw new Error("internal: prod has no VJP rule");
+    const [others] = prodVjp(
       scalar(1, backendOf(t, "jvp"), t.dtype)
         .broadcastTo(eqn.output.shape),
       eqn,

@@ -9,6 +9,7 @@
 import type { Prim, PrimParams } from "./primitives.ts";
 import type { Tensor } from "./tensor.ts";
 import type { TraceLevel } from "./core/interpreter.ts";
+import { VJP_RULES } from "./vjp_rules.ts";
 
 /** One recorded primitive application: `output = prim(...inputs; params)`. */
 export interface Equation {
@@ -77,6 +78,9 @@ export class Tape implements TraceLevel {
     params: PrimParams,
   ): void {
     if (!inputs.some((t) => this.#active.has(t.id))) return;
+    // A primitive without a VJP rule (stopGradient) passes no derivative:
+    // its output stays inactive, like a constant.
+    if (VJP_RULES[prim] === null) return;
     const equation = { prim, inputs, output, params };
     this.equations.push(equation);
     this.steps.push(equation);

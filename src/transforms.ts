@@ -220,7 +220,9 @@ export function reverseSweep(
     if (!g) continue;
     if (!keepAll) cotangents.delete(eqn.output.id);
     const wants = eqn.inputs.map((t) => tape.isActive(t) && isFloat(t.dtype));
-    const grads = VJP_RULES[eqn.prim](g, eqn, wants);
+    const rule = VJP_RULES[eqn.prim];
+    if (!rule) continue; // not differentiable: never recorded
+    const grads = rule(g, eqn, wants);
     eqn.inputs.forEach((t, j) => {
       const gj = grads[j];
       if (wants[j] && gj) accumulate(t, gj);

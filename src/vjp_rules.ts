@@ -78,7 +78,7 @@ function choiceRule(wins: (a: Tensor, b: Tensor) => Tensor): VjpRule {
 }
 
 /** The VJP rule of every primitive, each taking its own primitive's parameters. */
-const RULES: { readonly [P in Prim]: VjpRule<P> } = {
+const RULES: { readonly [P in Prim]: VjpRule<P> | null } = {
   neg: (g) => [g.neg()],
   exp: (g, { output }) => [g.mul(output)],
   log: (g, { inputs: [x] }) => [g.div(x)],
@@ -186,8 +186,9 @@ const RULES: { readonly [P in Prim]: VjpRule<P> } = {
     const cot = g.reshape([pre, ids.size, post]);
     return [hot.transpose().matmul(cot).reshape(x.shape), null];
   },
-  // No cotangent flows back through stopGradient.
-  stopGradient: () => [null],
+  // No cotangent flows back through stopGradient: null means the tape does
+  // not record it at all, so nothing downstream computes a cotangent for it.
+  stopGradient: null,
   // A strided slice and a pad onto the same lattice are each other's transpose.
   slice: (g, { inputs: [x], params: { starts, steps } }) => [
     apply("pad", [g], { shape: x.shape, starts, steps, fill: 0 }),
@@ -204,6 +205,6 @@ const RULES: { readonly [P in Prim]: VjpRule<P> } = {
  * parameters, so `VJP_RULES[eqn.prim]` receives the parameters it reads;
  * the entries are checked against those in `RULES` above.
  */
-export const VJP_RULES: { readonly [P in Prim]: VjpRule } = RULES as {
-  readonly [P in Prim]: VjpRule;
+export const VJP_RULES: { readonly [P in Prim]: VjpRule | null } = RULES as {
+  readonly [P in Prim]: VjpRule | null;
 };

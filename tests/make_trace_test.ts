@@ -332,26 +332,23 @@ const GOLDEN_GRAD = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32
   %57:f32[5,2] = broadcast[shape=[5,2]] %56
   %58:f32[5,2] = mul %57 %33
   %59:f32[5,2] = add %50 %58
-  %60:f32[5,2] = neg %59
-  %61:f32[5] = sum[axes=[1]] %60
-  %62:f32[5,1] = reshape[shape=[5,1]] %61
-  %63:f32[2] = sum[axes=[0]] %59
-  %64:f32[2] = reshape[shape=[2]] %63
-  %65:f32[2,3] = transpose[perm=[1,0]] %9
-  %66:f32[5,3] = matmul %59 %65
-  %67:f32[3,5] = transpose[perm=[1,0]] %17
-  %68:f32[3,2] = matmul %67 %59
-  %69:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
-  %70:f32[5,3] = where %15 %69 %66
-  %71:f32[3] = sum[axes=[0]] %70
-  %72:f32[3] = reshape[shape=[3]] %71
-  %73:f32[4,5] = transpose[perm=[1,0]] %4
-  %74:f32[4,3] = matmul %73 %70
-  %75:f32[4,3] = reshape[shape=[4,3]] %74
-  %76:f32[3] = reshape[shape=[3]] %72
-  %77:f32[3,2] = reshape[shape=[3,2]] %68
-  %78:f32[2] = reshape[shape=[2]] %64
-  in ( %75 %76 %77 %78 ) }`;
+  %60:f32[2] = sum[axes=[0]] %59
+  %61:f32[2] = reshape[shape=[2]] %60
+  %62:f32[2,3] = transpose[perm=[1,0]] %9
+  %63:f32[5,3] = matmul %59 %62
+  %64:f32[3,5] = transpose[perm=[1,0]] %17
+  %65:f32[3,2] = matmul %64 %59
+  %66:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
+  %67:f32[5,3] = where %15 %66 %63
+  %68:f32[3] = sum[axes=[0]] %67
+  %69:f32[3] = reshape[shape=[3]] %68
+  %70:f32[4,5] = transpose[perm=[1,0]] %4
+  %71:f32[4,3] = matmul %70 %67
+  %72:f32[4,3] = reshape[shape=[4,3]] %71
+  %73:f32[3] = reshape[shape=[3]] %69
+  %74:f32[3,2] = reshape[shape=[3,2]] %65
+  %75:f32[2] = reshape[shape=[2]] %61
+  in ( %72 %73 %74 %75 ) }`;
 const GOLDEN_STEP = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32[5,4] %5:i32[5] .
   %6:i32[2] = const [0, 1]
   %7:f32[4,3] = reshape[shape=[4,3]] %0
@@ -407,38 +404,35 @@ const GOLDEN_STEP = `{ lambda %0:f32[4,3] %1:f32[3] %2:f32[3,2] %3:f32[2] %4:f32
   %57:f32[5,2] = broadcast[shape=[5,2]] %56
   %58:f32[5,2] = mul %57 %33
   %59:f32[5,2] = add %50 %58
-  %60:f32[5,2] = neg %59
-  %61:f32[5] = sum[axes=[1]] %60
-  %62:f32[5,1] = reshape[shape=[5,1]] %61
-  %63:f32[2] = sum[axes=[0]] %59
-  %64:f32[2] = reshape[shape=[2]] %63
-  %65:f32[2,3] = transpose[perm=[1,0]] %9
-  %66:f32[5,3] = matmul %59 %65
-  %67:f32[3,5] = transpose[perm=[1,0]] %17
-  %68:f32[3,2] = matmul %67 %59
-  %69:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
-  %70:f32[5,3] = where %15 %69 %66
-  %71:f32[3] = sum[axes=[0]] %70
-  %72:f32[3] = reshape[shape=[3]] %71
-  %73:f32[4,5] = transpose[perm=[1,0]] %4
-  %74:f32[4,3] = matmul %73 %70
-  %75:f32[4,3] = reshape[shape=[4,3]] %74
-  %76:f32[3] = reshape[shape=[3]] %72
-  %77:f32[3,2] = reshape[shape=[3,2]] %68
-  %78:f32[2] = reshape[shape=[2]] %64
-  %79:f32[4,3] = broadcast[shape=[4,3]] -0.1:f32
-  %80:f32[4,3] = mul %75 %79
-  %81:f32[3] = broadcast[shape=[3]] -0.1:f32
-  %82:f32[3] = mul %76 %81
-  %83:f32[3,2] = broadcast[shape=[3,2]] -0.1:f32
-  %84:f32[3,2] = mul %77 %83
-  %85:f32[2] = broadcast[shape=[2]] -0.1:f32
-  %86:f32[2] = mul %78 %85
-  %87:f32[4,3] = add %0 %80
-  %88:f32[3] = add %1 %82
-  %89:f32[3,2] = add %2 %84
-  %90:f32[2] = add %3 %86
-  in ( %43 %87 %88 %89 %90 ) }`;
+  %60:f32[2] = sum[axes=[0]] %59
+  %61:f32[2] = reshape[shape=[2]] %60
+  %62:f32[2,3] = transpose[perm=[1,0]] %9
+  %63:f32[5,3] = matmul %59 %62
+  %64:f32[3,5] = transpose[perm=[1,0]] %17
+  %65:f32[3,2] = matmul %64 %59
+  %66:f32[5,3] = broadcast[shape=[5,3]] 0.0:f32
+  %67:f32[5,3] = where %15 %66 %63
+  %68:f32[3] = sum[axes=[0]] %67
+  %69:f32[3] = reshape[shape=[3]] %68
+  %70:f32[4,5] = transpose[perm=[1,0]] %4
+  %71:f32[4,3] = matmul %70 %67
+  %72:f32[4,3] = reshape[shape=[4,3]] %71
+  %73:f32[3] = reshape[shape=[3]] %69
+  %74:f32[3,2] = reshape[shape=[3,2]] %65
+  %75:f32[2] = reshape[shape=[2]] %61
+  %76:f32[4,3] = broadcast[shape=[4,3]] -0.1:f32
+  %77:f32[4,3] = mul %72 %76
+  %78:f32[3] = broadcast[shape=[3]] -0.1:f32
+  %79:f32[3] = mul %73 %78
+  %80:f32[3,2] = broadcast[shape=[3,2]] -0.1:f32
+  %81:f32[3,2] = mul %74 %80
+  %82:f32[2] = broadcast[shape=[2]] -0.1:f32
+  %83:f32[2] = mul %75 %82
+  %84:f32[4,3] = add %0 %77
+  %85:f32[3] = add %1 %79
+  %86:f32[3,2] = add %2 %81
+  %87:f32[2] = add %3 %83
+  in ( %43 %84 %85 %86 %87 ) }`;
 const GOLDEN_CONV = `{ lambda %0:f32[1,1,3,3] %1:f32[2,1,2,2] .
   %2:f32[1,1,2,2] = slice[shape=[1,1,2,2] starts=[0,0,0,0] steps=[1,1,1,1]] %0
   %3:f32[1,1,2,2] = reshape[shape=[1,1,2,2]] %2

@@ -459,7 +459,8 @@ for (const prim of PRIMS) {
           at: (xs) => apply(prim, xs, params),
           output,
           forward: (tangents) => JVP_RULES[prim](tangents, eqn),
-          reverse: (u) => VJP_RULES[prim](u, eqn, wants),
+          // No rule (stopGradient): no cotangent for any input.
+          reverse: (u) => VJP_RULES[prim]?.(u, eqn, wants) ?? inputs.map(() => null),
         });
       },
     );
