@@ -224,6 +224,16 @@ export class Tensor {
   }
 
   /**
+   * A read of a traced value is refused (makeTrace reports it); its promise
+   * gets a handler so a read the traced function did not await is not an
+   * unhandled rejection as well.
+   */
+  #unhandledIfTraced<T>(read: Promise<T>): Promise<T> {
+    if (this.#view && abstractStorages.has(this.#view.storage)) read.catch(() => {});
+    return read;
+  }
+
+  /**
    * Reads the values back as a flat row-major typed array of the tensor's
    * dtype: `Float32Array`, `Float16Array`, `Int32Array`, `Int8Array`, or a
    * `Uint8Array` of 0/1 for `bool`. Waits for all queued GPU work this
@@ -236,16 +246,6 @@ export class Tensor {
    * console.log(await tensor([1, 2], { dtype: "int32" }).data()); // Int32Array [1, 2]
    * ```
    */
-  /**
-   * A read of a traced value is refused (makeTrace reports it); its promise
-   * gets a handler so a read the traced function did not await is not an
-   * unhandled rejection as well.
-   */
-  #unhandledIfTraced<T>(read: Promise<T>): Promise<T> {
-    if (this.#view && abstractStorages.has(this.#view.storage)) read.catch(() => {});
-    return read;
-  }
-
   data(): Promise<HostArray> {
     if (this.#view && abstractStorages.has(this.#view.storage)) {
       const err = leakedTracer("data", this);
