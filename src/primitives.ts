@@ -443,12 +443,13 @@ export function runPrimitive<P extends Prim>(
   prim: P,
   inputs: readonly View[],
   params: PrimParams<P>,
-): View {
-  // The output's shape and dtype, from the abstract-evaluation rule.
-  const out = abstractEval(
+  // The output's shape and dtype, from the abstract-evaluation rule (the
+  // caller may have it already: a tensor is its own abstract value).
+  out: Aval = abstractEval(
     prim,
     inputs.map((v) => ({ shape: v.shape, dtype: v.storage.dtype })),
     params,
-  );
+  ),
+): View {
   return IMPL[prim](inputs, params, out, prim);
 }

@@ -18,6 +18,7 @@
 import type { Backend, Storage } from "../backend.ts";
 import type { DType, HostArray } from "../dtype.ts";
 import { type Prim, type PrimParams, runPrimitive } from "../primitives.ts";
+import { abstractEval } from "../abstract_eval.ts";
 import { contiguousStrides, type Shape, shapeString } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { checkFinite, debuggingNans } from "./debug_nans.ts";
@@ -162,7 +163,8 @@ const EAGER: Evaluator = {
       backend.assertUsable(v.storage);
     }
     // Backend errors (buffer limits, a lost device) get the primitive's name.
-    const view = named(prim, () => runPrimitive(prim, views, params));
+    const aval = abstractEval(prim, inputs, params); // a Tensor is its own abstract value
+    const view = named(prim, () => runPrimitive(prim, views, params, aval));
     const out = new Tensor(view);
     if (debuggingNans() && view.storage.refs === 1) checkFinite(prim, inputs, out, view);
     return out;

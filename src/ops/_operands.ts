@@ -164,8 +164,9 @@ export function binary(
 ): Tensor {
   return composite(name, () => {
     let [x, y] = promoted(name, a, b, a);
-    if (computesInFloat(op) && !isFloat(x.dtype)) [x, y] = [toFloat(x), toFloat(y)];
-    if (refusesBool(op) && x.dtype === "bool") {
+    // Dtype first: float operands (the common case) skip the policy lookups.
+    if (!isFloat(x.dtype) && computesInFloat(op)) [x, y] = [toFloat(x), toFloat(y)];
+    if (x.dtype === "bool" && refusesBool(op)) {
       throw new TypeError(
         "sub: subtracting bool tensors is not supported (as in NumPy); use a.ne(b) for " +
           'exclusive or, or cast with astype("int32")',
@@ -180,13 +181,13 @@ export function binary(
 
 /** @internal Applies a unary elementwise primitive with its dtype policy (`DTYPE_POLICY`). */
 export function unary(op: Prim, x: Tensor): Tensor {
-  if (computesInFloat(op) && !isFloat(x.dtype)) {
+  if (!isFloat(x.dtype) && computesInFloat(op)) {
     return composite(op, () => apply(op, [toFloat(x)]));
   }
-  if (isIdentityOnIntegers(op) && !isFloat(x.dtype)) {
+  if (!isFloat(x.dtype) && isIdentityOnIntegers(op)) {
     return apply("reshape", [x], { shape: x.shape });
   }
-  if (refusesBool(op) && x.dtype === "bool") {
+  if (x.dtype === "bool" && refusesBool(op)) {
     throw new TypeError("neg: negating a bool tensor is not supported; use logicalNot()");
   }
   return apply(op, [x]);
