@@ -206,8 +206,12 @@ function finish(op: string, out: unknown, level: ForwardLevel, scope: Scope): [u
  *
  * @param fn A scalar-valued function of tensors.
  * @param primals The point.
- * @param vectors One direction per argument (or `null` leaves).
- * @returns `H·v` for each argument, with its tree structure.
+ * @param vectors One direction per argument, a tree like it (`null` leaves
+ *   for none). An argument without float tensors (integer indices, numbers,
+ *   strings) is held fixed: its vector must be `null`, and so is its result.
+ * @returns `H·v` for each argument, with its tree structure (`null` for a
+ *   fixed one). A float argument with a `null` vector still gets its
+ *   cross terms `H_{ij}·v_j`.
  * @example
  * ```ts
  * import { hvp, type Tensor, tensor } from "littlegrad";
@@ -221,11 +225,23 @@ export function hvp(
   primals: readonly unknown[],
   vectors: readonly unknown[],
 ): unknown[] {
-  const argnums = primals.map((_, i) => i);
-  const gradient = grad(fn as (...a: unknown[]) => Tensor, { argnums });
-  const [g, hv] = jvp((...args: unknown[]) => gradient(...args), primals, vectors);
+  // Arguments without float tensors are held fixed: closed over, not differentiated.
+  const moving = primals.map((_, i) => i).filter((i) =>
+    flattenTree(primals[i]).leaves.some((l) => l.value instanceof Tensor && isFloat(l.value.dtype))
+  );
+  if (moving.length === 0) return primals.map(() => null);
+  const of = (...ms: unknown[]) =>
+    (fn as (...a: unknown[]) => Tensor)(
+      ...primals.map((p, i) => (moving.includes(i) ? ms[moving.indexOf(i)] : p)),
+    );
+  const gradient = grad(of, { argnums: moving.map((_, k) => k) });
+  const [g, hv] = jvp(
+    (...ms: unknown[]) => gradient(...ms),
+    moving.map((i) => primals[i]),
+    moving.map((i) => vectors[i]),
+  );
   for (const x of flattenTree(g as Tree).leaves) (x.value as Tensor).dispose();
-  return hv as unknown[];
+  return primals.map((_, i) => (moving.includes(i) ? (hv as unknown[])[moving.indexOf(i)] : null));
 }
 
 /** Options of `jacfwd`, `jacrev` and `hessian`. */

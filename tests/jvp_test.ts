@@ -16,7 +16,7 @@ import {
   jacrev,
   jvp,
   memoryStats,
-  type Tensor,
+  Tensor,
   tensor,
   vjp,
 } from "../mod.ts";
@@ -283,4 +283,16 @@ testBoth("jacfwd and hessian close over pytree arguments they do not differentia
   assert.deepEqual(h.shape, [2, 2]);
   const hv = await h.array() as number[][];
   assertClose(hv[0][1], hv[1][0], { atol: 1e-5, label: "the Hessian is symmetric" });
+});
+
+testBoth("hvp holds arguments without float tensors fixed (integer indices)", async () => {
+  const f = (w: Tensor, x: Tensor, ids: Tensor) => w.mul(x).take(ids, 0).square().sum();
+  const [w, x, ids] = [tensor([1, 2, 3]), tensor([1, 0.5, 2]), tensor([0, 2], { dtype: "int32" })];
+  const v = tensor([1, 0, 1]);
+  const [hw, hx, hi] = hvp(f, [w, x, ids], [v, null, null]);
+  const closed = hvp((z: Tensor) => f(z, x, ids), [w], [v])[0] as Tensor;
+  assert.deepEqual(await (hw as Tensor).array(), await closed.array());
+  assert.deepEqual(await (hw as Tensor).array(), [2, 0, 8], "H_ww·v = 2x²·v on the picked entries");
+  assert.ok(hx instanceof Tensor, "a float argument with a null vector still gets its cross terms");
+  assert.equal(hi, null, "the integer argument is held fixed");
 });
