@@ -133,7 +133,7 @@ export function jit<A extends unknown[], R>(
     }
     stats.lastRetrace = last === null ? "first call" : retraceReason(last, signature);
     if (opts.log) console.log(`jit: tracing ${name}: ${stats.lastRetrace}`);
-    const program = traceProgram(fn, args, leaves, statics);
+    const program = withNumberHint(leaves, () => traceProgram(fn, args, leaves, statics));
     stats.traces++;
     stats.compiles++;
     cache.set(key, program);
@@ -154,6 +154,24 @@ export function jit<A extends unknown[], R>(
     },
   });
   return jitted;
+}
+
+/**
+ * Runs `trace`; when it fails and a number argument was traced, the error
+ * says that numbers are traced (a number used as an axis, a shape or an
+ * index, or in JavaScript arithmetic, has to be static).
+ */
+function withNumberHint<T>(leaves: readonly Leaf[][], trace: () => T): T {
+  try {
+    return trace();
+  } catch (err) {
+    const numbers = leaves.flat().some((l) => typeof l.value === "number");
+    if (numbers && err instanceof Error && !/staticArgnums/.test(err.message)) {
+      err.message += " (jit traces number arguments as scalar tensors: a number used as an axis, " +
+        "a shape or an index, or in JavaScript arithmetic, must be marked with staticArgnums)";
+    }
+    throw err;
+  }
 }
 
 /** Describes every argument leaf that decides the trace. */

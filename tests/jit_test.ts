@@ -226,3 +226,18 @@ testBoth("a Tensor is not a number: JavaScript arithmetic on it throws", () => {
   assert.match(`${x}`, /^Tensor\(float32\[1\], /);
   x.dispose();
 });
+
+testBoth("jit: a traced number used as an axis or a shape says to make it static", async () => {
+  const x = tensor([[1, 2], [3, 4]]);
+  assert.throws(
+    () => jit((a: Tensor, k: number) => a.sum(k))(x, 1),
+    /^TypeError: sum: axis must be .* \(jit traces number arguments as scalar tensors: .*staticArgnums\)$/,
+  );
+  assert.throws(
+    () => jit((a: Tensor, n: number) => a.reshape([n]))(x, 4),
+    /^TypeError: reshape: .*staticArgnums\)$/,
+  );
+  const summed = jit((a: Tensor, k: number) => a.sum(k), { staticArgnums: 1 });
+  assert.deepEqual(await summed(x, 1).array(), [3, 7]);
+  x.dispose();
+});
