@@ -191,16 +191,18 @@ function customCall<A extends unknown[], R, Res>(
     const tapes = levels.filter((l): l is Tape =>
       l instanceof Tape && inputs.some(({ t }) => l.isActive(t))
     );
-    if (tapes.length === 0) {
-      if (hiddenLevels().some((l) => l instanceof Tape)) {
-        throw new TypeError(
-          `${name}: a custom gradient (customVjp, straightThrough, checkpoint) inside vmap or ` +
-            "jit under grad is not supported yet: the custom rule would be lost. Take the " +
-            "gradient inside (vmap(grad(f)), jit(grad(f))), or call it outside vmap and jit",
-        );
-      }
-      return fn(...args);
+    // Inside vmap or jit (a trace being made) under grad, the tape outside
+    // the trace cannot record this call's rule: refuse rather than lose it.
+    // Values of the trace are abstract; captured data is not (and is fine).
+    const traced = inputs.some(({ t }) => t.isTraced);
+    if (traced && hiddenLevels().some((l) => l instanceof Tape)) {
+      throw new TypeError(
+        `${name}: a custom gradient (customVjp, straightThrough, checkpoint) inside vmap or ` +
+          "jit under grad is not supported yet: the custom rule would be lost. Take the " +
+          "gradient inside the vmap or jit, with nothing differentiating outside it",
+      );
     }
+    if (tapes.length === 0) return fn(...args);
     const tape = tapes[0];
     // A forward level inside the tape would compute tangents of fwd's values
     // that the tape cannot see: then every level differentiates fn itself.
@@ -226,8 +228,10 @@ function customCall<A extends unknown[], R, Res>(
             `${name}: output ${path || "value"} is ${describe(value)}; the output must be tensors`,
           );
         }
-        // Each output a distinct new tensor, so the tape can tell them apart.
-        const fresh = seen.has(value)
+        // Each output a distinct new tensor, so the tape can tell them apart;
+        // with outer tapes always a new one, so only it is claimed by the
+        // custom step and fwd's own values (residuals) keep their equations.
+        const fresh = seen.has(value) || tapes.length > 1
           ? withoutLevel(tape, () => apply("reshape", [value], { shape: value.shape }))
           : value;
         seen.add(fresh);

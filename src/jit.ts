@@ -14,7 +14,7 @@
  * @module
  */
 
-import { hostTensor, weakKindOf } from "./core/interpreter.ts";
+import { hostTensor, weakKindOf, weakStorageDType, weakTensors } from "./core/interpreter.ts";
 import { describe } from "./core/errors.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { AbstractArg, evalTrace, type Trace, traceFunction, WeakNumber } from "./staging.ts";
@@ -166,9 +166,20 @@ function withNumberHint<T>(leaves: readonly Leaf[][], trace: () => T): T {
     return trace();
   } catch (err) {
     const numbers = leaves.flat().some((l) => typeof l.value === "number");
-    if (numbers && err instanceof Error && !/staticArgnums/.test(err.message)) {
-      err.message += " (jit traces number arguments as scalar tensors: a number used as an axis, " +
-        "a shape or an index, or in JavaScript arithmetic, must be marked with staticArgnums)";
+    // Only the library's own errors about a traced value get the hint.
+    if (
+      numbers && (err instanceof TypeError || err instanceof RangeError) &&
+      /Tensor|traced/.test(err.message) && !/staticArgnums/.test(err.message)
+    ) {
+      try {
+        Object.defineProperty(err, "message", {
+          value: err.message + " (jit traces number arguments as scalar tensors: a number used " +
+            "as an axis, a shape or an index, or in JavaScript arithmetic, must be marked with " +
+            "staticArgnums)",
+        });
+      } catch {
+        // A frozen error keeps its message.
+      }
     }
     throw err;
   }
@@ -190,7 +201,7 @@ function signatureOf(
     // The tree structure, then each leaf.
     out.push({
       where: `argument ${i}`,
-      describe: `tree ${leaves[i].map((l) => l.path).join(",")}`,
+      describe: `tree ${skeleton(arg)}`,
     });
     for (const { path, value } of leaves[i]) {
       const where = `argument ${i}${path ? ` at '${path}'` : ""}`;
@@ -201,6 +212,9 @@ function signatureOf(
 }
 
 function leafKey(name: string, where: string, value: unknown): string {
+  // A number traced by an enclosing jit stays a (weakly typed) number.
+  const weak = value instanceof Tensor ? weakTensors.get(value) : undefined;
+  if (weak) return `number (${weak})`;
   if (value instanceof Tensor) {
     if (value.disposed) value.view(name); // names the disposed argument
     return `${value.dtype} shape ${shapeString(value.shape)} on ${value.backend}`;
@@ -217,19 +231,66 @@ function leafKey(name: string, where: string, value: unknown): string {
   );
 }
 
-function staticKey(name: string, i: number, value: unknown): string {
-  try {
-    const text = JSON.stringify(value, (_k, v) => {
-      if (v instanceof Tensor) throw new TypeError("tensor");
-      return typeof v === "function" ? `function ${v.name}` : v;
-    });
-    return text ?? String(value);
-  } catch {
-    throw new TypeError(
-      `${name}: static argument ${i} must be a plain value (numbers, strings, arrays, objects), ` +
-        "not a tensor: pass tensors as dynamic arguments",
-    );
+/** Whether `x` is a tree node (an array or a plain object), as `flattenTree` walks. */
+function isNode(x: unknown): x is object {
+  if (Array.isArray(x)) return true;
+  if (x === null || typeof x !== "object") return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+/** The containers of a tree, leaves as `*`: `[]` and `{}`, `[[]]` and `[[],[]]` differ. */
+function skeleton(tree: unknown): string {
+  if (Array.isArray(tree)) return `[${tree.map(skeleton).join(",")}]`;
+  if (isNode(tree)) {
+    return `{${
+      Object.entries(tree).map(([k, v]) => `${JSON.stringify(k)}:${skeleton(v)}`).join(",")
+    }}`;
   }
+  return "*";
+}
+
+/** Identities for static values compared by identity (functions, class instances). */
+const identities = new WeakMap<object, number>();
+let nextIdentity = 0;
+
+/**
+ * The cache key of a static argument: numbers exactly (NaN, ±Infinity and
+ * -0 apart), strings, plain arrays and objects by content, and functions,
+ * symbols and other objects (a Map, a class instance) by identity.
+ */
+function staticKey(name: string, i: number, value: unknown): string {
+  const seen = new Set<object>();
+  const key = (v: unknown): string => {
+    if (typeof v === "number") return Object.is(v, -0) ? "-0" : String(v);
+    if (typeof v === "string") return JSON.stringify(v);
+    if (typeof v === "bigint") return `${v}n`;
+    if (v === null || v === undefined || typeof v === "boolean") return String(v);
+    if (v instanceof Tensor) {
+      throw new TypeError(
+        `${name}: static argument ${i} contains a tensor: pass tensors as dynamic arguments`,
+      );
+    }
+    if (typeof v === "object" && isNode(v)) {
+      if (seen.has(v)) {
+        throw new TypeError(`${name}: static argument ${i} is circular; it cannot be a cache key`);
+      }
+      seen.add(v);
+      const text = Array.isArray(v)
+        ? `[${v.map(key).join(",")}]`
+        : `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${key(x)}`).join(",")}}`;
+      seen.delete(v);
+      return text;
+    }
+    // Functions, symbols and other objects: by identity.
+    const ref = v as object;
+    if (typeof v === "symbol") return `symbol ${String(v)}`;
+    if (!identities.has(ref)) identities.set(ref, nextIdentity++);
+    return `${typeof v === "function" ? `function ${(v as { name: string }).name}` : "object"} #${
+      identities.get(ref)
+    }`;
+  };
+  return key(value);
 }
 
 /** The first difference between two signatures, in words. */
@@ -255,6 +316,8 @@ function traceProgram<A extends unknown[], R>(
     if (statics.has(i)) return arg;
     const { unflatten } = flattenTree(arg);
     return unflatten(leaves[i].map(({ value }) => {
+      const weak = value instanceof Tensor ? weakTensors.get(value) : undefined;
+      if (weak) return new WeakNumber(weak, backend);
       if (value instanceof Tensor) {
         return new AbstractArg({ shape: value.shape, dtype: value.dtype, backend: value.backend });
       }
@@ -301,8 +364,8 @@ function run<R>(name: string, { trace, structure }: Program, leaves: readonly Le
     if (typeof value !== "number") return [];
     const kind = weakKindOf(value);
     const scalar = hostTensor(
-      kind === "float" ? new Float32Array([value]) : new Int32Array([value]),
-      kind === "float" ? "float32" : "int32",
+      weakStorageDType(kind) === "float32" ? new Float32Array([value]) : new Int32Array([value]),
+      weakStorageDType(kind),
       [],
       backend,
     );

@@ -24,6 +24,7 @@ import {
   leakedTracer,
   setEvaluator,
   type WeakKind,
+  weakStorageDType,
   weakTensors,
 } from "./core/interpreter.ts";
 import { closeScope, openScope, scoped } from "./core/scope.ts";
@@ -225,7 +226,7 @@ function stageArguments(
       }
       [shape, dtype, backend] = [node.shape, node.dtype, resolveBackend(node.backend)];
     } else if (node instanceof WeakNumber) {
-      const dtype = node.kind === "float" ? "float32" : "int32";
+      const dtype = weakStorageDType(node.kind);
       const [t, value] = staging.fresh([], dtype, resolveBackend(node.backend));
       weakTensors.set(t, node.kind);
       inputs.push(value);

@@ -163,6 +163,14 @@ export class Tensor {
     return this.shape.length;
   }
 
+  /**
+   * @internal Whether this is a value of a trace being made (`makeTrace`,
+   * `jit`, `vmap`): it has a shape and a dtype but no data.
+   */
+  get isTraced(): boolean {
+    return this.#view !== null && abstractStorages.has(this.#view.storage);
+  }
+
   /** Whether `dispose()` was called. */
   get disposed(): boolean {
     return this.#view === null;
@@ -420,9 +428,10 @@ export class Tensor {
 
   /**
    * A tensor is not a number: JavaScript arithmetic and comparisons on it
-   * (`x * 2`, `x > 0`, `+x`) throw a `TypeError` instead of giving `NaN` or
+   * (`x * 2`, `x > 0`, `-x`) throw a `TypeError` instead of giving `NaN` or
    * `false`. Use the ops (`x.mul(2)`, `x.gt(0)`) or read the value
-   * (`await x.item()`). Conversion to a string gives `toString()`.
+   * (`await x.item()`). String conversion and concatenation (`${x}`,
+   * `"x: " + x`) give `toString()`.
    *
    * @param hint What JavaScript converts to.
    * @returns The description, for a string conversion.
@@ -439,11 +448,15 @@ export class Tensor {
    * ```
    */
   [Symbol.toPrimitive](hint: string): string {
-    if (hint === "string") return this.toString();
+    if (hint !== "number") return this.toString();
+    const traced = this.#view !== null && abstractStorages.has(this.#view.storage);
     throw new TypeError(
       `a Tensor used as a number: ${this.toString()} in JavaScript arithmetic or a comparison; ` +
-        "use the tensor ops (x.mul(2), x.gt(0)), or read it with await x.item(). Inside jit, " +
-        "a number argument is traced: mark it with staticArgnums to use it as a JavaScript number",
+        "use the tensor ops (x.mul(2), x.gt(0)), or read it with await x.item()" +
+        (traced
+          ? ". Inside jit, a number argument is traced: mark it with staticArgnums to use it " +
+            "as a JavaScript number"
+          : ""),
     );
   }
 

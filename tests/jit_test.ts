@@ -21,6 +21,7 @@ import {
   tensor,
   valueAndGrad,
   vmap,
+  where,
 } from "../mod.ts";
 import { testBoth } from "./_helpers.ts";
 
@@ -130,7 +131,7 @@ testBoth(
     assert.equal(fixed.stats.lastRetrace, "argument 1: static 3 → static 4");
     assert.throws(
       () => jit(twice, { staticArgnums: 0 })(x, 3),
-      /static argument 0 must be a plain value/,
+      /static argument 0 contains a tensor: pass tensors as dynamic arguments/,
     );
   },
 );
@@ -241,3 +242,60 @@ testBoth("jit: a traced number used as an axis or a shape says to make it static
   assert.deepEqual(await summed(x, 1).array(), [3, 7]);
   x.dispose();
 });
+
+testBoth(
+  "jit: numbers of every kind type and round as in eager (big integers, -0, masks)",
+  async () => {
+    const x = tensor([1, 2, 3]);
+    const add = jit((a: Tensor, n: number) => a.add(n));
+    for (const n of [3e9, 2 ** 53, 1e40, -0, 0, 0.5, -1e30, Infinity, NaN]) {
+      await same(add(x, n), x.add(n), `x + ${n}`);
+    }
+    const div = jit((a: Tensor, n: number) => a.div(n));
+    await same(div(x, -0), x.div(-0), "x / -0 is -Infinity");
+    const ints = tensor([1, 2], { dtype: "int32" });
+    assert.throws(() => ints.add(3e9), RangeError);
+    assert.throws(() => add(ints, 3e9), RangeError);
+    // A mask value far below float32's range of integers.
+    const logits = tensor([[1, 2, 3]]);
+    const mask = tensor([[1, 1, 0]], { dtype: "bool" });
+    const masked = (l: Tensor, m: Tensor, fill: number) => where(m, l, fill).softmax(-1);
+    await same(jit(masked)(logits, mask, -1e30), masked(logits, mask, -1e30), "masked softmax");
+  },
+);
+
+testBoth("jit: static values and tree structures are keyed exactly", async () => {
+  const x = tensor([1, 2]);
+  const scale = jit((a: Tensor, s: number) => a.div(s), { staticArgnums: 1 });
+  for (const s of [Infinity, NaN, -Infinity, 0, -0]) await same(scale(x, s), x.div(s), `x / ${s}`);
+  const apply = jit((a: Tensor, f: (t: Tensor) => Tensor) => f(a), { staticArgnums: 1 });
+  await same(apply(x, (t) => t.exp()), x.exp(), "first lambda");
+  await same(apply(x, (t) => t.neg()), x.neg(), "a second lambda is a new key");
+  const count = jit((a: Tensor, xs: unknown[]) => a.add(xs.length));
+  await same(count(x, [[]]), x.add(1), "[[]]");
+  await same(count(x, [[], []]), x.add(2), "[[], []] is another structure");
+});
+
+testBoth("jit inside jit keeps numbers weakly typed", async () => {
+  const inner = jit((a: Tensor, s: number) => a.mul(s));
+  const outer = jit((a: Tensor, s: number) => inner(a, s));
+  const half = tensor([1, 2]).astype("float16");
+  await same(outer(half, 0.5), half.mul(0.5), "float16 × number");
+  const small = tensor([1, 2], { dtype: "int8" });
+  await same(outer(small, 3), small.mul(3), "int8 × integer");
+});
+
+testBoth(
+  "a Tensor in string concatenation gives its description; the jit hint is only for traced values",
+  () => {
+    const x = tensor([1]);
+    assert.equal("x: " + x, `x: ${x}`);
+    assert.throws(() => -(x as unknown as number), (err: Error) => !/jit/.test(err.message));
+    assert.throws(
+      () => jit((a: Tensor, n: number) => a.mul(n).reshape([5]))(x, 2),
+      (err: Error) => !/staticArgnums/.test(err.message),
+      "an unrelated error gets no hint",
+    );
+    x.dispose();
+  },
+);

@@ -193,15 +193,26 @@ export function setEvaluator(next: Evaluator | null): () => void {
  * operand's dtype (`float`: a non-integer; `int8`/`int32`: an integer that
  * fits it).
  */
-export type WeakKind = "float" | "int8" | "int32";
+export type WeakKind = "float" | "int8" | "int32" | "wide" | "negzero";
 
 /** @internal The traced scalars that stand for plain numbers, with their kind. */
 export const weakTensors = new WeakMap<Tensor, WeakKind>();
 
 /** @internal The weak kind of the number `value`. */
 export function weakKindOf(value: number): WeakKind {
-  if (!Number.isInteger(value)) return "float";
-  return value >= -128 && value <= 127 ? "int8" : "int32";
+  if (!Number.isInteger(value)) return "float"; // also NaN and ±Infinity
+  if (Object.is(value, -0)) return "negzero"; // types as an integer, keeps its sign next to floats
+  if (value >= -128 && value <= 127) return "int8";
+  return value >= -(2 ** 31) && value < 2 ** 31 ? "int32" : "wide";
+}
+
+/**
+ * @internal The dtype a traced number of `kind` is stored in: int32 for
+ * integers that fit it, float32 otherwise (as eager rounds a number next to
+ * a float32 tensor).
+ */
+export function weakStorageDType(kind: WeakKind): "float32" | "int32" {
+  return kind === "int8" || kind === "int32" ? "int32" : "float32";
 }
 
 /**

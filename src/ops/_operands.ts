@@ -109,13 +109,14 @@ export function promoted(
 function weakKindDType(op: string, kind: WeakKind, dtype: DType): DType {
   if (isFloat(dtype)) return dtype;
   if (kind === "float") return "float32";
-  if (dtype === "int8" && kind === "int32") {
+  const target = dtype === "int8" ? "int8" : "int32";
+  if (kind === "wide" || (target === "int8" && kind === "int32")) {
     throw new RangeError(
-      `${op}: the traced number does not fit the tensor's dtype int8 ([-128, 127]); ` +
+      `${op}: the traced number does not fit the tensor's dtype ${target}; ` +
         "cast the tensor first with astype",
     );
   }
-  return dtype === "int8" ? "int8" : "int32";
+  return target;
 }
 
 /** @internal `x` as a bool tensor (non-zero is true); a number becomes a bool scalar. */
