@@ -225,23 +225,44 @@ export function hvp(
   primals: readonly unknown[],
   vectors: readonly unknown[],
 ): unknown[] {
-  // Arguments without float tensors are held fixed: closed over, not differentiated.
-  const moving = primals.map((_, i) => i).filter((i) =>
-    flattenTree(primals[i]).leaves.some((l) => l.value instanceof Tensor && isFloat(l.value.dtype))
+  // Only float tensor leaves are differentiated; the rest (integer indices,
+  // numbers, strings) is held fixed: closed over.
+  const trees = primals.map((p) => flattenTree(p));
+  const slots: { arg: number; leaf: number; path: string }[] = [];
+  trees.forEach((tree, arg) =>
+    tree.leaves.forEach(({ value, path }, leaf) => {
+      if (value instanceof Tensor && isFloat(value.dtype)) slots.push({ arg, leaf, path });
+    })
   );
-  if (moving.length === 0) return primals.map(() => null);
-  const of = (...ms: unknown[]) =>
-    (fn as (...a: unknown[]) => Tensor)(
-      ...primals.map((p, i) => (moving.includes(i) ? ms[moving.indexOf(i)] : p)),
+  if (slots.length === 0) return primals.map(() => null);
+  const slotOf = (arg: number, leaf: number) =>
+    slots.findIndex((s) => s.arg === arg && s.leaf === leaf);
+  const rebuild = (pick: (slot: number, value: unknown) => unknown) =>
+    trees.map((tree, arg) =>
+      tree.unflatten(tree.leaves.map(({ value }, leaf) => pick(slotOf(arg, leaf), value)))
     );
-  const gradient = grad(of, { argnums: moving.map((_, k) => k) });
+  const of = (...ts: Tensor[]) =>
+    (fn as (...a: unknown[]) => Tensor)(...rebuild((k, value) => (k >= 0 ? ts[k] : value)));
+  // Each slot's direction: the vector leaf at the same path (null: none).
+  const directions = slots.map(({ arg, path }) => {
+    const v = vectors[arg];
+    if (v === null || v === undefined) return null;
+    const found = flattenTree(v).leaves.find((l) => l.path === path)?.value;
+    return found instanceof Tensor ? found : null;
+  });
+  const gradient = grad(of, { argnums: slots.map((_, k) => k) }) as (
+    ...ts: Tensor[]
+  ) => Tensor[];
   const [g, hv] = jvp(
-    (...ms: unknown[]) => gradient(...ms),
-    moving.map((i) => primals[i]),
-    moving.map((i) => vectors[i]),
+    (...ts: Tensor[]) => gradient(...ts),
+    slots.map(({ arg, leaf }) => trees[arg].leaves[leaf].value as Tensor),
+    directions,
   );
   for (const x of flattenTree(g as Tree).leaves) (x.value as Tensor).dispose();
-  return primals.map((_, i) => (moving.includes(i) ? (hv as unknown[])[moving.indexOf(i)] : null));
+  const products = hv as Tensor[];
+  return rebuild((k) => (k >= 0 ? products[k] : null)).map((tree, arg) =>
+    slots.some((s) => s.arg === arg) ? tree : null
+  );
 }
 
 /** Options of `jacfwd`, `jacrev` and `hessian`. */

@@ -296,3 +296,14 @@ testBoth("hvp holds arguments without float tensors fixed (integer indices)", as
   assert.ok(hx instanceof Tensor, "a float argument with a null vector still gets its cross terms");
   assert.equal(hi, null, "the integer argument is held fixed");
 });
+
+testBoth("hvp on pytrees differentiates only the float leaves", async () => {
+  const f = (p: { w: Tensor; idx: Tensor; s: number }) => p.w.pow(3).take(p.idx, 0).sum().mul(p.s);
+  const p = { w: tensor([1, 2]), idx: tensor([0, 1], { dtype: "int32" }), s: 2 };
+  const [hv] = hvp(f, [p], [{ w: tensor([1, 1]), idx: null, s: null }]) as {
+    w: Tensor;
+    idx: null;
+  }[];
+  assert.deepEqual(await hv.w.array(), [12, 24], "H = diag(6·s·w) = diag(12, 24)");
+  assert.equal(hv.idx, null);
+});
