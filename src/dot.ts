@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Equation, Tape } from "./tape.ts";
+import { type CustomStep, type Equation, Tape } from "./tape.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { describe } from "./core/errors.ts";
@@ -108,24 +108,38 @@ function render(
     id(t);
     declare(t);
   }
-  tape.equations.forEach((e: Equation, i) => {
+  tape.steps.forEach((e, i) => {
     for (const x of e.inputs) {
       id(x);
       declare(x);
     }
-    id(e.output);
-    const params = Object.entries(e.params)
-      .map(([k, v]) => `${k}=${Array.isArray(v) ? shapeString(v) : String(v)}`)
-      .join(" ");
-    const label = params ? `${e.prim}\\n${escapeString(params)}` : e.prim;
-    lines.push(`  e${i} [shape=oval, label="${label}", fontsize=10, margin="0.05,0.02"];`);
+    const produced = outputsOf(e);
+    produced.forEach(id);
+    const label = "pullback" in e ? escapeString(e.name) : primitiveLabel(e);
+    const shape = "pullback" in e ? "box, style=rounded" : "oval";
+    lines.push(`  e${i} [shape=${shape}, label="${label}", fontsize=10, margin="0.05,0.02"];`);
     e.inputs.forEach((x) => lines.push(`  ${id(x)} -> e${i};`));
-    lines.push(`  e${i} -> ${id(e.output)};`);
-    declare(e.output);
+    for (const t of produced) {
+      lines.push(`  e${i} -> ${id(t)};`);
+      declare(t);
+    }
   });
   for (const t of outputs) declare(t);
   lines.push("}");
   return lines.join("\n") + "\n";
+}
+
+/** The tensors a tape step produced: an equation's output, a custom step's outputs. */
+function outputsOf(step: Equation | CustomStep): readonly Tensor[] {
+  return "pullback" in step ? step.outputs : [step.output];
+}
+
+/** An equation's node label: the primitive and its parameters. */
+function primitiveLabel(e: Equation): string {
+  const params = Object.entries(e.params)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? shapeString(v) : String(v)}`)
+    .join(" ");
+  return params ? `${e.prim}\\n${escapeString(params)}` : e.prim;
 }
 
 function isPullback(x: unknown): x is Pullback {
@@ -219,7 +233,7 @@ export async function toDot(
     const gradText = new Map<Tensor, string>();
     const all = [
       ...tape.inputs,
-      ...tape.equations.flatMap((e) => [...e.inputs, e.output]),
+      ...tape.steps.flatMap((e) => [...e.inputs, ...outputsOf(e)]),
       ...outs,
     ];
     if (values) await readSmall(all, maxValues, valueText);
@@ -263,14 +277,14 @@ async function pullbackDot(pullback: Pullback, opts: ToDotOptions): Promise<stri
     );
   }
   const tape = pullback.tape;
-  const consumed = new Set(tape.equations.flatMap((e) => e.inputs));
-  const outs = tape.equations.map((e) => e.output).filter((t) => !consumed.has(t));
+  const consumed = new Set(tape.steps.flatMap((e) => e.inputs));
+  const outs = tape.steps.flatMap(outputsOf).filter((t) => !consumed.has(t));
   const labels = new Map<Tensor, string>();
   tape.inputs.forEach((t, i) => labels.set(t, names[i] ?? `in${i}`));
   outs.forEach((t, i) => labels.set(t, outs.length === 1 ? "out" : `out${i}`));
   const valueText = new Map<Tensor, string>();
   if (values) {
-    const all = [...tape.inputs, ...tape.equations.flatMap((e) => [...e.inputs, e.output])];
+    const all = [...tape.inputs, ...tape.steps.flatMap((e) => [...e.inputs, ...outputsOf(e)])];
     if (all.some((t) => t.disposed)) {
       throw new ReferenceError("toDot: the pullback was disposed; its values are gone");
     }

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  checkpoint,
   grad,
   memoryStats,
   printTrace,
@@ -160,3 +161,21 @@ Deno.test({
     for (const t of [p.w, p.b, x]) t.dispose();
   },
 });
+
+testBoth(
+  "toDot draws a custom step (checkpoint) as one node connected to its inputs and outputs",
+  async () => {
+    const layer = checkpoint((h: Tensor) => h.tanh().mul(2));
+    const x = tensor([0.5, -1]);
+    const dot = await toDot((z: Tensor) => layer(z.mul(3)).exp(), [x], { grads: true });
+    assert.match(dot, /e(\d+) \[shape=box, style=rounded, label="checkpoint\(fn\)"/);
+    const node = dot.match(/e(\d+) \[shape=box/)![1];
+    assert.match(dot, new RegExp(`t\\d+ -> e${node};`), "the checkpoint has an input edge");
+    assert.match(dot, new RegExp(`e${node} -> t\\d+;`), "and an output edge");
+    assert.doesNotMatch(dot, /label="tanh"/, "its inside is not drawn");
+    // The gradient reaches the input through the custom step.
+    // d/dx exp(2·tanh(3x)) at 0.5 is 6.627.
+  assert.match(dot, /label="\{ arg0 \| f32\[2\] \| grad \[6\.627, /);
+    x.dispose();
+  },
+);
