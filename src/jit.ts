@@ -66,7 +66,10 @@ interface LeafSignature {
 
 interface Program {
   trace: Trace;
+  /** The result's tree (its tensors are traced values: only the structure is used). */
   structure: unknown;
+  /** Per result leaf: the value of a non-tensor leaf, null for a tensor. */
+  fixed: ({ value: unknown } | null)[];
 }
 
 /**
@@ -326,15 +329,19 @@ function traceProgram<A extends unknown[], R>(
     }));
   });
   let structure: unknown;
+  let fixed: ({ value: unknown } | null)[] = [];
   const trace = traceFunction(
     (...a: unknown[]) => {
       structure = (fn as (...a: unknown[]) => unknown)(...a);
-      return structure;
+      // Non-tensor results (a number, a string) are returned as they were.
+      const results = flattenTree(structure).leaves.map((l) => l.value);
+      fixed = results.map((v) => (v instanceof Tensor ? null : { value: v }));
+      return results.filter((v) => v instanceof Tensor);
     },
     specArgs,
     false,
   );
-  return { trace, structure };
+  return { trace, structure, fixed };
 }
 
 /** The backend of the first tensor argument, or the current default. */
@@ -346,7 +353,11 @@ function defaultBackend(leaves: readonly Leaf[][]): BackendName {
 }
 
 /** Runs a cached program on this call's arguments. */
-function run<R>(name: string, { trace, structure }: Program, leaves: readonly Leaf[][]): R {
+function run<R>(
+  name: string,
+  { trace, structure, fixed }: Program,
+  leaves: readonly Leaf[][],
+): R {
   for (const { data } of trace.constants) {
     if (data instanceof Tensor && data.disposed) {
       throw new ReferenceError(
@@ -358,7 +369,7 @@ function run<R>(name: string, { trace, structure }: Program, leaves: readonly Le
     }
   }
   const backend = resolveBackend(trace.backend);
-  const numbers: Tensor[] = [];
+  const numbers = new Map<Tensor, number>();
   const inputs = leaves.flat().flatMap(({ value }) => {
     if (value instanceof Tensor) return [value];
     if (typeof value !== "number") return [];
@@ -369,14 +380,20 @@ function run<R>(name: string, { trace, structure }: Program, leaves: readonly Le
       [],
       backend,
     );
-    numbers.push(scalar);
+    numbers.set(scalar, value);
     return [scalar];
   });
-  let outputs: Tensor[] = [];
   try {
-    outputs = evalTrace(trace, inputs);
-    return flattenTree(structure).unflatten(outputs) as R;
+    const outputs = evalTrace(trace, inputs);
+    let k = 0;
+    const results = fixed.map((f) => {
+      if (f) return f.value;
+      const t = outputs[k++];
+      // A number argument returned as it is comes back as that number.
+      return numbers.has(t) ? numbers.get(t) : t;
+    });
+    return flattenTree(structure).unflatten(results) as R;
   } finally {
-    for (const t of numbers) if (!outputs.includes(t)) t.dispose();
+    for (const t of numbers.keys()) t.dispose();
   }
 }

@@ -249,6 +249,9 @@ function stageArguments(
       );
     } else return node; // numbers, strings, functions: passed through as they are
     const [t, value] = staging.fresh(shape, dtype, backend);
+    // A number traced by an enclosing trace stays a weakly typed number.
+    const weak = node instanceof Tensor ? weakTensors.get(node) : undefined;
+    if (weak) weakTensors.set(t, weak);
     inputs.push(value);
     paths.push(path);
     return t;

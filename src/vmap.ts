@@ -9,7 +9,7 @@
  * @module
  */
 
-import { apply, hostTensor } from "./core/interpreter.ts";
+import { apply, hostTensor, weakTensors } from "./core/interpreter.ts";
 import { scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { resolveBackend } from "./backends.ts";
@@ -82,7 +82,12 @@ export function vmap<A extends unknown[], R>(
     const specArgs = args.map((arg, i) => {
       const { leaves: argLeaves, unflatten } = flattenTree(arg);
       return unflatten(argLeaves.map((leaf) => {
+        // Numbers (also one traced by an enclosing jit) pass through unbatched.
         if (!(leaf.value instanceof Tensor)) return leaf.value;
+        if (weakTensors.has(leaf.value)) {
+          leaves.push({ leaf, axis: null });
+          return leaf.value;
+        }
         const t = leaf.value;
         const where = `argument ${i}${leaf.path ? ` at '${leaf.path}'` : ""}`;
         const given = axes[i];

@@ -299,3 +299,24 @@ testBoth(
     x.dispose();
   },
 );
+
+testBoth(
+  "jit returns numbers and other non-tensor results as they are, and vmap inside it passes numbers through",
+  async () => {
+    const x = tensor([1, 2]);
+    const f = jit((a: Tensor, n: number) => ({ y: a.mul(n), n, tag: "scaled" }));
+    const live = memoryStats().liveTensors;
+    for (const n of [2.5, 3.5]) {
+      const r = f(x, n);
+      assert.equal(r.n, n, "a number argument returned comes back as the call's number");
+      assert.equal(r.tag, "scaled");
+      assert.deepEqual(await r.y.array(), [n, 2 * n]);
+      r.y.dispose();
+    }
+    assert.equal(memoryStats().liveTensors, live, "nothing leaked");
+    const rows = tensor([[1, 2], [3, 4]]);
+    const g = (r: Tensor, s: number) => vmap((e: Tensor, k: number) => e.mul(k).sum())(r, s);
+    await same(jit(g)(rows, 2), g(rows, 2), "jit(vmap) with a number argument");
+    x.dispose();
+  },
+);
