@@ -153,6 +153,7 @@ export function jit<A extends unknown[], R>(
   Object.defineProperty(jitted, "trace", {
     value: (...args: A) => {
       const leaves = args.map((a, i) => (statics.has(i) ? [] : flattenTree(a).leaves));
+      signatureOf(name, args, leaves, statics); // the same checks as a call
       return traceProgram(fn, args, leaves, statics).trace;
     },
   });
@@ -195,7 +196,11 @@ function signatureOf(
   leaves: readonly Leaf[][],
   statics: ReadonlySet<number>,
 ): LeafSignature[] {
-  const out: LeafSignature[] = [{ where: "arguments", describe: String(args.length) }];
+  const out: LeafSignature[] = [
+    { where: "arguments", describe: String(args.length) },
+    // Where the program runs: the tensors' backend, or the default one.
+    { where: "backend", describe: defaultBackend(leaves) },
+  ];
   args.forEach((arg, i) => {
     if (statics.has(i)) {
       out.push({ where: `argument ${i}`, describe: `static ${staticKey(name, i, arg)}` });
