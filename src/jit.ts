@@ -81,6 +81,10 @@ interface Program {
  * pure: it may not read values (`data`, `item`), and JavaScript arithmetic
  * on a traced number throws; use ops, or `staticArgnums`.
  *
+ * A traced number travels as a float32 (or int32) scalar, so next to a
+ * float16 tensor it is rounded twice (to float32, then float16), which can
+ * differ from eager's single rounding in the last bit for rare values.
+ *
  * Today the cached program replays its primitives one kernel each (no
  * fusion yet); what `jit` already saves is the tracing, and it is what the
  * fused compiler will run. Composes with `grad`, `jvp` and `vmap` both ways.
