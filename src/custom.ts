@@ -12,7 +12,13 @@
  * @module
  */
 
-import { hiddenLevels, isTracing, visibleLevels, withoutLevel } from "./core/interpreter.ts";
+import {
+  hiddenLevels,
+  isTracing,
+  visibleLevels,
+  weakTensors,
+  withoutLevel,
+} from "./core/interpreter.ts";
 import { closeScope, openScope, releaseScope } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { apply } from "./core/interpreter.ts";
@@ -123,7 +129,9 @@ function recompute<A extends unknown[]>(
   const slots: { arg: number; leaf: number }[] = [];
   trees.forEach((tree, arg) =>
     tree.leaves.forEach(({ value }, leaf) => {
-      if (value instanceof Tensor && isFloat(value.dtype)) slots.push({ arg, leaf });
+      if (value instanceof Tensor && isFloat(value.dtype) && !weakTensors.has(value)) {
+        slots.push({ arg, leaf });
+      }
     })
   );
   const slotOf = (arg: number, leaf: number) =>

@@ -15,7 +15,7 @@ import { isFloat } from "./dtype.ts";
 import { JVP_RULES } from "./jvp_rules.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { shapeString } from "./shape.ts";
-import { apply, pushTrace, type TraceLevel } from "./core/interpreter.ts";
+import { apply, pushTrace, type TraceLevel, weakTensors } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, openScope, type Scope, scoped } from "./core/scope.ts";
@@ -231,7 +231,9 @@ export function hvp(
   const slots: { arg: number; leaf: number; path: string }[] = [];
   trees.forEach((tree, arg) =>
     tree.leaves.forEach(({ value, path }, leaf) => {
-      if (value instanceof Tensor && isFloat(value.dtype)) slots.push({ arg, leaf, path });
+      if (value instanceof Tensor && isFloat(value.dtype) && !weakTensors.has(value)) {
+        slots.push({ arg, leaf, path });
+      }
     })
   );
   if (slots.length === 0) return primals.map(() => null);

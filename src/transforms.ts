@@ -6,7 +6,7 @@
  */
 
 import { Tape } from "./tape.ts";
-import { apply, isTracing, pushTrace } from "./core/interpreter.ts";
+import { apply, isTracing, pushTrace, weakTensors } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, detachScope, openScope, type Scope, scoped } from "./core/scope.ts";
@@ -111,10 +111,13 @@ function traceCall(
     for (const i of argnums) {
       const { leaves, unflatten } = flattenTree(args[i]);
       const aliases = leaves.map(({ path, value }) => {
-        if (!(value instanceof Tensor)) {
+        // A number traced by jit is still a number here, as in eager mode.
+        if (!(value instanceof Tensor) || weakTensors.has(value)) {
           defuse(value);
           throw new TypeError(
-            `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${describe(value)}; ` +
+            `${op}: argument ${i}${path ? ` at '${path}'` : ""} is ${
+              value instanceof Tensor ? "a number (traced by jit)" : describe(value)
+            }; ` +
               "only tensors can be differentiated (pass other values in arguments not listed in argnums)",
           );
         }

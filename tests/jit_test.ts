@@ -8,8 +8,10 @@
 
 import assert from "node:assert/strict";
 import {
+  checkpoint,
   debugNans,
   grad,
+  hvp,
   jit,
   jvp,
   memoryStats,
@@ -320,3 +322,20 @@ testBoth(
     x.dispose();
   },
 );
+
+testBoth("inside jit a traced number is still a number to grad, hvp and checkpoint", async () => {
+  const x = tensor([1, 2]);
+  const f = (a: Tensor, s: number) => a.pow(3).sum().mul(s);
+  assert.throws(
+    () => jit(grad(f, { argnums: 1 }))(x, 3.5),
+    /argument 1 is a number \(traced by jit\)/,
+  );
+  const [eagerH, eagerS] = hvp(f, [x, 3], [tensor([1, 1]), null]);
+  const [jitH, jitS] = jit((a: Tensor, s: number) => hvp(f, [a, s], [tensor([1, 1]), null]))(x, 3);
+  await same(jitH as Tensor, eagerH as Tensor, "hvp inside jit");
+  assert.equal(eagerS, null);
+  assert.equal(jitS, null, "the number is held fixed, as in eager mode");
+  const saved = checkpoint((a: Tensor, s: number) => a.tanh().mul(s));
+  const g = (a: Tensor, s: number) => grad((z: Tensor) => saved(z, s).sum())(a);
+  await same(jit(g)(x, 3), g(x, 3), "checkpoint with a number inside jit");
+});
