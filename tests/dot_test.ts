@@ -175,7 +175,7 @@ testBoth(
     assert.doesNotMatch(dot, /label="tanh"/, "its inside is not drawn");
     // The gradient reaches the input through the custom step.
     // d/dx exp(2·tanh(3x)) at 0.5 is 6.627.
-  assert.match(dot, /label="\{ arg0 \| f32\[2\] \| grad \[6\.627, /);
+    assert.match(dot, /label="\{ arg0 \| f32\[2\] \| grad \[6\.627, /);
     x.dispose();
   },
 );
