@@ -46,10 +46,13 @@ export interface CustomStep {
  * and its output then becomes active too; everything else is a constant.
  */
 export class Tape implements TraceLevel {
-  /** Equations in execution order. */
-  readonly equations: Equation[] = [];
   /** The equations and the custom steps together, in execution order (what the reverse sweep replays). */
   readonly steps: (Equation | CustomStep)[] = [];
+
+  /** The primitive equations among the steps, in execution order. */
+  get equations(): Equation[] {
+    return this.steps.filter((s): s is Equation => !("pullback" in s));
+  }
   /** The traced function's inputs (the variables gradients are taken for). */
   readonly inputs: Tensor[] = [];
   #active = new Set<number>();
@@ -81,9 +84,7 @@ export class Tape implements TraceLevel {
     // A primitive without a VJP rule (stopGradient) passes no derivative:
     // its output stays inactive, like a constant.
     if (VJP_RULES[prim] === null) return;
-    const equation = { prim, inputs, output, params };
-    this.equations.push(equation);
-    this.steps.push(equation);
+    this.steps.push({ prim, inputs, output, params });
     this.#active.add(output.id);
   }
 
