@@ -13,6 +13,7 @@
  */
 
 import {
+  alias,
   hiddenLevels,
   isTracing,
   visibleLevels,
@@ -21,7 +22,6 @@ import {
 } from "./core/interpreter.ts";
 import { closeScope, openScope, releaseScope } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
-import { apply } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { isFloat } from "./dtype.ts";
 import { shapeString } from "./shape.ts";
@@ -240,7 +240,7 @@ function customCall<A extends unknown[], R, Res>(
         // with outer tapes always a new one, so only it is claimed by the
         // custom step and fwd's own values (residuals) keep their equations.
         const fresh = seen.has(value) || tapes.length > 1
-          ? withoutLevel(tape, () => apply("reshape", [value], { shape: value.shape }))
+          ? withoutLevel(tape, () => alias(value))
           : value;
         seen.add(fresh);
         return fresh;

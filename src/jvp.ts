@@ -15,7 +15,7 @@ import { isFloat } from "./dtype.ts";
 import { JVP_RULES } from "./jvp_rules.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { shapeString } from "./shape.ts";
-import { apply, pushTrace, type TraceLevel, weakTensors } from "./core/interpreter.ts";
+import { alias, pushTrace, type TraceLevel, weakTensors } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, openScope, type Scope, scoped } from "./core/scope.ts";
@@ -34,11 +34,6 @@ class ForwardLevel implements TraceLevel {
     const t = JVP_RULES[prim](tangents, { prim, inputs, output, params });
     if (t !== null) this.tangents.set(output.id, t);
   }
-}
-
-/** A new handle on `t`'s value (so each level's inputs have ids of their own). */
-function alias(t: Tensor): Tensor {
-  return apply("reshape", [t], { shape: t.shape });
 }
 
 /** Flattens `trees` (a list of pytrees) into their tensor leaves, with paths. */

@@ -6,7 +6,7 @@
  */
 
 import { Tape } from "./tape.ts";
-import { apply, isTracing, pushTrace, weakTensors } from "./core/interpreter.ts";
+import { alias, isTracing, pushTrace, weakTensors } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, detachScope, openScope, type Scope, scoped } from "./core/scope.ts";
@@ -68,11 +68,6 @@ function defuse(value: unknown): void {
 /** Defuses `value` and every promise among its tree's leaves. */
 function defuseTree(value: unknown): void {
   for (const { value: leaf } of flattenTree(value).leaves) defuse(leaf);
-}
-
-/** A new tensor sharing `t`'s data, connected to `t` on every active tape. */
-function alias(t: Tensor): Tensor {
-  return apply("reshape", [t], { shape: t.shape });
 }
 
 interface Traced {

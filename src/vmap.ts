@@ -9,7 +9,7 @@
  * @module
  */
 
-import { apply, hostTensor, weakTensors } from "./core/interpreter.ts";
+import { alias, apply, hostTensor, weakTensors } from "./core/interpreter.ts";
 import { scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { resolveBackend } from "./backends.ts";
@@ -170,7 +170,7 @@ export function vmap<A extends unknown[], R>(
         // and a result returned twice is two tensors.
         const fresh = seen.has(placed) || leaves.some(({ leaf }) => leaf.value === placed) ||
             trace.constants.some((c) => c.data === placed)
-          ? apply("reshape", [placed], { shape: placed.shape })
+          ? alias(placed)
           : placed;
         seen.add(fresh);
         return fresh;

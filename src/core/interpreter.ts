@@ -264,6 +264,14 @@ export function apply<P extends Prim>(
   return out;
 }
 
+/**
+ * @internal A new tensor with `t`'s value (a `reshape` to its own shape, a
+ * view): a handle of its own that every level sees as derived from `t`.
+ */
+export function alias(t: Tensor): Tensor {
+  return apply("reshape", [t], { shape: t.shape });
+}
+
 /** @internal A tensor holding `host` (of `dtype`, `shape`) on `backend`. */
 export function hostTensor(host: HostArray, dtype: DType, shape: Shape, backend: Backend): Tensor {
   return evaluator.constant(host, dtype, shape, backend);
