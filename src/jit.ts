@@ -20,7 +20,7 @@ import { type BackendName, resolveBackend } from "./backends.ts";
 import { AbstractArg, evalTrace, type Trace, traceFunction, WeakNumber } from "./staging.ts";
 import { shapeString } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
-import { flattenTree, type Leaf } from "./tree.ts";
+import { flattenTree, isNode, type Leaf } from "./tree.ts";
 
 /** Options of `jit`. */
 export interface JitOptions {
@@ -241,14 +241,6 @@ function leafKey(name: string, where: string, value: unknown): string {
     `${name}: ${where} is ${describe(value)}; jit traces tensors and numbers (in pytrees): ` +
       "mark the argument with staticArgnums to pass other values",
   );
-}
-
-/** Whether `x` is a tree node (an array or a plain object), as `flattenTree` walks. */
-function isNode(x: unknown): x is object {
-  if (Array.isArray(x)) return true;
-  if (x === null || typeof x !== "object") return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
 }
 
 /** The containers of a tree, leaves as `*`: `[]` and `{}`, `[[]]` and `[[],[]]` differ. */

@@ -30,7 +30,7 @@ import {
 import { closeScope, openScope, scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { Tensor } from "./tensor.ts";
-import { flattenTree } from "./tree.ts";
+import { flattenTree, isNode } from "./tree.ts";
 
 /** The shape and dtype of a traced argument, standing in for a tensor. */
 export interface TensorSpec {
@@ -240,10 +240,7 @@ function stageArguments(
       [shape, backend] = [[...spec.shape], resolveBackend(spec.backend)];
     } else if (Array.isArray(node)) {
       return node.map((child, i) => walk(child, `${path}.${i}`));
-    } else if (
-      node !== null && typeof node === "object" &&
-      [Object.prototype, null].includes(Object.getPrototypeOf(node))
-    ) {
+    } else if (isNode(node)) {
       return Object.fromEntries(
         Object.entries(node).map(([k, child]) => [k, walk(child, `${path}.${k}`)]),
       );

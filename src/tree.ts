@@ -11,7 +11,8 @@ export type Tree<T = Tensor> = T | readonly Tree<T>[] | {
   readonly [key: string]: Tree<T>;
 };
 
-function isNode(x: unknown): x is object {
+/** @internal Whether `x` is a tree node: an array or a plain object (the rest are leaves). */
+export function isNode(x: unknown): x is object {
   if (Array.isArray(x)) return true;
   if (x === null || typeof x !== "object") return false;
   const proto = Object.getPrototypeOf(x);
