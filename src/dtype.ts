@@ -136,21 +136,52 @@ export function holds(dtype: DType, value: number): boolean {
 }
 
 /**
- * The dtype a plain number takes next to a tensor of `dtype` (a weak type),
- * checking that an integer fits: `int8 + 300` is a `RangeError`, as in JAX.
+ * What kind of plain number a value is, which decides its weak type:
+ * `float` (not an integer, also NaN and ±Infinity), `int8` or `int32` (an
+ * integer that fits), `wide` (an integer beyond int32), `negzero` (-0: an
+ * integer that keeps its sign next to floats). `jit` traces a number as a
+ * scalar of its kind.
  */
-export function weakDType(op: string, value: number, dtype: DType): DType {
+export type WeakKind = "float" | "int8" | "int32" | "wide" | "negzero";
+
+/** The weak kind of the number `value`. */
+export function weakKindOf(value: number): WeakKind {
+  if (!Number.isInteger(value)) return "float";
+  if (Object.is(value, -0)) return "negzero";
+  if (holds("int8", value)) return "int8";
+  return holds("int32", value) ? "int32" : "wide";
+}
+
+/**
+ * The dtype a traced number of `kind` is stored in: int32 for integers that
+ * fit it, float32 otherwise (as eager rounds a number next to float32).
+ */
+export function weakStorageDType(kind: WeakKind): "float32" | "int32" {
+  return kind === "int8" || kind === "int32" ? "int32" : "float32";
+}
+
+/**
+ * The dtype a number of weak `kind` takes next to a tensor of `dtype`,
+ * checking that an integer fits: `int8 + 300` is a `RangeError`, as in JAX.
+ * `value`, when known, is named in the error.
+ */
+export function weakKindDType(op: string, kind: WeakKind, dtype: DType, value?: number): DType {
   if (isFloat(dtype)) return dtype;
-  if (!Number.isInteger(value)) return "float32";
+  if (kind === "float") return "float32";
   const target = dtype === "int8" ? "int8" : "int32";
-  if (!holds(target, value)) {
+  if (kind === "wide" || (target === "int8" && kind === "int32")) {
     const [lo, hi] = valueRange(target);
     throw new RangeError(
-      `${op}: the number ${value} does not fit the tensor's dtype ${target} ([${lo}, ${hi}]); ` +
-        "cast the tensor first with astype",
+      `${op}: the ${value === undefined ? "traced number" : `number ${value}`} does not fit ` +
+        `the tensor's dtype ${target} ([${lo}, ${hi}]); cast the tensor first with astype`,
     );
   }
   return target;
+}
+
+/** The dtype the plain number `value` takes next to a tensor of `dtype` (a weak type). */
+export function weakDType(op: string, value: number, dtype: DType): DType {
+  return weakKindDType(op, weakKindOf(value), dtype, value);
 }
 
 /**

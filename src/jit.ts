@@ -14,7 +14,8 @@
  * @module
  */
 
-import { hostTensor, weakKindOf, weakStorageDType, weakTensors } from "./core/interpreter.ts";
+import { hostTensor, weakTensors } from "./core/interpreter.ts";
+import { weakKindOf, weakStorageDType } from "./dtype.ts";
 import { describe } from "./core/errors.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
 import { AbstractArg, evalTrace, type Trace, traceFunction, WeakNumber } from "./staging.ts";

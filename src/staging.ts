@@ -11,7 +11,15 @@
 import type { Backend, Storage } from "./backend.ts";
 import { checkCapacity } from "./backend.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
-import { checkDType, type DType, type HostArray, isFloat, shortName } from "./dtype.ts";
+import {
+  checkDType,
+  type DType,
+  type HostArray,
+  isFloat,
+  shortName,
+  type WeakKind,
+  weakStorageDType,
+} from "./dtype.ts";
 import { abstractEval } from "./abstract_eval.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { checkShape, contiguousStrides, type Shape, shapeString } from "./shape.ts";
@@ -23,8 +31,6 @@ import {
   isolateTrace,
   leakedTracer,
   setEvaluator,
-  type WeakKind,
-  weakStorageDType,
   weakTensors,
 } from "./core/interpreter.ts";
 import { closeScope, openScope, scoped } from "./core/scope.ts";

@@ -16,7 +16,7 @@
  */
 
 import type { Backend, Storage } from "../backend.ts";
-import type { DType, HostArray } from "../dtype.ts";
+import type { DType, HostArray, WeakKind } from "../dtype.ts";
 import { type Prim, type PrimParams, runPrimitive } from "../primitives.ts";
 import { abstractEval } from "../abstract_eval.ts";
 import { contiguousStrides, type Shape, shapeString } from "../shape.ts";
@@ -187,33 +187,8 @@ export function setEvaluator(next: Evaluator | null): () => void {
   return () => void (evaluator = saved);
 }
 
-/**
- * @internal What kind of plain number a traced scalar stands for (`jit`'s
- * dynamic numbers): it is weakly typed like that number, taking the other
- * operand's dtype (`float`: a non-integer; `int8`/`int32`: an integer that
- * fits it).
- */
-export type WeakKind = "float" | "int8" | "int32" | "wide" | "negzero";
-
 /** @internal The traced scalars that stand for plain numbers, with their kind. */
 export const weakTensors = new WeakMap<Tensor, WeakKind>();
-
-/** @internal The weak kind of the number `value`. */
-export function weakKindOf(value: number): WeakKind {
-  if (!Number.isInteger(value)) return "float"; // also NaN and ±Infinity
-  if (Object.is(value, -0)) return "negzero"; // types as an integer, keeps its sign next to floats
-  if (value >= -128 && value <= 127) return "int8";
-  return value >= -(2 ** 31) && value < 2 ** 31 ? "int32" : "wide";
-}
-
-/**
- * @internal The dtype a traced number of `kind` is stored in: int32 for
- * integers that fit it, float32 otherwise (as eager rounds a number next to
- * a float32 tensor).
- */
-export function weakStorageDType(kind: WeakKind): "float32" | "int32" {
-  return kind === "int8" || kind === "int32" ? "int32" : "float32";
-}
 
 /**
  * @internal Storages without data: the values of a trace made from shapes

@@ -23,11 +23,12 @@ import {
   promoteTypes,
   refusesBool,
   weakDType,
+  weakKindDType,
 } from "../dtype.ts";
 import type { Prim } from "../primitives.ts";
 import { broadcastShapes, type Shape, shapeString } from "../shape.ts";
 import { describe } from "../core/errors.ts";
-import { apply, hostTensor, type WeakKind, weakTensors } from "../core/interpreter.ts";
+import { apply, hostTensor, weakTensors } from "../core/interpreter.ts";
 import { composite } from "../core/scope.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -100,23 +101,6 @@ export function promoted(
   const cast = (x: Tensor | number) =>
     x instanceof Tensor ? (x.dtype === dtype ? x : x.astype(dtype)) : scalar(x, backend, dtype);
   return [cast(a), cast(b)];
-}
-
-/**
- * The dtype a number of weak `kind` takes next to a tensor of `dtype`, as
- * `weakDType` decides for a known number.
- */
-function weakKindDType(op: string, kind: WeakKind, dtype: DType): DType {
-  if (isFloat(dtype)) return dtype;
-  if (kind === "float") return "float32";
-  const target = dtype === "int8" ? "int8" : "int32";
-  if (kind === "wide" || (target === "int8" && kind === "int32")) {
-    throw new RangeError(
-      `${op}: the traced number does not fit the tensor's dtype ${target}; ` +
-        "cast the tensor first with astype",
-    );
-  }
-  return target;
 }
 
 /** @internal `x` as a bool tensor (non-zero is true); a number becomes a bool scalar. */
