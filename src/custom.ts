@@ -12,23 +12,15 @@
  * @module
  */
 
-import {
-  alias,
-  hiddenLevels,
-  isTracing,
-  visibleLevels,
-  weakTensors,
-  withoutLevel,
-} from "./core/interpreter.ts";
+import { alias, hiddenLevels, isTracing, visibleLevels, withoutLevel } from "./core/interpreter.ts";
 import { closeScope, openScope, releaseScope } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
-import { isFloat } from "./dtype.ts";
 import { shapeString } from "./shape.ts";
 import { type CustomStep, Tape } from "./tape.ts";
 import { Tensor } from "./tensor.ts";
 import { flattenTree } from "./tree.ts";
-import { vjp } from "./transforms.ts";
+import { floatLeaves, vjp } from "./transforms.ts";
 
 /** The rules of `customVjp`. */
 export interface CustomVjpRules<A extends unknown[], R, Res> {
@@ -125,30 +117,15 @@ function recompute<A extends unknown[]>(
   args: A,
   cotangent: unknown,
 ): unknown[] {
-  const trees = args.map((a) => flattenTree(a));
-  const slots: { arg: number; leaf: number }[] = [];
-  trees.forEach((tree, arg) =>
-    tree.leaves.forEach(({ value }, leaf) => {
-      if (value instanceof Tensor && isFloat(value.dtype) && !weakTensors.has(value)) {
-        slots.push({ arg, leaf });
-      }
-    })
-  );
-  const slotOf = (arg: number, leaf: number) =>
-    slots.findIndex((s) => s.arg === arg && s.leaf === leaf);
-  const rebuild = <T>(pick: (slot: number, value: unknown) => T) =>
-    trees.map((tree, arg) =>
-      tree.unflatten(tree.leaves.map(({ value }, leaf) => pick(slotOf(arg, leaf), value)))
-    );
-  if (slots.length === 0) return args.map(() => null);
-  const floats = slots.map(({ arg, leaf }) => trees[arg].leaves[leaf].value as Tensor);
+  const leaves = floatLeaves(args);
+  if (leaves.tensors.length === 0) return args.map(() => null);
   const [out, pullback] = vjp(
-    (...ts: Tensor[]) => fn(...rebuild((slot, value) => (slot >= 0 ? ts[slot] : value)) as A),
-    ...floats,
+    (...ts: Tensor[]) => fn(...leaves.rebuild((k, value) => (k >= 0 ? ts[k] : value)) as A),
+    ...leaves.tensors,
   );
   try {
     const cts = pullback(cotangent as never) as Tensor[];
-    return rebuild((slot) => (slot >= 0 ? cts[slot] : null));
+    return leaves.rebuild((k) => (k >= 0 ? cts[k] : null));
   } finally {
     pullback.dispose();
     // Inside an outer transform the recomputed values may be on its tape.

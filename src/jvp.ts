@@ -15,13 +15,13 @@ import { isFloat } from "./dtype.ts";
 import { JVP_RULES } from "./jvp_rules.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { shapeString } from "./shape.ts";
-import { alias, pushTrace, type TraceLevel, weakTensors } from "./core/interpreter.ts";
+import { alias, pushTrace, type TraceLevel } from "./core/interpreter.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
 import { Tensor } from "./tensor.ts";
 import { closeScope, openScope, type Scope, scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { flattenTree, type Tree } from "./tree.ts";
-import { grad, vjp } from "./transforms.ts";
+import { floatLeaves, grad, vjp } from "./transforms.ts";
 import { vmap } from "./vmap.ts";
 
 /** One forward-mode level: the tangent of each value it has seen, by tensor id. */
@@ -222,43 +222,29 @@ export function hvp(
 ): unknown[] {
   // Only float tensor leaves are differentiated; the rest (integer indices,
   // numbers, strings) is held fixed: closed over.
-  const trees = primals.map((p) => flattenTree(p));
-  const slots: { arg: number; leaf: number; path: string }[] = [];
-  trees.forEach((tree, arg) =>
-    tree.leaves.forEach(({ value, path }, leaf) => {
-      if (value instanceof Tensor && isFloat(value.dtype) && !weakTensors.has(value)) {
-        slots.push({ arg, leaf, path });
-      }
-    })
-  );
-  if (slots.length === 0) return primals.map(() => null);
-  const slotOf = (arg: number, leaf: number) =>
-    slots.findIndex((s) => s.arg === arg && s.leaf === leaf);
-  const rebuild = (pick: (slot: number, value: unknown) => unknown) =>
-    trees.map((tree, arg) =>
-      tree.unflatten(tree.leaves.map(({ value }, leaf) => pick(slotOf(arg, leaf), value)))
-    );
+  const leaves = floatLeaves(primals);
+  if (leaves.tensors.length === 0) return primals.map(() => null);
   const of = (...ts: Tensor[]) =>
-    (fn as (...a: unknown[]) => Tensor)(...rebuild((k, value) => (k >= 0 ? ts[k] : value)));
-  // Each slot's direction: the vector leaf at the same path (null: none).
-  const directions = slots.map(({ arg, path }) => {
+    (fn as (...a: unknown[]) => Tensor)(...leaves.rebuild((k, value) => (k >= 0 ? ts[k] : value)));
+  // Each leaf's direction: the vector leaf at the same path (null: none).
+  const directions = leaves.places.map(({ arg, path }) => {
     const v = vectors[arg];
     if (v === null || v === undefined) return null;
     const found = flattenTree(v).leaves.find((l) => l.path === path)?.value;
     return found instanceof Tensor ? found : null;
   });
-  const gradient = grad(of, { argnums: slots.map((_, k) => k) }) as (
+  const gradient = grad(of, { argnums: leaves.tensors.map((_, k) => k) }) as (
     ...ts: Tensor[]
   ) => Tensor[];
   const [g, hv] = jvp(
     (...ts: Tensor[]) => gradient(...ts),
-    slots.map(({ arg, leaf }) => trees[arg].leaves[leaf].value as Tensor),
+    leaves.tensors,
     directions,
   );
   for (const x of flattenTree(g as Tree).leaves) (x.value as Tensor).dispose();
   const products = hv as Tensor[];
-  return rebuild((k) => (k >= 0 ? products[k] : null)).map((tree, arg) =>
-    slots.some((s) => s.arg === arg) ? tree : null
+  return leaves.rebuild((k) => (k >= 0 ? products[k] : null)).map((tree, arg) =>
+    leaves.places.some((p) => p.arg === arg) ? tree : null
   );
 }
 

@@ -507,3 +507,42 @@ export function grad<
     return [grads, aux] as Out;
   };
 }
+
+/** @internal The float tensor leaves of some arguments, and how to put others in their place. */
+export interface FloatLeaves {
+  /** The leaves, in argument and tree order. */
+  readonly tensors: readonly Tensor[];
+  /** Each leaf's argument and its path in that argument's tree. */
+  readonly places: readonly { readonly arg: number; readonly path: string }[];
+  /**
+   * The arguments rebuilt: each float leaf replaced by `pick(k, value)` (`k`
+   * its index in `tensors`), every other leaf by `pick(-1, value)`.
+   */
+  rebuild(pick: (k: number, value: unknown) => unknown): unknown[];
+}
+
+/**
+ * @internal The leaves of `args` that can be differentiated: float tensors,
+ * not numbers traced by jit. The rest (integer indices, numbers, strings)
+ * is held fixed by the callers (`hvp`, `checkpoint`'s recomputation).
+ */
+export function floatLeaves(args: readonly unknown[]): FloatLeaves {
+  const trees = args.map((a) => flattenTree(a));
+  const tensors: Tensor[] = [];
+  const places: { arg: number; path: string }[] = [];
+  const index = trees.map((tree, arg) =>
+    tree.leaves.map(({ value, path }) => {
+      if (!(value instanceof Tensor) || !isFloat(value.dtype) || weakTensors.has(value)) return -1;
+      places.push({ arg, path });
+      return tensors.push(value) - 1;
+    })
+  );
+  return {
+    tensors,
+    places,
+    rebuild: (pick) =>
+      trees.map((tree, arg) =>
+        tree.unflatten(tree.leaves.map(({ value }, leaf) => pick(index[arg][leaf], value)))
+      ),
+  };
+}
