@@ -467,6 +467,16 @@ export function printTrace<A extends unknown[]>(
 }
 
 /**
+ * @internal A constant of a trace as a tensor on `backend`: the captured
+ * tensor itself, or its host data uploaded (a new tensor in the open scope).
+ */
+export function constantTensor(c: TraceConstant, backend: Backend): Tensor {
+  return c.data instanceof Tensor
+    ? c.data
+    : hostTensor(c.data, c.value.dtype, c.value.shape, backend);
+}
+
+/**
  * @internal Runs a trace's equations eagerly on `inputs` (tensors of the
  * traced shapes and dtypes, in `trace.inputs` order) and returns its
  * outputs. The reference `jit` is checked against, and its fallback.
@@ -481,12 +491,7 @@ export function evalTrace(trace: Trace, inputs: readonly Tensor[]): Tensor[] {
   return scoped(() => {
     const env = new Map<TraceValue, Tensor>();
     trace.inputs.forEach((v, i) => env.set(v, inputs[i]));
-    for (const { value, data } of trace.constants) {
-      env.set(
-        value,
-        data instanceof Tensor ? data : hostTensor(data, value.dtype, value.shape, backend),
-      );
-    }
+    for (const c of trace.constants) env.set(c.value, constantTensor(c, backend));
     for (const e of trace.equations) {
       env.set(e.output, apply(e.prim, e.inputs.map((v) => env.get(v)!), e.params));
     }

@@ -9,12 +9,12 @@
  * @module
  */
 
-import { alias, apply, hostTensor, weakTensors } from "./core/interpreter.ts";
+import { alias, apply, weakTensors } from "./core/interpreter.ts";
 import { scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { resolveBackend } from "./backends.ts";
 import { BATCH_RULES, type BatchedValue, moveAxisPerm } from "./batch_rules.ts";
-import { AbstractArg, traceFunction, type TraceValue } from "./staging.ts";
+import { AbstractArg, constantTensor, traceFunction, type TraceValue } from "./staging.ts";
 import { shapeString } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { flattenTree, type Leaf } from "./tree.ts";
@@ -138,11 +138,8 @@ export function vmap<A extends unknown[], R>(
         });
       });
       const backend = resolveBackend(trace.backend);
-      for (const { value, data } of trace.constants) {
-        const t = data instanceof Tensor
-          ? data
-          : hostTensor(data, value.dtype, value.shape, backend);
-        env.set(value, { t, batched: false });
+      for (const c of trace.constants) {
+        env.set(c.value, { t: constantTensor(c, backend), batched: false });
       }
       for (const e of trace.equations) {
         const operands = e.inputs.map((v) => env.get(v)!);
