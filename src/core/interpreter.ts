@@ -36,8 +36,8 @@ export interface TraceLevel {
   process(prim: Prim, inputs: readonly Tensor[], output: Tensor, params: PrimParams): void;
 }
 
-/** @internal The transform levels currently active, outermost first. */
-export const traceStack: TraceLevel[] = [];
+/** The transform levels currently active, outermost first. */
+const traceStack: TraceLevel[] = [];
 /**
  * How many levels (from the outermost) see the primitives applied now: all
  * of them, except while a level computes its own rule, when only the levels
