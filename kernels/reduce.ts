@@ -50,14 +50,14 @@ export const REDUCE_GROUP = 64;
 type Compute = "f32" | "i32";
 
 /** The identity of each reduction, per compute type. */
-const INIT: Record<string, Record<Compute, string>> = {
+export const REDUCE_INIT: Record<string, Record<Compute, string>> = {
   sum: { f32: "0.0", i32: "0i" },
   prod: { f32: "1.0", i32: "1i" },
   max: { f32: "lg_neg_inf()", i32: "bitcast<i32>(0x80000000u)" },
   min: { f32: "-lg_neg_inf()", i32: "2147483647i" },
 };
 /** Combining two accumulators (scalars, or vec4s lane by lane). */
-function combiner(op: string, t: Compute, vec: boolean): (a: string, b: string) => string {
+export function combiner(op: string, t: Compute, vec: boolean): (a: string, b: string) => string {
   if (op === "sum") return (a, b) => `(${a} + ${b})`;
   if (op === "prod") return (a, b) => `(${a} * ${b})`;
   // Floats propagate NaN (tested on the bits); integers have none.
@@ -147,7 +147,7 @@ export function reduceKernel(
     ? stridedOffset(ndim, "o * " + arg(1) + " + r", SHAPE_AT, stridesAt, 4, "at")
     : "";
   const acc = wgslType(t, vec);
-  const init = vec ? `${acc}(${INIT[op][t]})` : INIT[op][t];
+  const init = vec ? `${acc}(${REDUCE_INIT[op][t]})` : REDUCE_INIT[op][t];
   const combine = combiner(op, t, vec);
   const fold = vec ? fold4(op, t)("acc") : "acc";
   // Serial accumulation of elements [start, end) of group `o`, `step` apart.

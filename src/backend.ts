@@ -9,6 +9,7 @@
 
 import { type DType, type HostArray, valueRange } from "./dtype.ts";
 import { type Shape, shapeString, sizeOf } from "./shape.ts";
+import type { FusedKernel } from "./compiler/ir.ts";
 
 /**
  * Elementwise operations with one input. The backend's op names are a
@@ -73,6 +74,18 @@ export interface View {
   readonly shape: Shape;
   readonly strides: readonly number[];
   readonly offset: number;
+}
+
+/** A fused kernel compiled by a backend (`Backend.compileKernel`). */
+export interface CompiledKernel {
+  /** The generated source. */
+  readonly source: string;
+  /**
+   * Runs the kernel on the storages of its read buffers (in binding order)
+   * and the parameter block (u32 words); returns new storages for its
+   * written buffers, in binding order.
+   */
+  run(inputs: readonly Storage[], params: readonly number[]): Storage[];
 }
 
 /** Counters a backend keeps about its buffers. */
@@ -186,6 +199,13 @@ export interface Backend {
   takeNonFinite(): Promise<number | null>;
   /** Memory counters. */
   memory(): BackendMemory;
+  /**
+   * Compiles a fused kernel of `jit` (see `src/compiler/ir.ts`); absent
+   * where `jit` replays primitives one by one.
+   */
+  compileKernel?(kernel: FusedKernel): CompiledKernel;
+  /** Storage buffers one fused kernel may bind (with `compileKernel`). */
+  readonly maxKernelBuffers?: number;
 }
 
 /** The identity of a reduction in `dtype` (the result of reducing nothing). */

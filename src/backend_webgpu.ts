@@ -25,6 +25,7 @@ import {
   type Backend,
   type BackendMemory,
   type BinaryOp,
+  type CompiledKernel,
   isContiguous,
   reduceInit,
   type ReduceOp,
@@ -62,6 +63,8 @@ import {
 import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
 import { gatherArgs, gatherKernel } from "../kernels/gather.ts";
+import { fusedKernelSource, fusedWorkgroups } from "../kernels/fused.ts";
+import { type FusedKernel, literalWords } from "./compiler/ir.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
@@ -148,6 +151,8 @@ async function openDevice(): Promise<OpenedDevice | null> {
       maxBufferSize: adapter.limits.maxBufferSize,
       // Smaller args slots where the adapter allows it (lavapipe: 32 bytes).
       minUniformBufferOffsetAlignment: adapter.limits.minUniformBufferOffsetAlignment,
+      // Fused kernels bind many buffers; the default is 8 where adapters offer more.
+      maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
     },
   });
   const info = adapter.info;
@@ -174,6 +179,8 @@ export interface PoolStats {
   dispatches: number;
   /** Encoders submitted. */
   submits: number;
+  /** Compute pipelines compiled (shader modules created). */
+  pipelinesCreated: number;
 }
 
 /** Free buffers of one size and usage. */
@@ -217,7 +224,7 @@ class WebGPUBackend implements Backend {
   #recovery: Promise<void> = Promise.resolve();
   #pipelines = new Map<string, GPUComputePipeline>();
   /** Bind group layouts and pipeline layouts by number of inputs. */
-  #layouts: { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }[] = [];
+  #layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   #bindGroups = new Map<string, GPUBindGroup>();
   #bufferIds = new WeakMap<GPUBuffer, number>();
   #nextBufferId = 0;
@@ -244,6 +251,7 @@ class WebGPUBackend implements Backend {
     bindGroupsCreated: 0,
     dispatches: 0,
     submits: 0,
+    pipelinesCreated: 0,
   };
 
   constructor(opened: OpenedDevice) {
@@ -264,7 +272,7 @@ class WebGPUBackend implements Backend {
     this.#lost = null;
     this.#pipelines.clear();
     this.#pool.clear();
-    this.#layouts = [];
+    this.#layouts = new Map();
     this.#bindGroups.clear();
     this.#encoder = null;
     this.#pass = null;
@@ -389,9 +397,12 @@ class WebGPUBackend implements Backend {
 
   // ---- recording -------------------------------------------------------
 
-  /** Layouts for kernels with `inputs` input buffers: args (uniform, dynamic offset), out, inputs. */
-  #layout(inputs: number) {
-    let layout = this.#layouts[inputs];
+  /**
+   * The layouts for kernels binding the args ring at 0 and then buffers with
+   * `access` (one letter each, from binding 1: `w` read-write, `r` read-only).
+   */
+  #layout(access: string) {
+    let layout = this.#layouts.get(access);
     if (!layout) {
       const entries: GPUBindGroupLayoutEntry[] = [
         {
@@ -399,35 +410,33 @@ class WebGPUBackend implements Backend {
           visibility: GPUShaderStage.COMPUTE,
           buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: ARGS_WORDS * 4 },
         },
-        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
-      ];
-      for (let i = 0; i < inputs; i++) {
-        entries.push({
-          binding: 2 + i,
+        ...[...access].map((a, i): GPUBindGroupLayoutEntry => ({
+          binding: 1 + i,
           visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: "read-only-storage" },
-        });
-      }
+          buffer: { type: a === "w" ? "storage" : "read-only-storage" },
+        })),
+      ];
       const group = this.#device.createBindGroupLayout({ entries });
       layout = {
         group,
         pipeline: this.#device.createPipelineLayout({ bindGroupLayouts: [group] }),
       };
-      this.#layouts[inputs] = layout;
+      this.#layouts.set(access, layout);
     }
     return layout;
   }
 
-  #pipeline(key: string, inputs: number, source: () => string): GPUComputePipeline {
+  #pipeline(key: string, access: string, source: () => string): GPUComputePipeline {
     let pipeline = this.#pipelines.get(key);
     if (!pipeline) {
-      const module = this.#device.createShaderModule({ code: source(), label: key });
+      const module = this.#device.createShaderModule({ code: source(), label: key.slice(0, 80) });
       pipeline = this.#device.createComputePipeline({
-        layout: this.#layout(inputs).pipeline,
+        layout: this.#layout(access).pipeline,
         compute: { module, entryPoint: "main" },
-        label: key,
+        label: key.slice(0, 80),
       });
       this.#pipelines.set(key, pipeline);
+      this.stats.pipelinesCreated++;
     }
     return pipeline;
   }
@@ -441,15 +450,15 @@ class WebGPUBackend implements Backend {
     return id;
   }
 
-  /** The bind group of `[out, ...inputs]` with the args ring at binding 0, cached. */
-  #bindGroup(buffers: GPUBuffer[]): GPUBindGroup {
-    const key = buffers.map((b) => this.#bufferId(b)).join(",");
+  /** The bind group of `buffers` (bound with `access`) and the args ring at 0, cached. */
+  #bindGroup(buffers: GPUBuffer[], access: string): GPUBindGroup {
+    const key = `${access}:${buffers.map((b) => this.#bufferId(b)).join(",")}`;
     let group = this.#bindGroups.get(key);
     if (!group) {
       if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
       this.stats.bindGroupsCreated++;
       group = this.#device.createBindGroup({
-        layout: this.#layout(buffers.length - 1).group,
+        layout: this.#layout(access).group,
         entries: [
           { binding: 0, resource: { buffer: this.#argsBuffer, size: ARGS_WORDS * 4 } },
           ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
@@ -466,12 +475,17 @@ class WebGPUBackend implements Backend {
     return this.#pass;
   }
 
-  /** Records one dispatch of `pipeline` over `[out, ...inputs]` with `args` as its parameters. */
+  /**
+   * Records one dispatch of `pipeline` over `buffers` with `args` as its
+   * parameters; the buffers are `[out, ...inputs]` unless `access` says
+   * otherwise.
+   */
   #dispatch(
     pipeline: GPUComputePipeline,
     args: readonly number[],
     buffers: GPUBuffer[],
     groups: [number, number, number],
+    access = "w" + "r".repeat(buffers.length - 1),
   ): void {
     if (args.length > ARGS_WORDS) {
       throw new RangeError(
@@ -483,7 +497,7 @@ class WebGPUBackend implements Backend {
     this.#args.set(args, at);
     this.#argsUsed += Math.ceil(args.length / this.#argsAlign) * this.#argsAlign;
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.#bindGroup(buffers), [at * 4]);
+    pass.setBindGroup(0, this.#bindGroup(buffers, access), [at * 4]);
     pass.dispatchWorkgroups(...groups);
     this.stats.dispatches++;
     if (++this.#recorded >= FLUSH_EVERY) this.#submit();
@@ -584,7 +598,7 @@ class WebGPUBackend implements Backend {
       this.#device.queue.writeBuffer(this.#finiteFlag, 0, new Uint32Array([FINITE_FLAG_CLEAR]));
     }
     this.#dispatch(
-      this.#pipeline(`finite:${half}`, 1, () => finiteCheckKernel(half)),
+      this.#pipeline(`finite:${half}`, "wr", () => finiteCheckKernel(half)),
       [size, tag],
       [this.#finiteFlag, (storage as GpuStorage).buffer],
       grid(Math.ceil(size / WORKGROUP)),
@@ -620,7 +634,7 @@ class WebGPUBackend implements Backend {
     const kinds = layouts.map((l) => l.layout);
     const pipeline = this.#pipeline(
       elementwiseKey(op, ndim, kinds, vec4, types),
-      inputs.length,
+      "w" + "r".repeat(inputs.length),
       () => elementwiseKernel(op, ndim, kinds, vec4, types),
     );
     const count = vec4 ? Math.ceil(n / 4) : n;
@@ -689,7 +703,7 @@ class WebGPUBackend implements Backend {
     const types = { input: dtype, out: chunks > 1 && dtype === "float16" ? "float32" : outDtype };
     const pipeline = this.#pipeline(
       reduceKey(op, strategy, layout, ndim, keptRank, types),
-      1,
+      "wr",
       () => reduceKernel(op, strategy, layout, ndim, keptRank, types),
     );
     const out = this.#newStorage(outSize * chunks, types.out);
@@ -738,7 +752,7 @@ class WebGPUBackend implements Backend {
       throw new RangeError(`pad: tensors of rank ${ndim} exceed the kernel's ${PAD_MAX_RANK}`);
     }
     this.#dispatch(
-      this.#pipeline(`pad:${ndim}:${dtype}`, 1, () => padKernel(ndim, dtype)),
+      this.#pipeline(`pad:${ndim}:${dtype}`, "wr", () => padKernel(ndim, dtype)),
       padArgs(outShape, starts, steps, input, convertNumber(fill, dtype), dtype),
       [out.buffer, (input.storage as GpuStorage).buffer],
       grid(Math.ceil(n / WORKGROUP)),
@@ -761,7 +775,7 @@ class WebGPUBackend implements Backend {
     const out = this.#newStorage(batch * m * n, "float32");
     if (batch * m * n === 0) return out;
     const config = matmulConfig(a, b, m, k, n);
-    const pipeline = this.#pipeline(matmulKey(config), 2, () => matmulKernel(config));
+    const pipeline = this.#pipeline(matmulKey(config), "wrr", () => matmulKernel(config));
     const buffers = [
       out.buffer,
       (a.storage as GpuStorage).buffer,
@@ -834,7 +848,7 @@ class WebGPUBackend implements Backend {
     const out = this.#newStorage(total, dtype);
     if (total === 0) return out;
     this.#dispatch(
-      this.#pipeline(`gather:${dtype}`, 2, () => gatherKernel(dtype)),
+      this.#pipeline(`gather:${dtype}`, "wrr", () => gatherKernel(dtype)),
       gatherArgs(pre, n, post, count, input.offset, indices.offset),
       [
         out.buffer,
@@ -844,6 +858,42 @@ class WebGPUBackend implements Backend {
       grid(Math.ceil(total / WORKGROUP)),
     );
     return out;
+  }
+
+  get maxKernelBuffers(): number {
+    return this.#device.limits.maxStorageBuffersPerShaderStage;
+  }
+
+  compileKernel(kernel: FusedKernel): CompiledKernel {
+    const source = fusedKernelSource(kernel);
+    const access = kernel.buffers.map((b) => (b.access === "write" ? "w" : "r")).join("");
+    const size = sizeOf(kernel.shape);
+    const groups = grid(fusedWorkgroups(kernel));
+    const literals = literalWords(kernel).words;
+    // Compiled now, and again on a new device after a loss (pipelines die with theirs).
+    const pipeline = () => this.#pipeline(source, access, () => source);
+    pipeline();
+    return {
+      source,
+      run: (inputs, params) => {
+        let next = 0;
+        const outputs: GpuStorage[] = [];
+        const buffers = kernel.buffers.map((b) => {
+          if (b.access === "read") {
+            const input = inputs[next++] as GpuStorage;
+            this.assertUsable(input);
+            return input.buffer;
+          }
+          const out = this.#newStorage(size, b.dtype);
+          outputs.push(out);
+          return out.buffer;
+        });
+        if (size > 0) {
+          this.#dispatch(pipeline(), [...params, ...literals], buffers, groups, access);
+        }
+        return outputs;
+      },
+    };
   }
 
   free(storage: Storage): void {

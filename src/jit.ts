@@ -14,7 +14,9 @@
  * @module
  */
 
-import { hostTensor, weakTensors } from "./core/interpreter.ts";
+import { hostTensor, isEagerContext, weakTensors } from "./core/interpreter.ts";
+import { debuggingNans } from "./core/debug_nans.ts";
+import { type CompiledProgram, compileProgram } from "./compiler/execute.ts";
 import { weakKindOf, weakStorageDType } from "./dtype.ts";
 import { describe } from "./core/errors.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
@@ -49,6 +51,11 @@ export interface JitStats {
   cacheHits: number;
   /** Why the last trace happened, e.g. "argument 0 at 'w1': shape [784,128] → [784,64]". */
   lastRetrace: string | null;
+  /**
+   * Steps of the programs compiled to fused kernels so far (WebGPU): fused
+   * kernels plus library calls (matmul, gather, pad), i.e. dispatches per call.
+   */
+  kernels: number;
 }
 
 /** A jitted function: `fn`'s signature, plus its counters and its traces. */
@@ -67,6 +74,8 @@ interface LeafSignature {
 
 interface Program {
   trace: Trace;
+  /** The fused program, compiled at the first call that runs it (WebGPU). */
+  compiled: CompiledProgram | null;
   /** The result's tree (its tensors are traced values: only the structure is used). */
   structure: unknown;
   /** Per result leaf: the value of a non-tensor leaf, null for a tensor. */
@@ -128,7 +137,20 @@ export function jit<A extends unknown[], R>(
   }
   const cache = new Map<string, Program>();
   let last: LeafSignature[] | null = null;
-  const stats: JitStats = { calls: 0, traces: 0, compiles: 0, cacheHits: 0, lastRetrace: null };
+  const stats: JitStats = {
+    calls: 0,
+    traces: 0,
+    compiles: 0,
+    cacheHits: 0,
+    lastRetrace: null,
+    kernels: 0,
+  };
+  const onCompile = (compiled: CompiledProgram) => {
+    stats.kernels += compiled.schedule.steps.length;
+    if (opts.log) {
+      console.log(`jit: compiled ${name}: ${compiled.schedule.steps.length} steps`);
+    }
+  };
 
   const traceFor = (args: A): { program: Program; leaves: Leaf[][] } => {
     const leaves = args.map((a, i) => (statics.has(i) ? [] : flattenTree(a).leaves));
@@ -152,7 +174,7 @@ export function jit<A extends unknown[], R>(
   const jitted = ((...args: A): R => {
     stats.calls++;
     const { program, leaves } = traceFor(args);
-    return run(name, program, leaves);
+    return run(name, program, leaves, onCompile);
   }) as Jitted<A, R>;
   Object.defineProperty(jitted, "stats", { value: stats });
   Object.defineProperty(jitted, "trace", {
@@ -343,7 +365,7 @@ function traceProgram<A extends unknown[], R>(
     specArgs,
     false,
   );
-  return { trace, structure, fixed };
+  return { trace, structure, fixed, compiled: null };
 }
 
 /** The backend of the first tensor argument, or the current default. */
@@ -357,9 +379,11 @@ function defaultBackend(leaves: readonly Leaf[][]): BackendName {
 /** Runs a cached program on this call's arguments. */
 function run<R>(
   name: string,
-  { trace, structure, fixed }: Program,
+  program: Program,
   leaves: readonly Leaf[][],
+  onCompile: (compiled: CompiledProgram) => void,
 ): R {
+  const { trace, structure, fixed } = program;
   for (const { data } of trace.constants) {
     if (data instanceof Tensor && data.disposed) {
       throw new ReferenceError(
@@ -371,22 +395,10 @@ function run<R>(
     }
   }
   const backend = resolveBackend(trace.backend);
-  const numbers = new Map<Tensor, number>();
-  const inputs = leaves.flat().flatMap(({ value }) => {
-    if (value instanceof Tensor) return [value];
-    if (typeof value !== "number") return [];
-    const kind = weakKindOf(value);
-    const scalar = hostTensor(
-      weakStorageDType(kind) === "float32" ? new Float32Array([value]) : new Int32Array([value]),
-      weakStorageDType(kind),
-      [],
-      backend,
-    );
-    numbers.set(scalar, value);
-    return [scalar];
-  });
-  try {
-    const outputs = evalTrace(trace, inputs);
+  const values = leaves.flat().map((l) => l.value).filter((v) =>
+    v instanceof Tensor || typeof v === "number"
+  ) as (Tensor | number)[];
+  const assemble = (outputs: readonly Tensor[], numbers: ReadonlyMap<Tensor, number>): R => {
     let k = 0;
     const results = fixed.map((f) => {
       if (f) return f.value;
@@ -395,6 +407,45 @@ function run<R>(
       return numbers.has(t) ? numbers.get(t) : t;
     });
     return flattenTree(structure).unflatten(results) as R;
+  };
+  // Run eagerly and seen by no transform: the fused program, where the
+  // backend compiles kernels. Under a transform (or debugNans, which names
+  // each primitive) the primitives are replayed one by one.
+  if (backend.compileKernel && isEagerContext() && !debuggingNans()) {
+    if (!program.compiled) {
+      const params = new Set<number>();
+      values.forEach((v, i) => typeof v === "number" && params.add(i));
+      program.compiled = compileProgram(trace, params, backend);
+      onCompile(program.compiled);
+    }
+    const outputs = program.compiled.run(values);
+    // A number argument returned as it is comes back as that number.
+    const numbers = new Map<Tensor, number>();
+    trace.outputs.forEach((v, i) => {
+      const at = trace.inputs.indexOf(v);
+      if (at >= 0 && typeof values[at] === "number") numbers.set(outputs[i], values[at] as number);
+    });
+    try {
+      return assemble(outputs, numbers);
+    } finally {
+      for (const t of numbers.keys()) t.dispose();
+    }
+  }
+  const numbers = new Map<Tensor, number>();
+  const inputs = values.map((value) => {
+    if (value instanceof Tensor) return value;
+    const kind = weakKindOf(value);
+    const scalar = hostTensor(
+      weakStorageDType(kind) === "float32" ? new Float32Array([value]) : new Int32Array([value]),
+      weakStorageDType(kind),
+      [],
+      backend,
+    );
+    numbers.set(scalar, value);
+    return scalar;
+  });
+  try {
+    return assemble(evalTrace(trace, inputs), numbers);
   } finally {
     for (const t of numbers.keys()) t.dispose();
   }

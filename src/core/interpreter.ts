@@ -50,6 +50,14 @@ export function isTracing(): boolean {
   return traceStack.length > 0;
 }
 
+/**
+ * @internal Whether primitives applied now run eagerly and are seen by no
+ * transform: no level is active and no trace is being made.
+ */
+export function isEagerContext(): boolean {
+  return traceStack.length === 0 && evaluator === EAGER;
+}
+
 /** @internal Pushes a level; returns the function that pops it. */
 export function pushTrace(level: TraceLevel): () => void {
   traceStack.push(level);

@@ -1,0 +1,264 @@
+/**
+ * The WGSL renderer of `jit`'s fused kernels (the IR in
+ * `src/compiler/ir.ts`). Shapes, strides and literals are constants of the
+ * program (a jitted program is compiled per argument signature); traced
+ * numbers are read from the `args` block, so one pipeline serves every
+ * call. Each node becomes one `let` (or a block assigning a `var`), in the
+ * IR's order: no recursion, whatever the kernel's size.
+ *
+ * Bindings: the `args` block at 0, then the kernel's buffers in order from 1.
+ * Elementwise kernels run one element per invocation. Kernels with a
+ * reduction run one invocation per output (`"thread"`, short reductions
+ * with many outputs) or one workgroup of `FUSED_REDUCE_GROUP` per output
+ * (`"workgroup"`), then the epilogue once per output.
+ * @module
+ */
+
+import {
+  type Address,
+  type FusedKernel,
+  type KernelNode,
+  literalWords,
+} from "../src/compiler/ir.ts";
+import type { DType } from "../src/dtype.ts";
+import { contiguousStrides, sizeOf } from "../src/shape.ts";
+import {
+  arg,
+  ARGS_DECL,
+  computeType,
+  FLAT_INDEX,
+  header,
+  loadAs,
+  MAX_LOOP_ITERATIONS,
+  storageType,
+  storeAs,
+  WORKGROUP,
+} from "./common.ts";
+import { ELEMENTWISE_EXPR } from "./elementwise.ts";
+import { combiner, REDUCE_INIT } from "./reduce.ts";
+
+/** Invocations per workgroup of a fused reduction's `"workgroup"` strategy. */
+export const FUSED_REDUCE_GROUP = 64;
+
+/** How a fused kernel with a reduction spreads its work. */
+export type FusedStrategy = "elementwise" | "thread" | "workgroup";
+
+/** The strategy `fusedKernelSource` uses for `kernel`. */
+export function fusedStrategy(kernel: FusedKernel): FusedStrategy {
+  if (!kernel.reduce) return "elementwise";
+  const { inputShape, axes } = kernel.reduce;
+  const reduceSize = sizeOf(axes.map((a) => inputShape[a]));
+  const outSize = sizeOf(kernel.shape);
+  return reduceSize <= MAX_LOOP_ITERATIONS && (outSize >= 256 || reduceSize <= 256)
+    ? "thread"
+    : "workgroup";
+}
+
+/** Workgroups a launch of `kernel` needs (before splitting over the grid's dimensions). */
+export function fusedWorkgroups(kernel: FusedKernel): number {
+  const outSize = sizeOf(kernel.shape);
+  return fusedStrategy(kernel) === "workgroup" ? outSize : Math.ceil(outSize / WORKGROUP);
+}
+
+/** A literal of `dtype`'s stored form, read from its parameter-block word. */
+function literal(slot: number, dtype: DType): string {
+  const type = storageType(dtype);
+  if (type === "i32") return `bitcast<i32>(${arg(slot)})`;
+  const f = `bitcast<f32>(${arg(slot)})`;
+  return type === "f16" ? `f16(${f})` : f;
+}
+
+/** The digits of a row-major index `flat` (a u32 expression) over `shape`, as i32 expressions. */
+function digits(flat: string, shape: readonly number[]): string[] {
+  const strides = contiguousStrides(shape);
+  return shape.map((d, i) => d === 1 ? "0i" : `i32((${flat} / ${strides[i]}u) % ${d}u)`);
+}
+
+/** `Σ digit·stride + offset` as an i32 expression. */
+function dot(ds: readonly string[], view: Address[number]): string {
+  const terms = [`${view.offset}i`];
+  view.shape.forEach((d, i) => {
+    if (d !== 1 && view.strides[i] !== 0) terms.push(`${ds[i]} * ${view.strides[i]}i`);
+  });
+  return terms.join(" + ");
+}
+
+/**
+ * Statements giving the element offset of `address` at the iteration digits
+ * `ds` in `name` (an i32), or null where the address is the dense index
+ * `dense` itself.
+ */
+function addressCode(
+  name: string,
+  address: Address,
+  ds: readonly string[],
+  dense: string | null,
+): { code: string; at: string } {
+  const top = address[address.length - 1];
+  if (dense !== null && address.length === 1 && isDenseView(top)) {
+    return { code: "", at: dense };
+  }
+  const lines = [`let ${name}_${address.length - 1} = ${dot(ds, top)};`];
+  for (let k = address.length - 2; k >= 0; k--) {
+    const lin = `u32(${name}_${k + 1})`;
+    lines.push(`let ${name}_${k} = ${dot(digits(lin, address[k].shape), address[k])};`);
+  }
+  return { code: lines.join(" "), at: `u32(${name}_0)` };
+}
+
+function isDenseView(view: Address[number]): boolean {
+  if (view.offset !== 0) return false;
+  const dense = contiguousStrides(view.shape);
+  return view.shape.every((d, i) => d === 1 || view.strides[i] === dense[i]);
+}
+
+/** WGSL source of a fused kernel. */
+export function fusedKernelSource(kernel: FusedKernel): string {
+  const { nodes, buffers, reduce } = kernel;
+  const strategy = fusedStrategy(kernel);
+  const outSize = sizeOf(kernel.shape);
+  const dtypes = [...buffers.map((b) => b.dtype), ...nodes.map((n) => n.dtype)];
+  if (reduce) dtypes.push(reduce.dtype);
+  const decls = buffers.map((b, i) =>
+    `@group(0) @binding(${i + 1}) var<storage, ${b.access === "write" ? "read_write" : "read"}> ` +
+    `buf${i}: array<${storageType(b.dtype)}>;`
+  ).join("\n");
+
+  // Iteration digits: per output (the out space) and per reduced element.
+  const outDigits = digits("o", kernel.shape);
+  let reduceDigits: string[] = [];
+  let reduceSize = 1;
+  if (reduce) {
+    const { inputShape, axes } = reduce;
+    const reducedShape = axes.map((a) => inputShape[a]);
+    reduceSize = sizeOf(reducedShape);
+    const kept = inputShape.map((_, a) => a).filter((a) => !axes.includes(a));
+    const keptDigits = digits("o", kept.map((a) => inputShape[a]));
+    const rDigits = digits("r", reducedShape);
+    reduceDigits = inputShape.map((_, a) =>
+      axes.includes(a) ? rDigits[axes.indexOf(a)] : keptDigits[kept.indexOf(a)]
+    );
+  }
+
+  const valueType = (n: KernelNode) => storageType(n.dtype);
+  const literals = literalWords(kernel);
+  const emit = (i: number): string => {
+    const n = nodes[i];
+    switch (n.kind) {
+      case "param": {
+        const bits = arg(n.slot);
+        return `let v${i} = bitcast<${valueType(n)}>(${bits});`;
+      }
+      case "literal":
+        return `let v${i} = ${literal(literals.slotOf.get(i)!, n.dtype)};`;
+      case "load": {
+        const ds = n.space === "reduce" ? reduceDigits : outDigits;
+        const a = addressCode(`a${i}`, n.address, ds, n.space === "out" ? "o" : null);
+        return `${a.code} let v${i} = buf${n.buffer}[${a.at}];`;
+      }
+      case "op": {
+        const last = nodes[n.args[n.args.length - 1]];
+        const compute = computeType(last.dtype);
+        const names = ["a", "b", "c"];
+        const lets = n.args.map((a, k) =>
+          `let ${names[k]} = ${loadAs(`v${a}`, nodes[a].dtype, compute, false)};`
+        );
+        const expr = storeAs(ELEMENTWISE_EXPR[n.op](false, compute), compute, n.dtype, false);
+        return `var v${i}: ${valueType(n)}; { ${lets.join(" ")} v${i} = ${expr}; }`;
+      }
+      case "reduced":
+        return `let v${i} = ${
+          storeAs("acc", computeType(nodes[reduce!.input].dtype), n.dtype, false)
+        };`;
+    }
+  };
+  const constants: string[] = [];
+  const perReduced: string[] = [];
+  const perOutput: string[] = [];
+  nodes.forEach((n, i) => {
+    const line = emit(i);
+    if (n.kind === "param" || n.kind === "literal") constants.push(line);
+    else if ((n.kind === "load" || n.kind === "op") && n.space === "reduce") perReduced.push(line);
+    else perOutput.push(line);
+  });
+  const stores = kernel.stores.map((s) => `buf${s.buffer}[o] = v${s.node};`);
+  const body = [...perOutput, ...stores].map((l) => `    ${l}`).join("\n");
+  const consts = constants.map((l) => `  ${l}`).join("\n");
+
+  if (strategy === "elementwise") {
+    return /* wgsl */ `
+${header(dtypes)}
+${ARGS_DECL}
+${decls}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = ${FLAT_INDEX};
+  if (o >= ${outSize}u) { return; }
+${consts}
+  {
+${body}
+  }
+}
+`;
+  }
+
+  const r = reduce!;
+  const t = computeType(nodes[r.input].dtype);
+  const accType = t;
+  const init = REDUCE_INIT[r.op][t];
+  const combine = combiner(r.op, t, false);
+  const input = loadAs(`v${r.input}`, nodes[r.input].dtype, t, false);
+  const loopBody = [...perReduced, `acc = ${combine("acc", input)};`]
+    .map((l) => `    ${l}`).join("\n");
+  if (strategy === "thread") {
+    return /* wgsl */ `
+${header(dtypes)}
+${ARGS_DECL}
+${decls}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = ${FLAT_INDEX};
+  if (o >= ${outSize}u) { return; }
+${consts}
+  var acc: ${accType} = ${init};
+  for (var r = 0u; r < ${reduceSize}u; r++) {
+${loopBody}
+  }
+  {
+${body}
+  }
+}
+`;
+  }
+  const G = FUSED_REDUCE_GROUP;
+  return /* wgsl */ `
+${header(dtypes)}
+${ARGS_DECL}
+${decls}
+var<workgroup> partial: array<${accType}, ${G}>;
+
+@compute @workgroup_size(${G})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = wid.x + wid.y * nwg.x;
+  if (o >= ${outSize}u) { return; }
+${consts}
+  var acc: ${accType} = ${init};
+  for (var r = lid; r < ${reduceSize}u; r += ${G}u) {
+${loopBody}
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${G / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] = ${combine("partial[lid]", "partial[lid + s]")}; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let acc = partial[0];
+${body}
+  }
+}
+`;
+}

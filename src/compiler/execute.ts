@@ -1,0 +1,158 @@
+/**
+ * Running a schedule: each fused kernel compiled once by the backend, then
+ * per call one dispatch per kernel and one backend call per library step,
+ * with intermediate buffers taken from the backend's pool and handed back
+ * after their last use (so a call reuses them within itself, and a warm
+ * call creates no buffer and no bind group). Traced numbers travel in each
+ * kernel's parameter block, not in buffers.
+ * @module
+ */
+
+import type { Backend, CompiledKernel, Storage, View } from "../backend.ts";
+import { isContiguous } from "../backend.ts";
+import { type Prim, type PrimParams, runPrimitive } from "../primitives.ts";
+import { contiguousStrides } from "../shape.ts";
+import type { Trace, TraceValue } from "../staging.ts";
+import { Tensor } from "../tensor.ts";
+import { type Schedule, schedule, type ScheduleLimits } from "./schedule.ts";
+import { DEFAULT_LIMITS } from "./schedule.ts";
+import { MOVEMENT_PRIMS } from "./views.ts";
+
+/** A trace compiled for one backend. */
+export interface CompiledProgram {
+  readonly schedule: Schedule;
+  /** Per step, its compiled kernel (null for a library step). */
+  readonly kernels: readonly (CompiledKernel | null)[];
+  /**
+   * Runs the program on `inputs`, in `trace.inputs` order: tensors, and
+   * plain numbers for the traced-number inputs. Returns the outputs.
+   */
+  run(inputs: readonly (Tensor | number)[]): Tensor[];
+}
+
+/** Schedules `trace` and compiles its kernels on `backend` (which must have `compileKernel`). */
+export function compileProgram(
+  trace: Trace,
+  paramInputs: ReadonlySet<number>,
+  backend: Backend,
+  limits: Partial<ScheduleLimits> = {},
+): CompiledProgram {
+  const plan = schedule(trace, paramInputs, {
+    ...DEFAULT_LIMITS,
+    maxBuffers: backend.maxKernelBuffers ?? DEFAULT_LIMITS.maxBuffers,
+    ...limits,
+  });
+  const kernels = plan.steps.map((
+    s,
+  ) => (s.kind === "kernel" ? backend.compileKernel!(s.kernel) : null));
+  const producer = new Map(trace.equations.map((e) => [e.output, e]));
+  const inputIndex = new Map(trace.inputs.map((v, i) => [v, i]));
+  const constants = new Map(trace.constants.map((c) => [c.value, c.data]));
+
+  const run = (inputs: readonly (Tensor | number)[]): Tensor[] => {
+    const env = new Map<TraceValue, View>();
+    /** Storages this call created; those no output holds are freed at the end. */
+    const created = new Set<Storage>();
+    const dense = (storage: Storage, shape: readonly number[]): View => ({
+      storage,
+      shape,
+      strides: contiguousStrides(shape),
+      offset: 0,
+    });
+    const own = (storage: Storage) => (created.add(storage), storage);
+
+    /** The view of `v`, materialising inputs, constants and views on demand. */
+    const resolve = (v: TraceValue): View => {
+      const known = env.get(v);
+      if (known) return known;
+      let view: View;
+      const input = inputIndex.get(v);
+      const e = producer.get(v);
+      if (input !== undefined) {
+        const x = inputs[input];
+        if (typeof x === "number") {
+          const host = v.dtype === "float32" ? new Float32Array([x]) : new Int32Array([x]);
+          view = dense(own(backend.upload(host, v.dtype)), v.shape);
+        } else view = kernelReady(x.view("jit"));
+      } else if (constants.has(v)) {
+        const data = constants.get(v)!;
+        view = data instanceof Tensor
+          ? kernelReady(data.view("jit"))
+          : dense(own(backend.upload(data, v.dtype)), v.shape);
+      } else if (e && MOVEMENT_PRIMS.has(e.prim)) {
+        const from = resolve(e.inputs[0]);
+        view = runPrimitive(e.prim, [from], e.params as PrimParams<Prim>, e.output);
+        if (view.storage !== from.storage) own(view.storage); // a reshape that copied
+      } else {
+        throw new Error(`internal: jit value %${v.id} was never computed`);
+      }
+      env.set(v, view);
+      return view;
+    };
+    /** `view` itself where kernels can read it as a dense buffer, else a copy. */
+    const kernelReady = (view: View): View => {
+      if (view.offset === 0 && isContiguous(view)) return view;
+      const copy = backend.map("copy", [view], view.shape, view.storage.dtype);
+      return dense(own(copy), view.shape);
+    };
+
+    try {
+      plan.steps.forEach((step, s) => {
+        if (step.kind === "kernel") {
+          const kernel = step.kernel;
+          const reads: Storage[] = [];
+          const writes: TraceValue[] = [];
+          step.bindings.forEach((id, b) => {
+            const v = valueById(trace, id);
+            if (kernel.buffers[b].access === "read") reads.push(resolve(v).storage);
+            else writes.push(v);
+          });
+          const words = step.params.map((i) => paramWord(inputs[i], trace.inputs[i].dtype));
+          const outs = kernels[s]!.run(reads, words);
+          outs.forEach((storage, k) => env.set(writes[k], dense(own(storage), writes[k].shape)));
+        } else {
+          const e = step.equation;
+          const views = e.inputs.map(resolve);
+          const out = runPrimitive(e.prim, views, e.params as PrimParams<Prim>, e.output);
+          env.set(e.output, dense(own(out.storage), e.output.shape));
+        }
+        for (const id of plan.frees[s]) {
+          const v = valueById(trace, id);
+          const view = env.get(v);
+          if (view && created.delete(view.storage)) backend.free(view.storage);
+          env.delete(v);
+        }
+      });
+      return trace.outputs.map((v) => new Tensor(resolve(v)));
+    } finally {
+      // Whatever no output holds goes back to the pool.
+      for (const storage of created) if (storage.refs === 0) backend.free(storage);
+    }
+  };
+  return { schedule: plan, kernels, run };
+}
+
+const byId = new WeakMap<Trace, Map<number, TraceValue>>();
+
+/** The trace value with id `id`. */
+function valueById(trace: Trace, id: number): TraceValue {
+  let map = byId.get(trace);
+  if (!map) {
+    map = new Map();
+    for (const v of trace.inputs) map.set(v.id, v);
+    for (const c of trace.constants) map.set(c.value.id, c.value);
+    for (const e of trace.equations) map.set(e.output.id, e.output);
+    byId.set(trace, map);
+  }
+  return map.get(id)!;
+}
+
+const word = new DataView(new ArrayBuffer(4));
+
+/** A traced number as its parameter-block word: float32 or int32 bits. */
+function paramWord(x: Tensor | number, dtype: string): number {
+  if (typeof x !== "number") throw new TypeError("internal: a jit parameter is not a number");
+  if (dtype === "float32") word.setFloat32(0, x, true);
+  else word.setInt32(0, x, true);
+  return word.getUint32(0, true);
+}
