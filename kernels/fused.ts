@@ -36,6 +36,7 @@ import {
 } from "./common.ts";
 import { ELEMENTWISE_EXPR } from "./elementwise.ts";
 import { combiner, REDUCE_INIT } from "./reduce.ts";
+import { MATMUL_ARGS, type MatmulConfig, matmulConfig, matmulKernel } from "./matmul.ts";
 
 /** Invocations per workgroup of a fused reduction's `"workgroup"` strategy. */
 export const FUSED_REDUCE_GROUP = 64;
@@ -58,6 +59,17 @@ export function fusedStrategy(kernel: FusedKernel): FusedStrategy {
 export function fusedWorkgroups(kernel: FusedKernel): number {
   const outSize = sizeOf(kernel.shape);
   return fusedStrategy(kernel) === "workgroup" ? outSize : Math.ceil(outSize / WORKGROUP);
+}
+
+/** The matmul program a kernel with a matmul uses. */
+export function fusedMatmulConfig(kernel: FusedKernel): MatmulConfig {
+  const { a, b, m, k, n } = kernel.matmul!;
+  return matmulConfig(a, b, m, k, n);
+}
+
+/** Where a kernel's parameter block starts in `args` (after a matmul's own words). */
+export function fusedArgBase(kernel: FusedKernel): number {
+  return kernel.matmul ? MATMUL_ARGS : 0;
 }
 
 /** A literal of `dtype`'s stored form, read from its parameter-block word. */
@@ -115,13 +127,18 @@ function isDenseView(view: Address[number]): boolean {
 /** WGSL source of a fused kernel. */
 export function fusedKernelSource(kernel: FusedKernel): string {
   const { nodes, buffers, reduce } = kernel;
+  const base = fusedArgBase(kernel);
   const strategy = fusedStrategy(kernel);
   const outSize = sizeOf(kernel.shape);
   const dtypes = [...buffers.map((b) => b.dtype), ...nodes.map((n) => n.dtype)];
   if (reduce) dtypes.push(reduce.dtype);
   const decls = buffers.map((b, i) =>
-    `@group(0) @binding(${i + 1}) var<storage, ${b.access === "write" ? "read_write" : "read"}> ` +
-    `buf${i}: array<${storageType(b.dtype)}>;`
+    (kernel.matmul && i < 2)
+      ? ""
+      : `@group(0) @binding(${i + 1}) var<storage, ${
+        b.access === "write" ? "read_write" : "read"
+      }> ` +
+        `buf${i}: array<${storageType(b.dtype)}>;`
   ).join("\n");
 
   // Iteration digits: per output (the out space) and per reduced element.
@@ -146,11 +163,11 @@ export function fusedKernelSource(kernel: FusedKernel): string {
     const n = nodes[i];
     switch (n.kind) {
       case "param": {
-        const bits = arg(n.slot);
+        const bits = arg(base + n.slot);
         return `let v${i} = bitcast<${valueType(n)}>(${bits});`;
       }
       case "literal":
-        return `let v${i} = ${literal(literals.slotOf.get(i)!, n.dtype)};`;
+        return `let v${i} = ${literal(base + literals.slotOf.get(i)!, n.dtype)};`;
       case "load": {
         const ds = n.space === "reduce" ? reduceDigits : outDigits;
         const a = addressCode(`a${i}`, n.address, ds, n.space === "out" ? "o" : null);
@@ -167,9 +184,10 @@ export function fusedKernelSource(kernel: FusedKernel): string {
         return `var v${i}: ${valueType(n)}; { ${lets.join(" ")} v${i} = ${expr}; }`;
       }
       case "reduced":
-        return `let v${i} = ${
-          storeAs("acc", computeType(nodes[reduce!.input].dtype), n.dtype, false)
-        };`;
+        // A reduction's accumulator, stored as its dtype; a matmul's float32 product.
+        return reduce
+          ? `let v${i} = ${storeAs("acc", computeType(nodes[reduce.input].dtype), n.dtype, false)};`
+          : `let v${i} = acc;`;
     }
   };
   const constants: string[] = [];
@@ -185,6 +203,12 @@ export function fusedKernelSource(kernel: FusedKernel): string {
   const body = [...perOutput, ...stores].map((l) => `    ${l}`).join("\n");
   const consts = constants.map((l) => `  ${l}`).join("\n");
 
+  if (kernel.matmul) {
+    const module = `${
+      header(dtypes)
+    }\n${decls}\n\nfn lg_epilogue(o: u32, acc: f32) {\n${consts}\n  {\n${body}\n  }\n}`;
+    return matmulKernel(fusedMatmulConfig(kernel), { module, a: 1, b: 2 });
+  }
   if (strategy === "elementwise") {
     return /* wgsl */ `
 ${header(dtypes)}

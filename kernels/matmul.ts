@@ -140,11 +140,29 @@ export function matmulArgs(
   return [m, n, k, a.offset, ...a.strides, b.offset, ...b.strides, ...first];
 }
 
+/** Words of `args` a matmul program reads (`matmulArgs`); a fused epilogue's follow. */
+export const MATMUL_ARGS = 14;
+
+/**
+ * A fused epilogue (`kernels/fused.ts`): instead of storing each product,
+ * the program calls `lg_epilogue(o, value)` with the output's flat index.
+ */
+export interface MatmulEpilogue {
+  /** Module-scope WGSL: helpers, the epilogue's buffers and `fn lg_epilogue(o: u32, acc: f32)`. */
+  readonly module: string;
+  /** Bindings of A and B. */
+  readonly a: number;
+  readonly b: number;
+}
+
 const range = (n: number) => [...Array(n).keys()];
 const LANE = ["x", "y", "z", "w"];
 
-/** WGSL source of a matmul program. Bindings: args, out, A, B. */
-export function matmulKernel(c: MatmulConfig): string {
+/**
+ * WGSL source of a matmul program. Bindings: args, out, A, B; or, with an
+ * epilogue, args, A and B where it says, and the epilogue's own.
+ */
+export function matmulKernel(c: MatmulConfig, epilogue?: MatmulEpilogue): string {
   const R = range(c.rows);
   const G = range(c.cols / 4); // column groups of 4
   const cols = range(c.cols);
@@ -243,6 +261,16 @@ export function matmulKernel(c: MatmulConfig): string {
   const stores = R.map((i) => {
     const rowOk = c.fitRows ? "" : `row0 + ${i}u < m`;
     const lines = G.map((g) => {
+      if (epilogue) {
+        return range(4).map((t) => {
+          const colOk = c.fitCols ? "" : `col0 + ${4 * g + t}u < n`;
+          const cond = [rowOk, colOk].filter(Boolean).join(" && ");
+          const call = `lg_epilogue(outBase + (row0 + ${i}u) * n + col0 + ${
+            4 * g + t
+          }u, acc${i}_${g}.${LANE[t]});`;
+          return cond ? `  if (${cond}) { ${call} }` : `  ${call}`;
+        }).join("\n");
+      }
       if (c.out4) {
         const colOk = c.fitCols ? "" : `col0 + ${4 * g}u < n`;
         const cond = [rowOk, colOk].filter(Boolean).join(" && ");
@@ -262,13 +290,16 @@ export function matmulKernel(c: MatmulConfig): string {
     return lines.join("\n");
   }).join("\n");
 
+  const outDecl = epilogue
+    ? epilogue.module
+    : `@group(0) @binding(1) var<storage, read_write> ${
+      c.out4 ? "out4: array<vec4<f32>>" : "out: array<f32>"
+    };`;
   return /* wgsl */ `
 ${ARGS_DECL}
-@group(0) @binding(1) var<storage, read_write> ${
-    c.out4 ? "out4: array<vec4<f32>>" : "out: array<f32>"
-  };
-@group(0) @binding(2) var<storage, read> A: array<${a4 ? "vec4<f32>" : "f32"}>;
-@group(0) @binding(3) var<storage, read> B: array<${b4 ? "vec4<f32>" : "f32"}>;
+${outDecl}
+@group(0) @binding(${epilogue?.a ?? 2}) var<storage, read> A: array<${a4 ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(${epilogue?.b ?? 3}) var<storage, read> B: array<${b4 ? "vec4<f32>" : "f32"}>;
 
 @compute @workgroup_size(${c.width}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

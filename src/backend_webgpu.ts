@@ -63,7 +63,7 @@ import {
 import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
 import { gatherArgs, gatherKernel } from "../kernels/gather.ts";
-import { fusedKernelSource, fusedWorkgroups } from "../kernels/fused.ts";
+import { fusedKernelSource, fusedMatmulConfig, fusedWorkgroups } from "../kernels/fused.ts";
 import { type FusedKernel, literalWords } from "./compiler/ir.ts";
 
 interface GpuStorage extends Storage {
@@ -868,7 +868,9 @@ class WebGPUBackend implements Backend {
     const source = fusedKernelSource(kernel);
     const access = kernel.buffers.map((b) => (b.access === "write" ? "w" : "r")).join("");
     const size = sizeOf(kernel.shape);
-    const groups = grid(fusedWorkgroups(kernel));
+    const groups = kernel.matmul
+      ? [1, 1, 1] as [number, number, number]
+      : grid(fusedWorkgroups(kernel));
     const literals = literalWords(kernel).words;
     // Compiled now, and again on a new device after a loss (pipelines die with theirs).
     const pipeline = () => this.#pipeline(source, access, () => source);
@@ -888,8 +890,31 @@ class WebGPUBackend implements Backend {
           outputs.push(out);
           return out.buffer;
         });
-        if (size > 0) {
+        if (size === 0) return outputs;
+        if (!kernel.matmul) {
           this.#dispatch(pipeline(), [...params, ...literals], buffers, groups, access);
+          return outputs;
+        }
+        // A matmul with an epilogue: launched as the matmul is, one launch
+        // per part of a grid over the per-dimension limit.
+        const { a, b, batch, m, k, n } = kernel.matmul;
+        const [gx, gy, gz] = matmulGrid(fusedMatmulConfig(kernel), batch, m, n);
+        for (let z = 0; z < gz; z += MAX_GROUPS) {
+          for (let y = 0; y < gy; y += MAX_GROUPS) {
+            for (let x = 0; x < gx; x += MAX_GROUPS) {
+              this.#dispatch(
+                pipeline(),
+                [...matmulArgs(m, n, k, a, b, [x, y, z]), ...params, ...literals],
+                buffers,
+                [
+                  Math.min(MAX_GROUPS, gx - x),
+                  Math.min(MAX_GROUPS, gy - y),
+                  Math.min(MAX_GROUPS, gz - z),
+                ],
+                access,
+              );
+            }
+          }
         }
         return outputs;
       },

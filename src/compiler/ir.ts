@@ -68,7 +68,7 @@ export type KernelNode =
     readonly dtype: DType;
     readonly space: Space;
   }
-  /** The kernel's reduction result for this output element. */
+  /** The kernel's reduction (or matmul) result for this output element. */
   | { readonly kind: "reduced"; readonly dtype: DType };
 
 /** The reduction a kernel performs. */
@@ -82,6 +82,21 @@ export interface KernelReduction {
   readonly axes: readonly number[];
   /** The result's dtype (the accumulation happens in its compute kind, as eager). */
   readonly dtype: DType;
+}
+
+/**
+ * The matmul a kernel performs: `[batch, m, k] · [batch, k, n]` of float32
+ * buffers 0 and 1, read through 3-D views (a batch stride of 0 broadcasts).
+ * Its result is the `"reduced"` node, and the kernel's other nodes are its
+ * epilogue, over the `[batch, m, n]` outputs in row-major order.
+ */
+export interface KernelMatmul {
+  readonly a: StridedView;
+  readonly b: StridedView;
+  readonly batch: number;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
 }
 
 /** A buffer a kernel binds: read, or written (an output, contiguous over `shape`). */
@@ -104,6 +119,8 @@ export interface FusedKernel {
   readonly stores: readonly { readonly node: number; readonly buffer: number }[];
   /** The reduction, if the kernel has one. */
   readonly reduce: KernelReduction | null;
+  /** The matmul, if the kernel is one with an epilogue (then `reduce` is null). */
+  readonly matmul: KernelMatmul | null;
 }
 
 /** The view of a whole contiguous tensor of `shape`. */

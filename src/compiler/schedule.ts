@@ -29,6 +29,7 @@ import { Tensor } from "../tensor.ts";
 import {
   type FusedKernel,
   type KernelBuffer,
+  type KernelMatmul,
   type KernelNode,
   literalWords,
   type Space,
@@ -140,6 +141,7 @@ function tryPlan(
   const producer = new Map<TraceValue, number>();
   eqs.forEach((e, i) => producer.set(e.output, i));
   const isMovement = (i: number) => MOVEMENT_PRIMS.has(eqs[i].prim);
+  const paramValues = new Set([...paramInputs].map((i) => trace.inputs[i]));
 
   /** The first non-movement value behind `v`, and whether only reshapes lie between. */
   const base = (v: TraceValue): { value: TraceValue; aligned: boolean } => {
@@ -207,6 +209,19 @@ function tryPlan(
         size: 1,
       });
     };
+    if (e.prim === "matmul" && !asBuffer && !forced.has(i) && us.length === 1) {
+      // A matmul with an epilogue: its single consumer iterates over its outputs.
+      const c = us[0].consumer;
+      const g = groupOf[c];
+      if (
+        g >= 0 && groups[g].kind === "fused" && groups[g].reduce === -1 && space[c] === "out" &&
+        us[0].aligned && aligned[c] && matmulOperands(e, producer, eqs, paramValues) !== null
+      ) {
+        groupOf[i] = g;
+        groups[g].reduce = i;
+        continue;
+      }
+    }
     if (isLibrary(e, limits)) {
       start("library");
       continue;
@@ -271,6 +286,65 @@ function tryPlan(
   return {
     ok: true,
     schedule: { trace, steps, frees: lastUses(trace, steps, materialised), materialised },
+  };
+}
+
+/** The longest k one fused matmul takes (its loop takes up to 4 k-steps an iteration). */
+const MATMUL_MAX_K = 4 * 16384;
+
+/**
+ * The operands of a matmul equation as 3-D views of materialised buffers,
+ * or null where the backend's own matmul must run it (float16 operands, a
+ * very long k, operands that no single strided view reads, a traced number).
+ */
+function matmulOperands(
+  e: TraceEquation,
+  producer: ReadonlyMap<TraceValue, number>,
+  eqs: readonly TraceEquation[],
+  paramValues: ReadonlySet<TraceValue>,
+): { aBase: TraceValue; bBase: TraceValue; matmul: KernelMatmul } | null {
+  const [a, b] = e.inputs;
+  const nd = a.shape.length;
+  const [m, k, n] = [a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]];
+  if (a.dtype !== "float32" || b.dtype !== "float32" || k > MATMUL_MAX_K) return null;
+  const operand = (v: TraceValue) => {
+    const chain: number[] = [];
+    for (let p = producer.get(v); p !== undefined && MOVEMENT_PRIMS.has(eqs[p].prim);) {
+      chain.push(p);
+      v = eqs[p].inputs[0];
+      p = producer.get(v);
+    }
+    if (paramValues.has(v)) return null;
+    let address = bufferAddress(v.shape);
+    for (const p of chain.reverse()) {
+      address = moveAddress(address, eqs[p].prim, eqs[p].params, eqs[p].output.shape);
+    }
+    if (address.length !== 1) return null;
+    const view = address[0];
+    // The batch axes must collapse into one stride.
+    const nb = view.shape.length - 2;
+    for (let i = 0; i < nb - 1; i++) {
+      if (view.shape[i] !== 1 && view.strides[i] !== view.strides[i + 1] * view.shape[i + 1]) {
+        return null;
+      }
+    }
+    const batch = sizeOf(view.shape.slice(0, nb));
+    const batchStride = nb === 0 || batch === 1 ? 0 : view.strides[nb - 1];
+    return {
+      base: v,
+      view: {
+        shape: [batch, view.shape[nb], view.shape[nb + 1]],
+        strides: [batchStride, view.strides[nb], view.strides[nb + 1]],
+        offset: view.offset,
+      },
+    };
+  };
+  const [A, B] = [operand(a), operand(b)];
+  if (!A || !B) return null;
+  return {
+    aBase: A.base,
+    bBase: B.base,
+    matmul: { a: A.view, b: B.view, batch: A.view.shape[0], m, k, n },
   };
 }
 
@@ -412,6 +486,11 @@ function buildKernel(
         continue;
       }
       const e = eqs[p!];
+      if (p === group.reduce && e.prim === "matmul") {
+        memo.set(key, push({ kind: "reduced", dtype: e.output.dtype }));
+        stack.pop();
+        continue;
+      }
       if (p === group.reduce) {
         // The reduction's input is built in its own space, over the reduced shape.
         const input = { v: e.inputs[0], chain: 0, space: "reduce" as const };
@@ -436,13 +515,25 @@ function buildKernel(
     return memo.get(keyOf(root, 0, rootSpace))!;
   };
 
+  // A matmul's operands are buffers 0 and 1, bound apart from the epilogue's
+  // reads (the matmul reads them as vec4s).
+  const core = group.reduce >= 0 ? eqs[group.reduce] : null;
+  let matmul: FusedKernel["matmul"] = null;
+  if (core?.prim === "matmul") {
+    const operands = matmulOperands(core, producer, eqs, new Set())!;
+    for (const v of [operands.aBase, operands.bBase]) {
+      buffers.push({ dtype: v.dtype, access: "read" });
+      bindings.push(v.id);
+    }
+    matmul = operands.matmul;
+  }
   const rootValue = eqs[group.root].output;
   const rootNode = build(rootValue, "out");
   const out = buffers.length;
   buffers.push({ dtype: rootValue.dtype, access: "write" });
   bindings.push(rootValue.id);
   let reduce: FusedKernel["reduce"] = null;
-  if (group.reduce >= 0) {
+  if (core && !matmul) {
     const r = eqs[group.reduce];
     const input = memo.get(keyOf(r.inputs[0], 0, "reduce"))!;
     reduce = {
@@ -461,6 +552,7 @@ function buildKernel(
       nodes,
       stores: [{ node: rootNode, buffer: out }],
       reduce,
+      matmul,
     },
     bindings,
     params,
