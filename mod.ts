@@ -144,7 +144,7 @@ export {
   vjp,
 } from "./src/transforms.ts";
 export { vmap, type VmapOptions } from "./src/vmap.ts";
-export { jit, type JitOptions, type JitStats, type Jitted } from "./src/jit.ts";
+export { jit, type JitOptions, type JitStats, type Jitted, type Lowered } from "./src/jit.ts";
 export {
   checkpoint,
   customVjp,

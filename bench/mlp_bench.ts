@@ -3,6 +3,8 @@
  * softmax cross-entropy), each `valueAndGrad` + `sgd`, on WebGPU and on the
  * CPU reference backend (the group baseline).
  *
+ * Each step runs eagerly (one kernel per primitive) and under `jit` (on
+ * WebGPU, a program of fused kernels; on the CPU, a replay of the trace).
  * Each iteration queues `×K` steps, carrying the parameters from step to
  * step like a training loop, reads the loss back every 10 steps without
  * awaiting it in the loop (reads are pipelined behind later steps), then
@@ -18,6 +20,7 @@
 import {
   type BackendName,
   disposeTree,
+  jit,
   randomNormal,
   sgd,
   softmaxCrossEntropy,
@@ -59,9 +62,16 @@ const loss = (p: Params, x: Tensor, labels: Tensor): Tensor =>
   );
 
 const step = valueAndGrad(loss);
+/** One whole training step under `jit`: loss, gradients and the SGD update. */
+const jitted = jit((p: Params, x: Tensor, labels: Tensor): [Tensor, Params] => {
+  const [value, grads] = step(p, x, labels);
+  return [value, sgd(p, grads, { lr: 0.05 })];
+});
 
-for (const backend of BACKENDS) {
-  const name = `mlp step ${IN}→${HIDDEN}→${OUT} batch ${BATCH} ×${K} [${backend}]`;
+for (const [backend, compiled] of BACKENDS.flatMap((b) => [[b, false], [b, true]] as const)) {
+  const name = `mlp step ${IN}→${HIDDEN}→${OUT} batch ${BATCH} ×${K} [${backend}${
+    compiled ? ", jit" : ""
+  }]`;
   // Inputs and initial parameters: created once, before any timed region.
   const state = fixture(() => ({
     params: {
@@ -80,7 +90,7 @@ for (const backend of BACKENDS) {
   bench({
     name,
     group: "mlp training step",
-    baseline: backend === "cpu",
+    baseline: backend === "cpu" && !compiled,
     ignore: !available(backend),
     ...RUNS[backend],
     async fn(b) {
@@ -88,10 +98,19 @@ for (const backend of BACKENDS) {
       const reads: Promise<ArrayLike<number>>[] = [];
       b.start();
       for (let i = 0; i < K; i++) {
-        const [value, grads] = step(s.params, s.x, s.labels);
-        const next = sgd(s.params, grads, { lr: 0.05 });
-        disposeTree([s.params, grads]);
-        s.params = next;
+        let value: Tensor;
+        if (compiled) {
+          let next: Params;
+          [value, next] = jitted(s.params, s.x, s.labels);
+          disposeTree(s.params);
+          s.params = next;
+        } else {
+          let grads: Params;
+          [value, grads] = step(s.params, s.x, s.labels);
+          const next = sgd(s.params, grads, { lr: 0.05 });
+          disposeTree([s.params, grads]);
+          s.params = next;
+        }
         if ((i + 1) % READ_EVERY === 0) reads.push(value.data().finally(() => value.dispose()));
         else value.dispose();
       }

@@ -7,16 +7,19 @@
  * Plain numbers are dynamic: they are traced as weakly typed scalars, so a
  * changing learning rate does not retrace; `staticArgnums` bakes values in.
  *
- * Today the program is run by replaying its equations on the backend, one
- * kernel per primitive, as eager mode does (the fused-kernel compiler is
- * the next step). Replay goes through `apply`, so `grad`, `jvp` and `vmap`
- * around a jitted function see its primitives, and `debugNans` names them.
+ * On WebGPU, a call made eagerly runs the trace compiled into a few fused
+ * kernels (`compiler/`: the scheduler, the kernel IR and the executor;
+ * `kernels/fused.ts` renders WGSL). Under a transform (`grad`, `jvp`,
+ * `vmap` around the jitted function), under `debugNans` (which names each
+ * primitive), and on the CPU backend, the trace is replayed through
+ * `apply`, one primitive at a time, so the transforms see its primitives.
  * @module
  */
 
 import { hostTensor, isEagerContext, weakTensors } from "./core/interpreter.ts";
 import { debuggingNans } from "./core/debug_nans.ts";
 import { type CompiledProgram, compileProgram } from "./compiler/execute.ts";
+import { describeSchedule, schedule } from "./compiler/schedule.ts";
 import { weakKindOf, weakStorageDType } from "./dtype.ts";
 import { describe } from "./core/errors.ts";
 import { type BackendName, resolveBackend } from "./backends.ts";
@@ -64,7 +67,24 @@ export type Jitted<A extends unknown[], R> = ((...args: A) => R) & {
   readonly stats: JitStats;
   /** The trace of `fn` for these arguments (traced now; the cache is not used). */
   trace(...args: A): Trace;
+  /**
+   * The program a call with these arguments runs, compiled now if it was
+   * not (nothing runs): its steps as text, one fused kernel or library call
+   * a line, and each kernel's generated source (WGSL on WebGPU; none on the
+   * CPU backend, which replays the trace).
+   */
+  lower(...args: A): Lowered;
 };
+
+/** A compiled program, for reading (`jitted.lower(...args)`). */
+export interface Lowered {
+  /** One line per step: what each kernel computes and reads, and each library call. */
+  readonly text: string;
+  /** The steps (dispatches per call): fused kernels and library calls. */
+  readonly steps: number;
+  /** The generated source of each fused kernel, in step order. */
+  readonly kernels: readonly string[];
+}
 
 /** How one argument leaf enters the signature. */
 interface LeafSignature {
@@ -95,9 +115,13 @@ interface Program {
  * float16 tensor it is rounded twice (to float32, then float16), which can
  * differ from eager's single rounding in the last bit for rare values.
  *
- * Today the cached program replays its primitives one kernel each (no
- * fusion yet); what `jit` already saves is the tracing, and it is what the
- * fused compiler will run. Composes with `grad`, `jvp` and `vmap` both ways.
+ * On WebGPU the program is compiled into fused kernels: elementwise ops,
+ * views and a reduction or a matmul with its epilogue run as one kernel,
+ * traced numbers travel in the kernels' parameter blocks, and a warm call
+ * allocates no new buffer (`jitted.lower(...args)` prints the kernels). The
+ * CPU backend replays the trace, one primitive at a time (the same result
+ * as eager, bitwise). Composes with `grad`, `jvp` and `vmap` both ways:
+ * under a transform the trace is replayed, so the transform sees it.
  *
  * @param fn A pure function of tensors, numbers and pytrees of them.
  * @param opts `staticArgnums`, `name`, `log`.
@@ -111,6 +135,7 @@ interface Program {
  * console.log(await step(w, g, 0.1).array()); // [0.95, 1.95]
  * console.log(await step(w, g, 0.2).array()); // [0.9, 1.9]: a new lr, no retrace
  * console.log(step.stats.traces, step.stats.cacheHits); // 1 1
+ * console.log(step.lower(w, g, 0.1).steps); // 1: one fused kernel on WebGPU
  * ```
  */
 export function jit<A extends unknown[], R>(
@@ -176,6 +201,23 @@ export function jit<A extends unknown[], R>(
     const { program, leaves } = traceFor(args);
     return run(name, program, leaves, onCompile);
   }) as Jitted<A, R>;
+  Object.defineProperty(jitted, "lower", {
+    value: (...args: A): Lowered => {
+      const { program, leaves } = traceFor(args);
+      const backend = resolveBackend(program.trace.backend);
+      const params = numberInputs(leaves);
+      if (backend.compileKernel && !program.compiled) {
+        program.compiled = compileProgram(program.trace, params, backend);
+        onCompile(program.compiled);
+      }
+      const plan = program.compiled?.schedule ?? schedule(program.trace, params);
+      return {
+        text: describeSchedule(plan),
+        steps: plan.steps.length,
+        kernels: program.compiled?.kernels.flatMap((k) => (k ? [k.source] : [])) ?? [],
+      };
+    },
+  });
   Object.defineProperty(jitted, "stats", { value: stats });
   Object.defineProperty(jitted, "trace", {
     value: (...args: A) => {
@@ -368,6 +410,16 @@ function traceProgram<A extends unknown[], R>(
   return { trace, structure, fixed, compiled: null };
 }
 
+/** The trace inputs (by position) that are plain numbers: traced as parameters. */
+function numberInputs(leaves: readonly Leaf[][]): Set<number> {
+  const values = leaves.flat().map((l) => l.value).filter((v) =>
+    v instanceof Tensor || typeof v === "number"
+  );
+  const params = new Set<number>();
+  values.forEach((v, i) => typeof v === "number" && params.add(i));
+  return params;
+}
+
 /** The backend of the first tensor argument, or the current default. */
 function defaultBackend(leaves: readonly Leaf[][]): BackendName {
   for (const list of leaves) {
@@ -413,9 +465,7 @@ function run<R>(
   // each primitive) the primitives are replayed one by one.
   if (backend.compileKernel && isEagerContext() && !debuggingNans()) {
     if (!program.compiled) {
-      const params = new Set<number>();
-      values.forEach((v, i) => typeof v === "number" && params.add(i));
-      program.compiled = compileProgram(trace, params, backend);
+      program.compiled = compileProgram(trace, numberInputs(leaves), backend);
       onCompile(program.compiled);
     }
     const outputs = program.compiled.run(values);
