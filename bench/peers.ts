@@ -155,7 +155,7 @@ const littlegrad: Lib = {
     x.dispose();
     return out;
   },
-  mlp(init) {
+  mlp(init, opts = {}) {
     const t = (data: Float32Array, shape: number[]) =>
       lg.tensor(data, { shape, backend: "webgpu" });
     let params: LgParams = {
@@ -169,14 +169,28 @@ const littlegrad: Lib = {
     const loss = (p: LgParams, x: lg.Tensor, labels: lg.Tensor) =>
       lg.softmaxCrossEntropy(x.matmul(p.w1).add(p.b1).relu().matmul(p.w2).add(p.b2), labels);
     const step = lg.valueAndGrad(loss);
+    // Under jit, the whole step (loss, gradients, update) is one compiled program.
+    const jitted = lg.jit((p: LgParams, x: lg.Tensor, labels: lg.Tensor): [lg.Tensor, LgParams] => {
+      const [value, grads] = step(p, x, labels);
+      return [value, lg.sgd(p, grads, { lr: LR })];
+    });
     return {
       async run(n, readEvery) {
         const reads: Promise<Float32Array>[] = [];
         for (let i = 0; i < n; i++) {
-          const [value, grads] = step(params, x, labels);
-          const next = lg.sgd(params, grads, { lr: LR });
-          lg.disposeTree([params, grads]);
-          params = next;
+          let value: lg.Tensor;
+          if (opts.jit) {
+            let next: LgParams;
+            [value, next] = jitted(params, x, labels);
+            lg.disposeTree(params);
+            params = next;
+          } else {
+            let grads: LgParams;
+            [value, grads] = step(params, x, labels);
+            const next = lg.sgd(params, grads, { lr: LR });
+            lg.disposeTree([params, grads]);
+            params = next;
+          }
           if ((i + 1) % readEvery === 0) {
             reads.push((value.data() as Promise<Float32Array>).finally(() => value.dispose()));
           } else value.dispose();
@@ -691,6 +705,8 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
   const variants: { lib: Lib; name: string; jit?: boolean }[] = libs.flatMap((lib) =>
     lib === jaxjs
       ? [{ lib, name: `${lib.name} eager` }, { lib, name: `${lib.name} jit`, jit: true }]
+      : lib === littlegrad
+      ? [{ lib, name: lib.name }, { lib, name: `${lib.name} jit`, jit: true }]
       : [{ lib, name: lib.name }]
   );
   let reference: number[] | null = null;
@@ -731,13 +747,15 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     }
   }
   // littlegrad's counters over the timed rounds only (everything is warm by now).
-  const deltas: PoolStats = {
+  const zero = (): PoolStats => ({
     acquired: 0,
     created: 0,
     bindGroupsCreated: 0,
     dispatches: 0,
     submits: 0,
-  };
+    pipelinesCreated: 0,
+  });
+  const counted = new Map<string, PoolStats>();
   for (let r = 0; r < ROUNDS; r++) {
     for (const v of live) {
       const runner = runners.get(v.name)!;
@@ -747,6 +765,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
       times.get(v.name)!.push((performance.now() - t0) / steps);
       if (before) {
         const after = lgStats();
+        const deltas = counted.get(v.name) ?? counted.set(v.name, zero()).get(v.name)!;
         for (const key of Object.keys(deltas) as (keyof PoolStats)[]) {
           deltas[key] += after[key] - before[key];
         }
@@ -754,14 +773,15 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     }
   }
   const total = ROUNDS * steps;
-  const note =
-    `littlegrad, timed MLP steps: ${(deltas.dispatches / total).toFixed(0)} dispatches/step, ` +
+  const note = [...counted].map(([name, deltas]) =>
+    `${name}, timed MLP steps: ${(deltas.dispatches / total).toFixed(0)} dispatches/step, ` +
     `${
       (deltas.submits / total).toFixed(2)
     } submits/step; buffer pool ${deltas.acquired} requests, ` +
     `${deltas.created} new buffers (hit rate ${
       (100 * (1 - deltas.created / Math.max(1, deltas.acquired))).toFixed(1)
-    }%); ${deltas.bindGroupsCreated} bind groups created for ${deltas.dispatches} dispatches`;
+    }%); ${deltas.bindGroupsCreated} bind groups created for ${deltas.dispatches} dispatches`
+  ).join("\n");
   for (const v of live) {
     runners.get(v.name)!.dispose();
     const ms = median(times.get(v.name)!);
@@ -783,7 +803,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
 function fasterPeer(row: Row): { name: string; ms: number } | null {
   let best: { name: string; ms: number } | null = null;
   for (const [name, cell] of Object.entries(row.cells)) {
-    if (name === "littlegrad" || cell.ms === null) continue;
+    if (name.startsWith("littlegrad") || cell.ms === null) continue;
     if (!best || cell.ms < best.ms) best = { name, ms: cell.ms };
   }
   return best;
@@ -908,6 +928,7 @@ if (import.meta.main) {
   if (want("mlp")) progress(await mlpRow(libs, 20, 10));
   const columns = [
     "littlegrad",
+    "littlegrad jit",
     ...peers.flatMap((p) =>
       p === jaxjs ? [`${p.name}`, `${p.name} eager`, `${p.name} jit`] : [p.name]
     ),
