@@ -124,6 +124,11 @@ function isDenseView(view: Address[number]): boolean {
   return view.shape.every((d, i) => d === 1 || view.strides[i] === dense[i]);
 }
 
+/** `x` (an f32 expression) XOR the zero word `k`: the same value, opaque to the compiler. */
+function opaque(x: string, k: number): string {
+  return `bitcast<f32>(bitcast<u32>(${x}) ^ lg_zero${k})`;
+}
+
 /** WGSL source of a fused kernel. */
 export function fusedKernelSource(kernel: FusedKernel): string {
   const { nodes, buffers, reduce } = kernel;
@@ -177,9 +182,11 @@ export function fusedKernelSource(kernel: FusedKernel): string {
         const last = nodes[n.args[n.args.length - 1]];
         const compute = computeType(last.dtype);
         const names = ["a", "b", "c"];
-        const lets = n.args.map((a, k) =>
-          `let ${names[k]} = ${loadAs(`v${a}`, nodes[a].dtype, compute, false)};`
-        );
+        // Float operands go through an XOR with a zero word: opaque to the compiler.
+        const lets = n.args.map((a, k) => {
+          const value = loadAs(`v${a}`, nodes[a].dtype, compute, false);
+          return `let ${names[k]} = ${compute === "f32" ? opaque(value, k) : value};`;
+        });
         const expr = storeAs(ELEMENTWISE_EXPR[n.op](false, compute), compute, n.dtype, false);
         return `var v${i}: ${valueType(n)}; { ${lets.join(" ")} v${i} = ${expr}; }`;
       }
@@ -201,6 +208,9 @@ export function fusedKernelSource(kernel: FusedKernel): string {
   });
   const stores = kernel.stores.map((s) => `buf${s.buffer}[o] = v${s.node};`);
   const body = [...perOutput, ...stores].map((l) => `    ${l}`).join("\n");
+  constants.unshift(
+    ...[0, 1, 2].map((k) => `let lg_zero${k} = ${arg(base + literals.zero + k)};`),
+  );
   const consts = constants.map((l) => `  ${l}`).join("\n");
 
   if (kernel.matmul) {
@@ -232,7 +242,8 @@ ${body}
   const accType = t;
   const init = REDUCE_INIT[r.op][t];
   const combine = combiner(r.op, t, false);
-  const input = loadAs(`v${r.input}`, nodes[r.input].dtype, t, false);
+  const loaded = loadAs(`v${r.input}`, nodes[r.input].dtype, t, false);
+  const input = t === "f32" ? opaque(loaded, 0) : loaded;
   const loopBody = [...perReduced, `acc = ${combine("acc", input)};`]
     .map((l) => `    ${l}`).join("\n");
   if (strategy === "thread") {

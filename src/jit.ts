@@ -293,7 +293,11 @@ function leafKey(name: string, where: string, value: unknown): string {
   const weak = value instanceof Tensor ? weakTensors.get(value) : undefined;
   if (weak) return `number (${weak})`;
   if (value instanceof Tensor) {
-    if (value.disposed) value.view(name); // names the disposed argument
+    if (value.disposed) {
+      throw new ReferenceError(
+        `${name}: ${where} is a tensor (shape ${shapeString(value.shape)}) that was disposed`,
+      );
+    }
     return `${value.dtype} shape ${shapeString(value.shape)} on ${value.backend}`;
   }
   if (typeof value === "number") return `number (${weakKindOf(value)})`;
@@ -423,7 +427,9 @@ function numberInputs(leaves: readonly Leaf[][]): Set<number> {
 /** The backend of the first tensor argument, or the current default. */
 function defaultBackend(leaves: readonly Leaf[][]): BackendName {
   for (const list of leaves) {
-    for (const { value } of list) if (value instanceof Tensor) return value.backend;
+    for (const { value } of list) {
+      if (value instanceof Tensor && !value.disposed) return value.backend;
+    }
   }
   return resolveBackend().name;
 }

@@ -137,14 +137,19 @@ export function isDense(view: StridedView): boolean {
 
 /**
  * The kernel's literals as parameter-block words after its dynamic scalars,
- * one word per distinct bit pattern: a literal is never a constant of the
- * generated code, so no shader compiler can fold it (a division by a
- * literal 0, or a comparison with a literal NaN, folded under fast-math
- * assumptions, would not give eager's result).
+ * one word per distinct bit pattern, then three words holding 0 (`zero`,
+ * the first one's slot). A literal is never a constant of the generated code, so no shader
+ * compiler can fold it (a division by a literal 0, or a comparison with a
+ * literal NaN, folded under fast-math assumptions, would not give eager's
+ * result); and renderers pass each float operand of an op through an XOR
+ * with the zero word of its position, which no compiler can see through, so
+ * none folds within or across ops (`x - x` into 0, which is NaN for an
+ * infinite x; `a·b + c` into a fused multiply-add): every op computes and
+ * rounds as the eager kernel, which reads its operands from memory, did.
  */
 export function literalWords(
   kernel: FusedKernel,
-): { words: number[]; slotOf: Map<number, number> } {
+): { words: number[]; slotOf: Map<number, number>; zero: number } {
   const words: number[] = [];
   const slotOf = new Map<number, number>();
   const bySlot = new Map<number, number>();
@@ -162,7 +167,8 @@ export function literalWords(
     }
     slotOf.set(i, slot);
   });
-  return { words, slotOf };
+  words.push(0, 0, 0);
+  return { words, slotOf, zero: kernel.params + words.length - 3 };
 }
 
 /** How many `"op"` nodes a kernel has (the measure its size cap uses). */

@@ -279,9 +279,14 @@ function tryPlan(
     const reads = built.kernel.buffers.filter((b) => b.access === "read").length;
     const words = built.kernel.params + literalWords(built.kernel).words.length;
     if (reads + 1 > limits.maxBuffers || words > limits.maxParams) {
-      return { ok: false, split: splitPoint(eqs, groupOf, g, group) };
+      return { ok: false, split: splitPoint(eqs, groupOf, g, group, built.inlined) };
     }
-    steps.push({ kind: "kernel", ...built });
+    steps.push({
+      kind: "kernel",
+      kernel: built.kernel,
+      bindings: built.bindings,
+      params: built.params,
+    });
   }
   return {
     ok: true,
@@ -361,16 +366,22 @@ function isLibrary(e: TraceEquation, limits: ScheduleLimits): boolean {
   return sizeOf(axes.map((a) => e.inputs[0].shape[a])) > limits.maxReduce;
 }
 
-/** A member of group `g` to materialise so that it splits in two: the middle one. */
+/**
+ * An equation of group `g` to materialise so that it splits in two: the
+ * middle one of its members and the values it recomputes (`inlined`).
+ */
 function splitPoint(
   eqs: readonly TraceEquation[],
   groupOf: Int32Array,
   g: number,
   group: Group,
+  inlined: ReadonlySet<number>,
 ): number {
   const members: number[] = [];
   for (let i = 0; i < eqs.length; i++) {
-    if (groupOf[i] === g && i !== group.root && i !== group.reduce) members.push(i);
+    if ((groupOf[i] === g || inlined.has(i)) && i !== group.root && i !== group.reduce) {
+      members.push(i);
+    }
   }
   if (members.length === 0) {
     throw new RangeError(
@@ -405,7 +416,7 @@ function buildKernel(
   groupOf: Int32Array,
   producer: ReadonlyMap<TraceValue, number>,
   paramInputs: ReadonlySet<number>,
-): { kernel: FusedKernel; bindings: ValueId[]; params: number[] } {
+): { kernel: FusedKernel; bindings: ValueId[]; params: number[]; inlined: Set<number> } {
   const eqs = trace.equations;
   const chains = new Chains();
   const nodes: KernelNode[] = [];
@@ -417,6 +428,8 @@ function buildKernel(
   const inputIndex = new Map<TraceValue, number>(trace.inputs.map((v, i) => [v, i]));
   const constants = new Map(trace.constants.map((c) => [c.value, c.data]));
   const memo = new Map<string, number>();
+  /** The recomputed (INLINE) equations this kernel computes. */
+  const inlined = new Set<number>();
 
   const member = (v: TraceValue) => {
     const p = producer.get(v);
@@ -509,6 +522,7 @@ function buildKernel(
       }
       const args = operands.map((o) => memo.get(keyOf(o.v, o.chain, o.space))!);
       const op = LOWERING[e.prim as keyof typeof LOWERING] as UnaryOp | BinaryOp | TernaryOp;
+      if (groupOf[p!] === INLINE) inlined.add(p!);
       memo.set(key, push({ kind: "op", op, args, dtype: e.output.dtype, space: task.space }));
       stack.pop();
     }
@@ -556,6 +570,7 @@ function buildKernel(
     },
     bindings,
     params,
+    inlined,
   };
 }
 
