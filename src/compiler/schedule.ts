@@ -94,6 +94,8 @@ interface Group {
   reduce: number;
   /** Elementwise members so far (for the op cap). */
   size: number;
+  /** Members that are program outputs too: the kernel stores them as well as the root. */
+  stores: number[];
 }
 
 /** A use of a value by a non-movement equation, through a chain of movement equations. */
@@ -101,6 +103,8 @@ interface Use {
   consumer: number;
   /** Whether the movement between them only reshapes (the flat order is kept). */
   aligned: boolean;
+  /** Whether no movement lies between them (the same shape, the same index). */
+  direct: boolean;
 }
 
 const REDUCTIONS: ReadonlySet<Prim> = new Set(REDUCE_PRIMS);
@@ -144,11 +148,12 @@ function tryPlan(
   const paramValues = new Set([...paramInputs].map((i) => trace.inputs[i]));
 
   /** The first non-movement value behind `v`, and whether only reshapes lie between. */
-  const base = (v: TraceValue): { value: TraceValue; aligned: boolean } => {
+  const base = (v: TraceValue): { value: TraceValue; aligned: boolean; direct: boolean } => {
     let aligned = true;
-    for (;;) {
+    let direct = true;
+    for (;; direct = false) {
       const p = producer.get(v);
-      if (p === undefined || !isMovement(p)) return { value: v, aligned };
+      if (p === undefined || !isMovement(p)) return { value: v, aligned, direct };
       if (eqs[p].prim !== "reshape" && eqs[p].prim !== "stopGradient") aligned = false;
       v = eqs[p].inputs[0];
     }
@@ -166,9 +171,9 @@ function tryPlan(
     if (isMovement(i)) return;
     const library = isLibrary(e, limits);
     for (const input of e.inputs) {
-      const { value, aligned } = base(input);
+      const { value, aligned, direct } = base(input);
       if (library) add(libraryUses, value, i);
-      else add(uses, value, { consumer: i, aligned });
+      else add(uses, value, { consumer: i, aligned, direct });
     }
   });
   const outputs = new Set(trace.outputs.map((out) => base(out).value));
@@ -191,6 +196,8 @@ function tryPlan(
   const groupOf = new Int32Array(eqs.length).fill(-1);
   const space: Space[] = new Array(eqs.length).fill("out");
   const aligned: boolean[] = new Array(eqs.length).fill(true);
+  // Whether an equation's value is the kernel's value at the same index (no movement to the root).
+  const direct: boolean[] = new Array(eqs.length).fill(true);
   const groups: Group[] = [];
   for (let i = eqs.length - 1; i >= 0; i--) {
     if (isMovement(i)) continue;
@@ -207,6 +214,7 @@ function tryPlan(
         root: i,
         reduce: kind === "fused" && REDUCTIONS.has(e.prim) ? i : -1,
         size: 1,
+        stores: [],
       });
     };
     if (e.prim === "matmul" && !asBuffer && !forced.has(i) && us.length === 1) {
@@ -227,7 +235,17 @@ function tryPlan(
       continue;
     }
     const g = groupOf[us[0]?.consumer ?? -1] ?? DEAD;
-    const joinable = !asBuffer && !forced.has(i) && g >= 0 &&
+    // A program output whose consumers are all in one kernel, at the same
+    // index, is stored by that kernel too (an optimizer's new state beside
+    // the new parameter).
+    const outputOnly = outputs.has(v) &&
+      !(libraryUses.get(v) ?? []).some((c) => groupOf[c] !== DEAD);
+    const extraStore = outputOnly && isElementwise(e) && us.length > 0 &&
+      us.every((u) =>
+        u.direct && direct[u.consumer] && space[u.consumer] === "out" &&
+        u.consumer !== groups[groupOf[u.consumer]]?.reduce
+      );
+    const joinable = (!asBuffer || extraStore) && !forced.has(i) && g >= 0 &&
       groups[g].kind === "fused" && us.every((u) => groupOf[u.consumer] === g);
     if (!joinable) {
       // Recomputed wherever it is used: cheap, and its operands are either
@@ -260,14 +278,18 @@ function tryPlan(
     }
     groupOf[i] = g;
     group.size++;
+    if (asBuffer) group.stores.push(i);
     space[i] = spaces[0];
     aligned[i] = spaces[0] === "out" && us.every((u) => u.aligned && aligned[u.consumer]);
+    direct[i] = spaces[0] === "out" && us.every((u) => u.direct && direct[u.consumer]);
   }
 
   // The steps, in the order of their roots (a valid order: a group reads
   // only values materialised before its root).
   const order = groups.map((_, g) => g).sort((a, b) => groups[a].root - groups[b].root);
-  const materialised = new Set<ValueId>(groups.map((g) => eqs[g.root].output.id));
+  const materialised = new Set<ValueId>(
+    groups.flatMap((g) => [g.root, ...g.stores].map((i) => eqs[i].output.id)),
+  );
   const steps: Step[] = [];
   for (const g of order) {
     const group = groups[g];
@@ -278,7 +300,8 @@ function tryPlan(
     const built = buildKernel(trace, g, group, groupOf, producer, paramInputs);
     const reads = built.kernel.buffers.filter((b) => b.access === "read").length;
     const words = built.kernel.params + literalWords(built.kernel).words.length;
-    if (reads + 1 > limits.maxBuffers || words > limits.maxParams) {
+    const writes = 1 + group.stores.length;
+    if (reads + writes > limits.maxBuffers || words > limits.maxParams) {
       return { ok: false, split: splitPoint(eqs, groupOf, g, group, built.inlined) };
     }
     steps.push({
@@ -541,11 +564,15 @@ function buildKernel(
     }
     matmul = operands.matmul;
   }
+  const stores: { node: number; buffer: number }[] = [];
+  for (const i of [group.root, ...group.stores]) {
+    const value = eqs[i].output;
+    const node = build(value, "out");
+    stores.push({ node, buffer: buffers.length });
+    buffers.push({ dtype: value.dtype, access: "write" });
+    bindings.push(value.id);
+  }
   const rootValue = eqs[group.root].output;
-  const rootNode = build(rootValue, "out");
-  const out = buffers.length;
-  buffers.push({ dtype: rootValue.dtype, access: "write" });
-  bindings.push(rootValue.id);
   let reduce: FusedKernel["reduce"] = null;
   if (core && !matmul) {
     const r = eqs[group.reduce];
@@ -564,7 +591,7 @@ function buildKernel(
       buffers,
       params: params.length,
       nodes,
-      stores: [{ node: rootNode, buffer: out }],
+      stores,
       reduce,
       matmul,
     },
