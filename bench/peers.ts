@@ -281,11 +281,11 @@ const tfjs: Lib = {
 type JaxParams = { w1: jax.Array; b1: jax.Array; w2: jax.Array; b2: jax.Array };
 const jnp = jax.numpy;
 
-const jaxjs: Lib = {
-  name: "jax-js-webgpu",
+/** jax-js on one of its devices: `webgpu` (the same adapter), or `wasm` (its CPU backend). */
+const jaxLib = (device: "webgpu" | "wasm"): Lib => ({
+  name: `jax-js-${device}`,
   // jax-js functions consume their arguments; `.ref` keeps the caller's handle alive.
-  upload: (data, shape) =>
-    jnp.array(data as Float32Array<ArrayBuffer>, { shape, device: "webgpu" }),
+  upload: (data, shape) => jnp.array(data as Float32Array<ArrayBuffer>, { shape, device }),
   matmul: (a, b) => jnp.matmul((a as jax.Array).ref, (b as jax.Array).ref),
   add: (a, b) => jnp.add((a as jax.Array).ref, (b as jax.Array).ref),
   exp: (a) => jnp.exp((a as jax.Array).ref),
@@ -300,7 +300,7 @@ const jaxjs: Lib = {
   },
   mlp(init, opts = {}) {
     const a = (data: Float32Array, shape: number[]) =>
-      jnp.array(data as Float32Array<ArrayBuffer>, { shape, device: "webgpu" });
+      jnp.array(data as Float32Array<ArrayBuffer>, { shape, device });
     let params: JaxParams = {
       w1: a(init.w1, [IN, HIDDEN]),
       b1: a(init.b1, [HIDDEN]),
@@ -341,7 +341,9 @@ const jaxjs: Lib = {
       },
     };
   },
-};
+});
+const jaxjs = jaxLib("webgpu");
+const jaxWasm = jaxLib("wasm");
 
 // ---- setup ------------------------------------------------------------------------------
 
@@ -360,16 +362,19 @@ async function setupTfjs(): Promise<Lib | null> {
   }
 }
 
-async function setupJax(): Promise<Lib | null> {
+async function setupJax(): Promise<Lib[]> {
+  const libs: Lib[] = [];
   try {
-    const devices = await jax.init("webgpu");
+    const devices = await jax.init("webgpu", "wasm");
     if (!devices.includes("webgpu")) throw new Error("jax.init found no webgpu device");
     jax.defaultDevice("webgpu");
-    return jaxjs;
+    libs.push(jaxjs);
+    if (devices.includes("wasm")) libs.push(jaxWasm);
+    else notes.push("jax-js-wasm unavailable: jax.init found no wasm device");
   } catch (err) {
-    notes.push(`jax-js-webgpu unavailable: ${err instanceof Error ? err.message : err}`);
-    return null;
+    notes.push(`jax-js unavailable: ${err instanceof Error ? err.message : err}`);
   }
+  return libs;
 }
 
 // ---- measurement helpers -------------------------------------------------------------------
@@ -703,7 +708,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
   };
   // Every library runs the same `steps` from the same start: the losses must agree.
   const variants: { lib: Lib; name: string; jit?: boolean }[] = libs.flatMap((lib) =>
-    lib === jaxjs
+    lib === jaxjs || lib === jaxWasm
       ? [{ lib, name: `${lib.name} eager` }, { lib, name: `${lib.name} jit`, jit: true }]
       : lib === littlegrad
       ? [{ lib, name: lib.name }, { lib, name: `${lib.name} jit`, jit: true }]
@@ -865,7 +870,7 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   const adapter = lg.backendInfo().adapter;
-  const peers = [await setupTfjs(), await setupJax()].filter((l): l is Lib => l !== null);
+  const peers = [await setupTfjs(), ...(await setupJax())].filter((l): l is Lib => l !== null);
   const libs = [littlegrad, ...peers];
   const hand = await handTuned();
   const want = (key: string) => ONLY.length === 0 || ONLY.some((o) => key.startsWith(o));
@@ -930,7 +935,7 @@ if (import.meta.main) {
     "littlegrad",
     "littlegrad jit",
     ...peers.flatMap((p) =>
-      p === jaxjs ? [`${p.name}`, `${p.name} eager`, `${p.name} jit`] : [p.name]
+      p === jaxjs || p === jaxWasm ? [`${p.name}`, `${p.name} eager`, `${p.name} jit`] : [p.name]
     ),
   ].filter((c) => rows.some((r) => r.cells[c]));
   printTable(rows, columns, adapter);
