@@ -68,7 +68,9 @@ export function sgd<P>(
       grads,
     );
     const opt = optimSgd(opts.lr);
-    const [updates] = opt.update(grads, opt.init(params), params);
+    // A fresh state with a number count (its `init` would put the count on
+    // the device, as an int32 tensor): the plain step costs nothing for it.
+    const [updates] = opt.update(grads, [{ count: 0 }], params);
     try {
       return applyUpdates(params, updates);
     } finally {

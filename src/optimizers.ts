@@ -11,8 +11,13 @@
  * `chain(scaleByAdam(), scaleByLearningRate(lr))`, and
  * `chain(clipByGlobalNorm(1), adam(lr))` clips first.
  *
- * States are pytrees: tensors (moments, momentum) and a host step `count`
- * (a plain number, so schedules cost no GPU read). Nothing is mutated:
+ * States are pytrees of tensors: moments, momentum, and the step `count`, an
+ * int32 scalar tensor that `update` advances with ops, as optax does — so a
+ * whole training step, bias corrections and schedules included, traces
+ * under `jit` once and reads nothing back. A state whose count is a plain
+ * number (built by hand, or kept from before) works too, eagerly: the count
+ * stays a number, and the scalars are computed on the host (which is what a
+ * user's `(step: number) => number` schedule needs). Nothing is mutated:
  * `update` returns fresh tensors and never disposes its arguments. After a
  * step the caller disposes what it replaced — the gradients, the updates
  * once applied, the old parameters and the old state:
@@ -27,18 +32,32 @@
  * @module
  */
 
-import type { Schedule } from "./schedules.ts";
+import { callSchedule, scalarMath as S } from "./schedules.ts";
 import { shapeString } from "./shape.ts";
 import { describe, named } from "./core/errors.ts";
 import { Tensor } from "./tensor.ts";
 import { tidy } from "./core/scope.ts";
 import { flattenTree, type Tree } from "./tree.ts";
 import { zeros } from "./creation.ts";
+import type { DType } from "./dtype.ts";
 
-export * from "./schedules.ts";
+// The public schedules (schedules.ts also holds internal helpers used here).
+export {
+  constantSchedule,
+  cosineDecaySchedule,
+  joinSchedules,
+  linearSchedule,
+  type Schedule,
+  warmupCosineDecaySchedule,
+} from "./schedules.ts";
 
-/** A learning rate: a number, or a schedule of the step count. */
-export type LearningRate = number | Schedule;
+/**
+ * A learning rate: a number, or a schedule of the step count — a `Schedule`
+ * (the built-in ones), which takes the count as a tensor too and so works
+ * under `jit`, or any `(step: number) => number`, which works while the
+ * state's count is a number (eager steps from a hand-built state).
+ */
+export type LearningRate = number | ((step: number) => number);
 
 /**
  * A gradient transformation (optax's name): `init` makes the state for a
@@ -48,7 +67,8 @@ export type LearningRate = number | Schedule;
  */
 export interface GradientTransformation<S = unknown> {
   /**
-   * The initial state for `params` (zeros for moments, step count 0).
+   * The initial state for `params` (zeros for moments, an int32 scalar
+   * tensor 0 for a step count).
    * @param params The parameter tree the optimizer will update.
    * @returns The state, a pytree the caller owns.
    */
@@ -66,14 +86,17 @@ export interface GradientTransformation<S = unknown> {
 /** State of transformations without state. */
 export type EmptyState = Record<string, never>;
 
-/** State of `scaleByLearningRate`: the number of updates so far. */
-export type CountState = { count: number };
+/**
+ * State of `scaleByLearningRate`: the number of updates so far, an int32
+ * scalar tensor (a plain number in a hand-built state: it stays one).
+ */
+export type CountState = { count: Tensor | number };
 
 /** State of `trace` (momentum): the running trace, shaped like the params. */
 export type TraceState = { trace: Tree };
 
-/** State of `scaleByAdam`: step count and first and second moments. */
-export type AdamState = { count: number; mu: Tree; nu: Tree };
+/** State of `scaleByAdam`: step count (as in `CountState`) and first and second moments. */
+export type AdamState = { count: Tensor | number; mu: Tree; nu: Tree };
 
 // ---- helpers -------------------------------------------------------------------
 
@@ -173,11 +196,76 @@ function checkObject(op: string, state: unknown, keys: string[]): void {
   }
 }
 
-function checkCount(op: string, count: unknown): number {
+/** The step count 0 for `params`: an int32 scalar on the backend of their first tensor. */
+function zeroCount(params: unknown): Tensor {
+  const first = flattenTree(params).leaves.find((l) => l.value instanceof Tensor);
+  return zeros([], { dtype: "int32", backend: (first?.value as Tensor | undefined)?.backend });
+}
+
+/** `state.count` checked: an int32 scalar tensor (as `init` makes), or a non-negative integer. */
+function checkCount(op: string, count: unknown): Tensor | number {
+  if (count instanceof Tensor) {
+    if (count.dtype !== "int32" || count.shape.length !== 0) {
+      throw new TypeError(
+        `${op}: state.count must be an int32 scalar tensor (shape []) or a non-negative ` +
+          `integer, got ${count}`,
+      );
+    }
+    return count;
+  }
   if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
-    throw new TypeError(`${op}: state.count must be a non-negative integer, got ${String(count)}`);
+    throw new TypeError(
+      `${op}: state.count must be a non-negative integer or an int32 scalar tensor, got ${
+        typeof count === "number" ? count : describe(count)
+      }`,
+    );
   }
   return count;
+}
+
+/**
+ * `fn(x, c)` for each leaf `x`, with the scalar `c` (a number or a float
+ * scalar tensor) as the operand next to `x`: a number as is (a weak
+ * scalar), a tensor cast to `x`'s dtype (once per dtype), so that float16
+ * leaves stay float16 as they do next to a number.
+ */
+function withScalar(
+  c: number | Tensor,
+  fn: (x: Tensor, c: number | Tensor) => Tensor,
+): (x: Tensor) => Tensor {
+  if (typeof c === "number") return (x) => fn(x, c);
+  const cast = new Map<DType, Tensor>([[c.dtype, c]]);
+  return (x) => {
+    if (!cast.has(x.dtype)) cast.set(x.dtype, c.astype(x.dtype));
+    return fn(x, cast.get(x.dtype)!);
+  };
+}
+
+/**
+ * The learning rate at `count`: a number, or the schedule's value, checked
+ * (a finite number for a number count; for a tensor count, `callSchedule`
+ * requires a float tensor and explains when the schedule cannot take one).
+ */
+function learningRateAt(
+  op: string,
+  learningRate: LearningRate,
+  count: Tensor | number,
+): Tensor | number {
+  if (typeof learningRate !== "function") return learningRate;
+  const lr = callSchedule(op, "the learning-rate schedule", learningRate, count);
+  if (typeof count === "number") checkNumber(op, `the learning rate at step ${count}`, lr);
+  return lr;
+}
+
+/** `t`'s update, named `op` in errors (`optim.adam: optim.scaleByAdam: ...`). */
+function namedOptimizer<S>(
+  op: string,
+  t: GradientTransformation<S>,
+): GradientTransformation<S> {
+  return {
+    init: (params) => named(op, () => t.init(params)),
+    update: (updates, state, params) => named(op, () => t.update(updates, state, params)),
+  };
 }
 
 function requireParams(op: string, params: unknown): unknown {
@@ -220,16 +308,27 @@ export function scale(factor: number): GradientTransformation<EmptyState> {
 /**
  * Scales updates by `-learningRate` (a number, or a schedule of the step
  * count): the last piece of most optimizers, turning a direction into a
- * descent step. The state counts the updates.
+ * descent step. The state counts the updates: an int32 scalar tensor from
+ * `init`, advanced with an op (so a schedule runs on the tensor count, with
+ * ops: nothing is read back, and `jit` traces it), or a number in a state
+ * built by hand, advanced on the host (a `(step: number) => number`
+ * schedule needs that). The count keeps its kind: number in, number out.
  *
  * @param learningRate A number or a schedule.
  * @returns The transformation (state `{ count }`).
  * @example
  * ```ts
- * import { optim, tensor } from "littlegrad";
- * const lr = optim.scaleByLearningRate(0.1);
+ * import { optim, tensor, type Tensor } from "littlegrad";
+ * const lr = optim.scaleByLearningRate(optim.linearSchedule({
+ *   initValue: 0.1,
+ *   endValue: 0,
+ *   transitionSteps: 10,
+ * }));
  * const [u, s] = lr.update({ w: tensor([1, 2]) }, lr.init({}));
- * console.log(await u.w.array(), s.count); // [-0.1, -0.2] 1
+ * console.log(await u.w.array(), await (s.count as Tensor).item()); // [-0.1, -0.2] 1
+ * // A number count (a hand-built state) stays a number:
+ * const [u2, s2] = lr.update({ w: tensor([1, 2]) }, { count: 5 });
+ * console.log(await u2.w.array(), s2.count); // [-0.05, -0.1] 6
  * ```
  */
 export function scaleByLearningRate(
@@ -238,14 +337,15 @@ export function scaleByLearningRate(
   const op = "optim.scaleByLearningRate";
   if (typeof learningRate !== "function") checkNumber(op, "learningRate", learningRate);
   return {
-    init: () => ({ count: 0 }),
+    init: (params) => ({ count: zeroCount(params) }),
     update: (updates, state) => {
       checkObject(op, state, ["count"]);
       const count = checkCount(op, state.count);
-      const lr = typeof learningRate === "function" ? learningRate(count) : learningRate;
-      checkNumber(op, `the learning rate at step ${count}`, lr);
-      const scaled = tidyNamed(op, () => mapLeaves(op, (u) => u.mul(-lr), updates));
-      return [scaled as typeof updates, { count: count + 1 }];
+      return tidyNamed(op, () => {
+        const factor = S.neg(learningRateAt(op, learningRate, count));
+        const scaled = mapLeaves(op, withScalar(factor, (u, c) => u.mul(c)), updates);
+        return [scaled as typeof updates, { count: S.add(count, 1) }];
+      });
     },
   };
 }
@@ -335,7 +435,9 @@ export function trace(
  * Adam's rescaling (Kingma & Ba, 2015), without the learning rate:
  * `m ← β₁m + (1-β₁)g`, `v ← β₂v + (1-β₂)g²`, output
  * `m̂ / (√v̂ + ε)` with `m̂ = m/(1-β₁ᵗ)`, `v̂ = v/(1-β₂ᵗ)` and `t` the
- * step number from 1 (optax's `scale_by_adam`).
+ * step number from 1 (optax's `scale_by_adam`). The state's count is an
+ * int32 scalar tensor, and the bias corrections are computed from it with
+ * ops, on the device (see `scaleByLearningRate` for a number count).
  *
  * @param opts `b1` (0.9), `b2` (0.999), `eps` (1e-8).
  * @returns The transformation (state `{ count, mu, nu }`).
@@ -359,13 +461,22 @@ export function scaleByAdam(
     throw new RangeError(`${op}: b1 and b2 must be in [0, 1), got ${b1} and ${b2}`);
   }
   return {
-    init: (params) => ({ count: 0, mu: zerosLike(op, params), nu: zerosLike(op, params) }),
+    init: (params) => ({
+      count: zeroCount(params),
+      mu: zerosLike(op, params),
+      nu: zerosLike(op, params),
+    }),
     update: (updates, state) => {
       checkObject(op, state, ["count", "mu", "nu"]);
-      const count = checkCount(op, state.count) + 1;
-      const c1 = 1 - b1 ** count;
-      const c2 = 1 - b2 ** count;
+      const previous = checkCount(op, state.count);
       return tidyNamed(op, () => {
+        const count = S.add(previous, 1);
+        // 1 - βᵗ as -expm1(t·ln β), with ln β taken on the host in float64:
+        // no cancellation at small t, where a float32 pow(β, t) (on a GPU
+        // through log2) loses digits. β = 0 gives ln β = -∞ and 1, as it should.
+        const t = S.float(count);
+        const debias1 = withScalar(S.neg(S.expm1(S.mul(t, Math.log(b1)))), (m, c) => m.div(c));
+        const debias2 = withScalar(S.neg(S.expm1(S.mul(t, Math.log(b2)))), (v, c) => v.div(c));
         const mu = mapLeaves(op, (g, m) => m.mul(b1).add(g.mul(1 - b1)), updates, {
           name: "state.mu",
           tree: state.mu,
@@ -376,7 +487,7 @@ export function scaleByAdam(
         });
         const out = mapLeaves(
           op,
-          (m, v) => m.div(c1).div(v.div(c2).sqrt().add(eps)),
+          (m, v) => debias1(m).div(debias2(v).sqrt().add(eps)),
           mu,
           { name: "state.nu", tree: nu },
         );
@@ -533,10 +644,13 @@ export function sgd(
   if (opts.nesterov && momentum === 0) {
     throw new RangeError(`${op}: Nesterov momentum needs momentum > 0`);
   }
-  return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    ...(momentum > 0 ? [trace({ decay: momentum, nesterov: opts.nesterov })] : []),
-    scaleByLearningRate(learningRate),
+  return namedOptimizer(
+    op,
+    chain(
+      ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+      ...(momentum > 0 ? [trace({ decay: momentum, nesterov: opts.nesterov })] : []),
+      scaleByLearningRate(learningRate),
+    ),
   );
 }
 
@@ -562,7 +676,7 @@ export function adam(
   learningRate: LearningRate,
   opts: { b1?: number; b2?: number; eps?: number } = {},
 ): GradientTransformation<unknown[]> {
-  return chain(scaleByAdam(opts), scaleByLearningRate(learningRate));
+  return namedOptimizer("optim.adam", chain(scaleByAdam(opts), scaleByLearningRate(learningRate)));
 }
 
 /**
@@ -584,10 +698,13 @@ export function adamw(
   learningRate: LearningRate,
   opts: { b1?: number; b2?: number; eps?: number; weightDecay?: number } = {},
 ): GradientTransformation<unknown[]> {
-  return chain(
-    scaleByAdam(opts),
-    addDecayedWeights(opts.weightDecay ?? 1e-4),
-    scaleByLearningRate(learningRate),
+  return namedOptimizer(
+    "optim.adamw",
+    chain(
+      scaleByAdam(opts),
+      addDecayedWeights(opts.weightDecay ?? 1e-4),
+      scaleByLearningRate(learningRate),
+    ),
   );
 }
 

@@ -38,6 +38,14 @@ const loss = (p: Params) =>
 const lossAndGrad = valueAndGrad(loss);
 const gradOf = (p: number) => 1.5 * p + 0.2;
 
+/** A state's step count as a number: an int32 scalar tensor (from init) is read back. */
+async function countOf(count: Tensor | number): Promise<number> {
+  if (typeof count === "number") return count;
+  assert.equal(count.dtype, "int32");
+  assert.deepEqual(count.shape, []);
+  return await count.item();
+}
+
 async function values(tree: unknown): Promise<number[]> {
   const out: number[] = [];
   for (const t of treeTensors(tree)) out.push(...await t.data());
@@ -147,7 +155,9 @@ testBoth("optim.sgd agrees with the one-step sgd function", async () => {
   const [updates, next] = opt.update(grads, state, params);
   const stepped = optim.applyUpdates(params, updates);
   assertClose(await values(stepped), await values(plain), { label: "sgd" });
-  assert.deepEqual(next, [{ count: 1 }]);
+  const [counted] = next as [optim.CountState];
+  assert.deepEqual(Object.keys(counted), ["count"]);
+  assert.equal(await countOf(counted.count), 1);
   disposeTree([params, value, grads, plain, state, updates, next, stepped]);
 });
 
@@ -277,9 +287,10 @@ testBoth("optimizer states are pytrees shaped like the params", async () => {
   assert.equal(state.length, 3);
   assert.deepEqual(state[0], {});
   const [adamState, decay, lr] = state[1] as [optim.AdamState, unknown, optim.CountState];
-  assert.equal(adamState.count, 0);
+  assert.equal(await countOf(adamState.count), 0);
   assert.deepEqual(decay, {});
-  assert.deepEqual(lr, { count: 0 });
+  assert.deepEqual(Object.keys(lr), ["count"]);
+  assert.equal(await countOf(lr.count), 0);
   for (const moments of [adamState.mu, adamState.nu, (state[2] as optim.TraceState).trace]) {
     const leaves = flattenTree(moments).leaves;
     assert.deepEqual(leaves.map((l) => l.path), paths);
@@ -291,8 +302,10 @@ testBoth("optimizer states are pytrees shaped like the params", async () => {
   const [value, grads] = lossAndGrad(params);
   const [updates, next] = opt.update(grads, state, params);
   assert.deepEqual(flattenTree(updates).leaves.map((l) => l.path), paths);
-  assert.equal(((next[1] as unknown[])[0] as optim.AdamState).count, 1);
-  assert.deepEqual((next[1] as unknown[])[2], { count: 1 });
+  assert.equal(await countOf(((next[1] as unknown[])[0] as optim.AdamState).count), 1);
+  const nextLr = (next[1] as unknown[])[2] as optim.CountState;
+  assert.deepEqual(Object.keys(nextLr), ["count"]);
+  assert.equal(await countOf(nextLr.count), 1);
   disposeTree([params, state, value, grads, updates, next]);
 });
 
@@ -351,6 +364,13 @@ testBoth("optimizer errors name the problem", () => {
   assert.throws(() => optim.clipByGlobalNorm(0), RangeError);
   assert.throws(() => optim.chain({} as never), /argument 0 is not a GradientTransformation/);
   const bad = optim.sgd(() => Number.NaN);
-  assert.throws(() => bad.update(params, bad.init(params)), /learning rate at step 0/);
-  disposeTree([params, state, wrong, other]);
+  // A number count (a hand-built state) checks the value on the host...
+  assert.throws(() => bad.update(params, [{ count: 0 }]), /learning rate at step 0/);
+  // ...a tensor count (from init) needs a schedule that takes a tensor step.
+  const badState = bad.init(params);
+  assert.throws(
+    () => bad.update(params, badState),
+    /optim\.sgd: optim\.scaleByLearningRate: the learning-rate schedule returned number \(NaN\) for a tensor step .*schedules must accept a tensor step/,
+  );
+  disposeTree([params, state, wrong, other, badState]);
 });
