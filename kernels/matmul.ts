@@ -290,12 +290,14 @@ export function matmulKernel(c: MatmulConfig, epilogue?: MatmulEpilogue): string
     return lines.join("\n");
   }).join("\n");
 
+  // `enable` directives must open the module, before the args declaration.
+  const enable = epilogue?.module.match(/^\s*(enable [^;]+;)/)?.[1] ?? "";
   const outDecl = epilogue
-    ? epilogue.module
+    ? epilogue.module.replace(enable, "")
     : `@group(0) @binding(1) var<storage, read_write> ${
       c.out4 ? "out4: array<vec4<f32>>" : "out: array<f32>"
     };`;
-  return /* wgsl */ `
+  return /* wgsl */ `${enable}
 ${ARGS_DECL}
 ${outDecl}
 @group(0) @binding(${epilogue?.a ?? 2}) var<storage, read> A: array<${a4 ? "vec4<f32>" : "f32"}>;

@@ -474,18 +474,11 @@ function run<R>(
       program.compiled = compileProgram(trace, numberInputs(leaves), backend);
       onCompile(program.compiled);
     }
-    const outputs = program.compiled.run(values);
     // A number argument returned as it is comes back as that number.
-    const numbers = new Map<Tensor, number>();
-    trace.outputs.forEach((v, i) => {
-      const at = trace.inputs.indexOf(v);
-      if (at >= 0 && typeof values[at] === "number") numbers.set(outputs[i], values[at] as number);
-    });
-    try {
-      return assemble(outputs, numbers);
-    } finally {
-      for (const t of numbers.keys()) t.dispose();
-    }
+    const outputs = program.compiled.run(values);
+    let k = 0;
+    const results = fixed.map((f) => (f ? f.value : outputs[k++]));
+    return flattenTree(structure).unflatten(results) as R;
   }
   const numbers = new Map<Tensor, number>();
   const inputs = values.map((value) => {

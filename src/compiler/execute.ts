@@ -27,7 +27,7 @@ export interface CompiledProgram {
    * Runs the program on `inputs`, in `trace.inputs` order: tensors, and
    * plain numbers for the traced-number inputs. Returns the outputs.
    */
-  run(inputs: readonly (Tensor | number)[]): Tensor[];
+  run(inputs: readonly (Tensor | number)[]): (Tensor | number)[];
 }
 
 /** Schedules `trace` and compiles its kernels on `backend` (which must have `compileKernel`). */
@@ -48,8 +48,11 @@ export function compileProgram(
   const producer = new Map(trace.equations.map((e) => [e.output, e]));
   const inputIndex = new Map(trace.inputs.map((v, i) => [v, i]));
   const constants = new Map(trace.constants.map((c) => [c.value, c.data]));
+  // Host constants are uploaded once and kept by the program (as captured
+  // tensors are kept by the caller): a warm call uploads nothing.
+  const uploaded = new Map<TraceValue, Storage>();
 
-  const run = (inputs: readonly (Tensor | number)[]): Tensor[] => {
+  const run = (inputs: readonly (Tensor | number)[]): (Tensor | number)[] => {
     const env = new Map<TraceValue, View>();
     /** Storages this call created; those no output holds are freed at the end. */
     const created = new Set<Storage>();
@@ -76,9 +79,16 @@ export function compileProgram(
         } else view = kernelReady(x.view("jit"));
       } else if (constants.has(v)) {
         const data = constants.get(v)!;
-        view = data instanceof Tensor
-          ? kernelReady(data.view("jit"))
-          : dense(own(backend.upload(data, v.dtype)), v.shape);
+        if (data instanceof Tensor) view = kernelReady(data.view("jit"));
+        else {
+          let storage = uploaded.get(v);
+          if (!storage) {
+            storage = backend.upload(data, v.dtype);
+            storage.refs++; // the program's
+            uploaded.set(v, storage);
+          }
+          view = dense(storage, v.shape);
+        }
       } else if (e && MOVEMENT_PRIMS.has(e.prim)) {
         const from = resolve(e.inputs[0]);
         view = runPrimitive(e.prim, [from], e.params as PrimParams<Prim>, e.output);
@@ -123,7 +133,12 @@ export function compileProgram(
           env.delete(v);
         }
       });
-      return trace.outputs.map((v) => new Tensor(resolve(v)));
+      // A traced number returned as it is comes back as that number.
+      return trace.outputs.map((v) => {
+        const input = inputIndex.get(v);
+        const x = input === undefined ? undefined : inputs[input];
+        return typeof x === "number" ? x : new Tensor(resolve(v));
+      });
     } finally {
       // Whatever no output holds goes back to the pool.
       for (const storage of created) if (storage.refs === 0) backend.free(storage);

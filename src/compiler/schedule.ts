@@ -649,7 +649,11 @@ export function describeSchedule(plan: Schedule): string {
     const writes = step.bindings.filter((_, b) => k.buffers[b].access === "write");
     const ops = k.nodes.filter((n) => n.kind === "op").map((n) => (n as { op: string }).op);
     const root = producer.get(writes[0])?.prim ?? "?";
-    const reduce = k.reduce ? ` ${k.reduce.op}[${k.reduce.axes}] of ${k.reduce.inputShape}` : "";
+    const reduce = k.reduce
+      ? ` ${k.reduce.op}[${k.reduce.axes}] of ${k.reduce.inputShape}`
+      : k.matmul
+      ? ` matmul ${k.matmul.batch}x[${k.matmul.m},${k.matmul.k}]·[${k.matmul.k},${k.matmul.n}]`
+      : "";
     return `${s}: kernel [${k.shape}]${reduce} ${root} (${ops.join(",")}) reads ${
       reads.map(name).join(" ") || "-"
     }${k.params ? ` params ${k.params}` : ""} -> ${writes.map(name).join(" ")}`;
