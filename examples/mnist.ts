@@ -17,7 +17,8 @@
  * Run it with `deno task mnist` (about a minute on a 2-core machine without
  * a GPU). Flags: `--quick` (3 epochs, for slow machines and CI),
  * `--epochs N`, `--samples N` (use only N of the 10,000 digits),
- * `--backend cpu`, `--seed N`, `--model cnn` (a small convolutional network
+ * `--backend cpu`, `--seed N`, `--no-jit` (run each step op by op instead of as one
+ * compiled program), `--model cnn` (a small convolutional network
  * instead of the MLP: two 3×3 convolutions with ReLU and 2×2 max pooling,
  * then a dense layer; 5 epochs by default, about 2 minutes here). The full
  * run exits with code 1 if the test accuracy is below 95%.
@@ -30,6 +31,7 @@ import { parseArgs } from "node:util";
 import {
   disposeTree,
   initializers,
+  jit,
   loadSafetensorsFile,
   maxPool2d,
   memoryStats,
@@ -49,6 +51,7 @@ import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 // ---- settings ----------------------------------------------------------------
 
 const { values: flags } = parseArgs({
+  allowNegative: true,
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
@@ -57,6 +60,7 @@ const { values: flags } = parseArgs({
     backend: { type: "string" },
     seed: { type: "string", default: "0" },
     model: { type: "string", default: "mlp" },
+    jit: { type: "boolean", default: true }, // `--no-jit`: run each step op by op
   },
 });
 
@@ -243,8 +247,17 @@ const schedule = optim.warmupCosineDecaySchedule({
 const optimizer = optim.adamw(schedule, { weightDecay: WEIGHT_DECAY });
 
 let params = initParams(initKey);
-let state = optimizer.init(params);
+const optimizerState = optimizer.init(params);
+let state = optimizerState;
 const lossAndGrad = valueAndGrad(loss);
+/** One whole training step, compiled once by `jit` (fused kernels on WebGPU). */
+const trainStep = jit(
+  (params: Params, state: typeof optimizerState, x: Tensor, labels: Tensor) => {
+    const [value, grads] = lossAndGrad(params, x, labels);
+    const [updates, nextState] = optimizer.update(grads, state, params);
+    return [value, optim.applyUpdates(params, updates), nextState] as const;
+  },
+);
 const [testX, testLabels] = makeBatch(testIds);
 testLabels.dispose(); // labels are compared on the host
 
@@ -269,11 +282,18 @@ for (let epoch = 1; epoch <= EPOCHS; epoch++) {
     const [x, labels] = makeBatch(ids, randomShifts(random.foldIn(augmentKey, step), ids.length));
 
     // One step: gradients, optimizer update, new params; dispose what was replaced.
-    const [value, grads] = lossAndGrad(params, x, labels);
-    const [updates, nextState] = optimizer.update(grads, state, params);
-    const nextParams = optim.applyUpdates(params, updates);
-    disposeTree([x, labels, grads, updates, params, state]);
-    [params, state] = [nextParams, nextState];
+    let value: Tensor;
+    if (flags.jit) {
+      const [loss, nextParams, nextState] = trainStep(params, state, x, labels);
+      disposeTree([x, labels, params, state]);
+      [value, params, state] = [loss, nextParams, nextState];
+    } else {
+      const [loss, grads] = lossAndGrad(params, x, labels);
+      const [updates, nextState] = optimizer.update(grads, state, params);
+      const nextParams = optim.applyUpdates(params, updates);
+      disposeTree([x, labels, grads, updates, params, state]);
+      [value, params, state] = [loss, nextParams, nextState];
+    }
     step++;
     seen += ids.length;
 
