@@ -17,6 +17,7 @@
 import {
   type Address,
   type FusedKernel,
+  isDense,
   type KernelNode,
   literalWords,
 } from "../src/compiler/ir.ts";
@@ -107,7 +108,7 @@ function addressCode(
   dense: string | null,
 ): { code: string; at: string } {
   const top = address[address.length - 1];
-  if (dense !== null && address.length === 1 && isDenseView(top)) {
+  if (dense !== null && address.length === 1 && isDense(top)) {
     return { code: "", at: dense };
   }
   const lines = [`let ${name}_${address.length - 1} = ${dot(ds, top)};`];
@@ -116,12 +117,6 @@ function addressCode(
     lines.push(`let ${name}_${k} = ${dot(digits(lin, address[k].shape), address[k])};`);
   }
   return { code: lines.join(" "), at: `u32(${name}_0)` };
-}
-
-function isDenseView(view: Address[number]): boolean {
-  if (view.offset !== 0) return false;
-  const dense = contiguousStrides(view.shape);
-  return view.shape.every((d, i) => d === 1 || view.strides[i] === dense[i]);
 }
 
 /** `x` (an f32 expression) XOR the zero word `k`: the same value, opaque to the compiler. */
@@ -219,23 +214,23 @@ export function fusedKernelSource(kernel: FusedKernel): string {
     }\n${decls}\n\nfn lg_epilogue(o: u32, acc: f32) {\n${consts}\n  {\n${body}\n  }\n}`;
     return matmulKernel(fusedMatmulConfig(kernel), { module, a: 1, b: 2 });
   }
-  if (strategy === "elementwise") {
-    return /* wgsl */ `
-${header(dtypes)}
-${ARGS_DECL}
-${decls}
+  const preamble = `${header(dtypes)}\n${ARGS_DECL}\n${decls}`;
+  // One invocation per output (elementwise, and the "thread" reduction, whose loop goes first).
+  const perInvocation = (loop: string) => /* wgsl */ `
+${preamble}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = ${FLAT_INDEX};
   if (o >= ${outSize}u) { return; }
 ${consts}
+${loop}
   {
 ${body}
   }
 }
 `;
-  }
+  if (strategy === "elementwise") return perInvocation("");
 
   const r = reduce!;
   const t = computeType(nodes[r.input].dtype);
@@ -246,32 +241,15 @@ ${body}
   const input = t === "f32" ? opaque(loaded, 0) : loaded;
   const loopBody = [...perReduced, `acc = ${combine("acc", input)};`]
     .map((l) => `    ${l}`).join("\n");
+  const accumulate = `  var acc: ${accType} = ${init};`;
   if (strategy === "thread") {
-    return /* wgsl */ `
-${header(dtypes)}
-${ARGS_DECL}
-${decls}
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = ${FLAT_INDEX};
-  if (o >= ${outSize}u) { return; }
-${consts}
-  var acc: ${accType} = ${init};
-  for (var r = 0u; r < ${reduceSize}u; r++) {
-${loopBody}
-  }
-  {
-${body}
-  }
-}
-`;
+    return perInvocation(
+      `${accumulate}\n  for (var r = 0u; r < ${reduceSize}u; r++) {\n${loopBody}\n  }`,
+    );
   }
   const G = FUSED_REDUCE_GROUP;
   return /* wgsl */ `
-${header(dtypes)}
-${ARGS_DECL}
-${decls}
+${preamble}
 var<workgroup> partial: array<${accType}, ${G}>;
 
 @compute @workgroup_size(${G})
@@ -280,7 +258,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let o = wid.x + wid.y * nwg.x;
   if (o >= ${outSize}u) { return; }
 ${consts}
-  var acc: ${accType} = ${init};
+${accumulate}
   for (var r = lid; r < ${reduceSize}u; r += ${G}u) {
 ${loopBody}
   }

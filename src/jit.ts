@@ -414,11 +414,16 @@ function traceProgram<A extends unknown[], R>(
   return { trace, structure, fixed, compiled: null };
 }
 
+/** The argument leaves that are trace inputs, in order: tensors and numbers. */
+function inputValues(leaves: readonly Leaf[][]): (Tensor | number)[] {
+  return leaves.flat().map((l) => l.value).filter((v) =>
+    v instanceof Tensor || typeof v === "number"
+  ) as (Tensor | number)[];
+}
+
 /** The trace inputs (by position) that are plain numbers: traced as parameters. */
 function numberInputs(leaves: readonly Leaf[][]): Set<number> {
-  const values = leaves.flat().map((l) => l.value).filter((v) =>
-    v instanceof Tensor || typeof v === "number"
-  );
+  const values = inputValues(leaves);
   const params = new Set<number>();
   values.forEach((v, i) => typeof v === "number" && params.add(i));
   return params;
@@ -453,9 +458,7 @@ function run<R>(
     }
   }
   const backend = resolveBackend(trace.backend);
-  const values = leaves.flat().map((l) => l.value).filter((v) =>
-    v instanceof Tensor || typeof v === "number"
-  ) as (Tensor | number)[];
+  const values = inputValues(leaves);
   const assemble = (outputs: readonly Tensor[], numbers: ReadonlyMap<Tensor, number>): R => {
     let k = 0;
     const results = fixed.map((f) => {

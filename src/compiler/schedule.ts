@@ -34,6 +34,7 @@ import {
   literalWords,
   type Space,
 } from "./ir.ts";
+import { MAX_LOOP_ITERATIONS } from "../../kernels/common.ts";
 import { bufferAddress, moveAddress, MOVEMENT_PRIMS } from "./views.ts";
 
 /** Limits a schedule respects. */
@@ -318,7 +319,7 @@ function tryPlan(
 }
 
 /** The longest k one fused matmul takes (its loop takes up to 4 k-steps an iteration). */
-const MATMUL_MAX_K = 4 * 16384;
+const MATMUL_MAX_K = 4 * MAX_LOOP_ITERATIONS;
 
 /**
  * The operands of a matmul equation as 3-D views of materialised buffers,
