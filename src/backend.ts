@@ -102,8 +102,10 @@ export interface BackendMemory {
 
 /** What every backend provides. Results are always fresh contiguous storages. */
 export interface Backend {
-  /** `"webgpu"` or `"cpu"`. */
-  readonly name: "webgpu" | "cpu";
+  /** `"webgpu"`, `"wasm"` or `"cpu"`. */
+  readonly name: "webgpu" | "wasm" | "cpu";
+  /** True for a software GPU adapter (one that reports `isFallbackAdapter`). */
+  readonly software?: boolean;
   /** Human-readable device description (the adapter for WebGPU). */
   readonly adapter: string;
   /** Copies host data (the host array of `dtype`, see `hostArrayClass`) into a new storage. */

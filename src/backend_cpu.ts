@@ -30,7 +30,7 @@ type Unary = (x: number) => number;
 type Binary = (a: number, b: number) => number;
 
 /** Float ops, computed in float64 and rounded by the output array. */
-const FLOAT_UNARY: Record<UnaryOp, Unary> = {
+export const FLOAT_UNARY: Record<UnaryOp, Unary> = {
   copy: (x) => x,
   convert: (x) => x,
   neg: (x) => -x,
@@ -61,7 +61,7 @@ const isInfDivisor = (a: number, b: number) => Number.isFinite(a) && Math.abs(b)
 
 const nanOr = (f: Binary): Binary => (a, b) => Number.isNaN(a) || Number.isNaN(b) ? NaN : f(a, b);
 
-const FLOAT_BINARY: Record<BinaryOp, Binary> = {
+export const FLOAT_BINARY: Record<BinaryOp, Binary> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
@@ -85,7 +85,7 @@ const FLOAT_BINARY: Record<BinaryOp, Binary> = {
 };
 
 /** Integer ops on int32 values; the output array wraps results to its width. */
-const INT_UNARY: Partial<Record<UnaryOp, Unary>> = {
+export const INT_UNARY: Partial<Record<UnaryOp, Unary>> = {
   copy: (x) => x,
   convert: (x) => x,
   neg: (x) => -x,
@@ -98,7 +98,7 @@ function intFloorDiv(a: number, b: number): number {
   return b === 0 ? 0 : Math.floor(a / b);
 }
 
-const INT_BINARY: Partial<Record<BinaryOp, Binary>> = {
+export const INT_BINARY: Partial<Record<BinaryOp, Binary>> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: Math.imul,
@@ -150,8 +150,48 @@ function gather(view: View): HostArray {
   return out;
 }
 
+/**
+ * Where a host backend keeps its arrays: plain typed arrays for the CPU
+ * backend, views of WebAssembly memory for the wasm backend.
+ */
+export interface HostArrays {
+  /** A new zeroed-or-not array of `n` values of `dtype`. */
+  alloc(n: number, dtype: DType): HostArray;
+  /** Returns an array `alloc` gave. */
+  release(data: HostArray): void;
+  /** Bytes waiting for reuse. */
+  pooledBytes(): number;
+  /** The most values one array may hold. */
+  readonly maxElements: number;
+}
+
+/** A backend whose storages are host arrays, and its way to make them. */
+export interface HostBackend {
+  readonly backend: Backend;
+  /** A new storage of `n` values of `dtype` (counted in the memory statistics). */
+  allocate(n: number, dtype: DType): Storage & { data: HostArray };
+}
+
 /** Creates the CPU backend. */
 export function createCpuBackend(): Backend {
+  const arrays: HostArrays = {
+    alloc: (n, dtype) => hostArray(dtype, n),
+    release: () => {}, // freed arrays go to the garbage collector
+    pooledBytes: () => 0,
+    maxElements: HOST_MAX_ELEMENTS,
+  };
+  return createHostBackend("cpu", "CPU (TypeScript reference)", arrays).backend;
+}
+
+/**
+ * The reference loops as a backend named `name`, on `arrays`. The wasm
+ * backend is one of these whose hot operations are replaced by kernels.
+ */
+export function createHostBackend(
+  name: Backend["name"],
+  adapter: string,
+  arrays: HostArrays,
+): HostBackend {
   const mem: BackendMemory = {
     liveBuffers: 0,
     liveBytes: 0,
@@ -164,18 +204,18 @@ export function createCpuBackend(): Backend {
     mem.peakBytes = Math.max(mem.peakBytes, mem.liveBytes);
     return { backend, dtype, size: data.length, refs: 0, data };
   };
-  const maxElements = HOST_MAX_ELEMENTS;
+  const maxElements = arrays.maxElements;
   const alloc = (n: number, dtype: DType) => {
     if (n > maxElements) {
       throw new RangeError(
-        `a tensor of ${n} ${dtype} values exceeds the CPU backend's limit of ${maxElements}`,
+        `a tensor of ${n} ${dtype} values exceeds the ${name} backend's limit of ${maxElements}`,
       );
     }
-    return hostArray(dtype, n);
+    return arrays.alloc(n, dtype);
   };
   const backend: Backend = {
-    name: "cpu",
-    adapter: "CPU (TypeScript reference)",
+    name,
+    adapter,
     dtypes: ["float32", "float16", "int32", "int8", "bool"],
     upload: (data, dtype) => {
       const copy = alloc(data.length, dtype);
@@ -292,8 +332,9 @@ export function createCpuBackend(): Backend {
     free(storage) {
       mem.liveBuffers--;
       mem.liveBytes -= (storage as CpuStorage).data.byteLength;
+      arrays.release((storage as CpuStorage).data);
     },
-    trim: () => 0, // freed arrays go to the garbage collector; nothing is pooled
+    trim: () => 0, // nothing is given back: the CPU's arrays are collected, wasm memory cannot shrink
     sync: () => Promise.resolve(),
     maxElements,
     assertUsable: () => {},
@@ -305,8 +346,8 @@ export function createCpuBackend(): Backend {
       return true;
     },
     takeNonFinite: () => Promise.resolve(null),
-    memory: () => ({ ...mem }),
+    memory: () => ({ ...mem, pooledBytes: arrays.pooledBytes() }),
     resetPeak: () => void (mem.peakBytes = mem.liveBytes),
   };
-  return backend;
+  return { backend, allocate: (n, dtype) => make(alloc(n, dtype), dtype) };
 }

@@ -133,6 +133,8 @@ function collapse(
 interface OpenedDevice {
   device: GPUDevice;
   description: string;
+  /** The adapter is a software one (`isFallbackAdapter`). */
+  software: boolean;
 }
 
 /** Requests an adapter and a device with the adapter's full buffer limits. */
@@ -159,7 +161,12 @@ async function openDevice(): Promise<OpenedDevice | null> {
   const description = info.description ||
     [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
     "unknown adapter";
-  return { device, description };
+  // Newer runtimes report it in `info`, older ones on the adapter.
+  const software = Boolean(
+    (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+  );
+  return { device, description, software };
 }
 
 /** Requests an adapter and device; resolves to `null` where WebGPU has no adapter. */
@@ -214,6 +221,7 @@ function elementBytes(dtype: DType): number {
 class WebGPUBackend implements Backend {
   readonly name = "webgpu" as const;
   adapter = "";
+  software = false;
   maxElements = 0;
   dtypes: readonly DType[] = [];
   #device!: GPUDevice;
@@ -259,9 +267,10 @@ class WebGPUBackend implements Backend {
   }
 
   /** Starts using a (new) device: caches and pools of the old one are dropped. */
-  #attach({ device, description }: OpenedDevice): void {
+  #attach({ device, description, software }: OpenedDevice): void {
     this.#device = device;
     this.adapter = description;
+    this.software = software;
     this.dtypes = device.features.has("shader-f16")
       ? ["float32", "float16", "int32", "int8", "bool"]
       : ["float32", "int32", "int8", "bool"];

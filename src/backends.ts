@@ -1,18 +1,22 @@
 /**
  * Backend selection. On import, littlegrad asks Deno's built-in WebGPU for an
- * adapter once; the default backend is WebGPU when one exists and the CPU
- * reference backend otherwise.
+ * adapter once; the default backend is WebGPU on a hardware adapter and the
+ * wasm backend where the only adapter is a software one (a GPU emulated on
+ * the CPU is slower than WebAssembly on the same CPU) or where there is none.
+ * The CPU backend is the TypeScript reference the others are tested against.
  * @module
  */
 
 import type { Backend } from "./backend.ts";
 import { createCpuBackend } from "./backend_cpu.ts";
+import { createWasmBackend } from "./backend_wasm.ts";
 import { createWebGPUBackend } from "./backend_webgpu.ts";
 
 /** Names of the backends a tensor can live on. */
-export type BackendName = "webgpu" | "cpu";
+export type BackendName = "webgpu" | "wasm" | "cpu";
 
 const cpu = createCpuBackend();
+const wasm = createWasmBackend();
 let webgpu: Backend | null = null;
 let webgpuError = "";
 try {
@@ -23,7 +27,14 @@ try {
 } catch (err) {
   webgpuError = err instanceof Error ? err.message : String(err);
 }
-let current: Backend = webgpu ?? cpu;
+/** Why the default backend was chosen. */
+const defaultReason = !webgpu
+  ? `no WebGPU adapter (${webgpuError})`
+  : webgpu.software
+  ? `the only WebGPU adapter, ${webgpu.adapter}, is a software one`
+  : `a hardware WebGPU adapter: ${webgpu.adapter}`;
+const defaultBackend = webgpu && !webgpu.software ? webgpu : wasm;
+let current: Backend = defaultBackend;
 
 /**
  * Returns the backend object for a name, or the default one.
@@ -32,6 +43,7 @@ let current: Backend = webgpu ?? cpu;
 export function resolveBackend(name?: BackendName): Backend {
   if (name === undefined) return current;
   if (name === "cpu") return cpu;
+  if (name === "wasm") return wasm;
   if (name === "webgpu") {
     if (!webgpu) {
       throw new Error(
@@ -41,7 +53,7 @@ export function resolveBackend(name?: BackendName): Backend {
     return webgpu;
   }
   throw new TypeError(
-    `unknown backend '${String(name)}' (expected 'webgpu' or 'cpu')`,
+    `unknown backend '${String(name)}' (expected 'webgpu', 'wasm' or 'cpu')`,
   );
 }
 
@@ -51,12 +63,14 @@ export interface BackendInfo {
   name: BackendName;
   /** The adapter (GPU) or a description of the CPU backend. */
   adapter: string;
+  /** Why littlegrad chose the default backend on this machine (whatever is in use now). */
+  reason: string;
 }
 
 /**
  * Sets the backend new tensors are created on by default.
  *
- * @param name `"webgpu"` or `"cpu"`.
+ * @param name `"webgpu"`, `"wasm"` or `"cpu"`.
  * @returns The chosen backend's description.
  * @example
  * ```ts
@@ -73,21 +87,23 @@ export function useBackend(name: BackendName): BackendInfo {
 /**
  * Describes the default backend and its adapter.
  *
- * @returns `{ name, adapter }`, e.g. `{ name: "webgpu", adapter: "llvmpipe (LLVM 15.0.6, 256 bits)" }`.
+ * @returns `{ name, adapter, reason }`, e.g. `{ name: "wasm", adapter: "WebAssembly SIMD (1 thread)",
+ * reason: "the only WebGPU adapter, llvmpipe (LLVM 15.0.6, 256 bits), is a software one" }`.
  * @example
  * ```ts
  * import { backendInfo } from "littlegrad";
- * console.log(backendInfo().name); // "webgpu" where an adapter exists, else "cpu"
+ * const { name, reason } = backendInfo();
+ * console.log(`${name}: ${reason}`); // "webgpu" on a GPU, else "wasm"
  * ```
  */
 export function backendInfo(): BackendInfo {
-  return { name: current.name, adapter: current.adapter };
+  return { name: current.name, adapter: current.adapter, reason: defaultReason };
 }
 
 /**
- * Lists the backends usable on this machine (`"cpu"` always).
+ * Lists the backends usable on this machine (`"wasm"` and `"cpu"` always).
  *
- * @returns The available backend names, WebGPU first when present.
+ * @returns The available backend names, the default one first.
  * @example
  * ```ts
  * import { availableBackends } from "littlegrad";
@@ -95,7 +111,8 @@ export function backendInfo(): BackendInfo {
  * ```
  */
 export function availableBackends(): BackendName[] {
-  return webgpu ? ["webgpu", "cpu"] : ["cpu"];
+  const all: Backend[] = webgpu ? [webgpu, wasm, cpu] : [wasm, cpu];
+  return [defaultBackend, ...all.filter((b) => b !== defaultBackend)].map((b) => b.name);
 }
 
 /**
@@ -118,5 +135,5 @@ export async function deviceReady(): Promise<BackendInfo> {
 
 /** @internal Every backend object, for memory statistics. */
 export function allBackends(): Backend[] {
-  return webgpu ? [webgpu, cpu] : [cpu];
+  return webgpu ? [webgpu, wasm, cpu] : [wasm, cpu];
 }

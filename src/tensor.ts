@@ -176,8 +176,8 @@ export class Tensor {
     return this.#view === null;
   }
 
-  /** The backend holding the data: `"webgpu"` or `"cpu"`. */
-  get backend(): "webgpu" | "cpu" {
+  /** The backend holding the data: `"webgpu"`, `"wasm"` or `"cpu"`. */
+  get backend(): "webgpu" | "wasm" | "cpu" {
     return this.view("backend").storage.backend.name;
   }
 

@@ -25,7 +25,7 @@ export async function settleGarbage(): Promise<void> {
 }
 
 /** Every backend the tests cover. */
-export const BACKENDS: readonly BackendName[] = ["webgpu", "cpu"];
+export const BACKENDS: readonly BackendName[] = ["webgpu", "wasm", "cpu"];
 
 /**
  * Registers `fn` once per backend as `name [backend]`, with that backend as

@@ -21,6 +21,7 @@ import {
   valueAndGrad,
   vjp,
 } from "../mod.ts";
+import { resolveBackend } from "../src/backends.ts";
 import { testBoth } from "./_helpers.ts";
 
 type Mlp = { l1: { w: Tensor; b: Tensor }; l2: { w: Tensor; b: Tensor } };
@@ -255,15 +256,18 @@ testBoth("trimMemory gives pooled buffers back and leaves live tensors intact", 
   big.dispose();
   y.dispose();
   const before = memoryStats();
+  // A WebAssembly memory cannot shrink: the wasm backend's free blocks stay
+  // pooled for reuse, and trimming releases every other backend's pool.
+  const kept = resolveBackend("wasm").memory().pooledBytes;
   const released = trimMemory();
   const after = memoryStats();
-  // Only WebGPU pools (the CPU backend leaves freed arrays to the garbage
-  // collector); trimming releases every backend's pool.
-  if (backend === "webgpu") {
+  // The CPU backend leaves freed arrays to the garbage collector.
+  if (backend !== "cpu") {
     assert.ok(before.pooledBytes >= 4 << 18, `pooled ${before.pooledBytes} before trimming`);
   }
-  assert.equal(released, before.pooledBytes);
-  assert.equal(after.pooledBytes, 0);
+  if (backend === "wasm") assert.ok(kept >= 4 << 18, `wasm pooled ${kept}`);
+  assert.equal(released, before.pooledBytes - kept);
+  assert.equal(after.pooledBytes, kept);
   assert.deepEqual(live(after), live(before));
   // Live data survive, and new work allocates afresh.
   assert.deepEqual(await keep.add(1).array(), [2, 3, 4]);

@@ -184,6 +184,7 @@ export type SimdOp = keyof typeof SIMD;
 
 /** Unsigned LEB128. */
 function uleb(out: number[], n: number): void {
+  if (!(n >= 0) || !Number.isInteger(n)) throw new RangeError(`internal: uleb of ${n}`);
   do {
     let byte = n & 0x7f;
     n = Math.floor(n / 128);

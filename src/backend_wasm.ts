@@ -1,0 +1,196 @@
+/**
+ * The wasm backend: tensors live in one shared WebAssembly memory
+ * (`src/wasm/heap.ts`) and the hot operations run as WebAssembly kernels
+ * generated at run time: elementwise maps and reductions through the fused
+ * kernel renderer (`kernels/wasm_fused.ts`, the same one `jit` uses here),
+ * matmul through a register-blocked SIMD kernel (`kernels/wasm_matmul.ts`).
+ * What has no kernel yet (pad, gather) runs the CPU reference's loops on
+ * the same memory, so every operation has the reference's semantics.
+ * @module
+ */
+
+import {
+  type Backend,
+  type CompiledKernel,
+  reduceInit,
+  type Storage,
+  type View,
+} from "./backend.ts";
+import { createHostBackend, type HostArrays } from "./backend_cpu.ts";
+import type { FusedKernel, KernelNode } from "./compiler/ir.ts";
+import { type HostArray, hostArrayClass } from "./dtype.ts";
+import { sizeOf } from "./shape.ts";
+import { Heap, sizeClass } from "./wasm/heap.ts";
+import { elementBytes, renderWasmKernel, type WasmKernelFn } from "../kernels/wasm_fused.ts";
+
+/** The most values one wasm tensor may hold (1 GiB of float32; the memory holds 4 GiB in all). */
+export const WASM_MAX_ELEMENTS = 2 ** 28;
+
+type HostStorage = Storage & { data: HostArray };
+
+/** Creates the wasm backend. */
+export function createWasmBackend(): Backend {
+  const heap = new Heap();
+  const arrays: HostArrays = {
+    alloc(n, dtype) {
+      const { ptr } = heap.alloc(n * elementBytes(dtype));
+      const Array = hostArrayClass(dtype) as unknown as new (
+        buffer: ArrayBufferLike,
+        offset: number,
+        length: number,
+      ) => HostArray;
+      return new Array(heap.buffer, ptr, n);
+    },
+    release: (data) => heap.release(data.byteOffset, sizeClass(data.byteLength)),
+    pooledBytes: () => heap.pooledBytes,
+    maxElements: WASM_MAX_ELEMENTS,
+  };
+  const { backend, allocate } = createHostBackend(
+    "wasm",
+    "WebAssembly SIMD (1 thread)",
+    arrays,
+  );
+  const address = (view: View) =>
+    (view.storage as HostStorage).data.byteOffset +
+    view.offset * elementBytes(view.storage.dtype);
+
+  // Kernels by their IR, compiled on first use.
+  const cache = new Map<string, WasmKernelFn>();
+  const kernelFn = (kernel: FusedKernel): WasmKernelFn => {
+    const key = JSON.stringify(kernel);
+    let fn = cache.get(key);
+    if (!fn) cache.set(key, fn = renderWasmKernel(kernel, heap).run);
+    return fn;
+  };
+  /** A view's load node and read buffer, as the renderer takes them (offsets travel in the address). */
+  const load = (view: View, buffer: number, space: "out" | "reduce"): KernelNode => ({
+    kind: "load",
+    buffer,
+    address: [{ shape: view.shape, strides: view.strides, offset: 0 }],
+    dtype: view.storage.dtype,
+    space,
+  });
+
+  backend.map = (op, inputs, shape, dtype) => {
+    const out = allocate(sizeOf(shape), dtype);
+    if (out.size === 0) return out;
+    const nodes: KernelNode[] = inputs.map((v, i) => load(v, i, "out"));
+    nodes.push({ kind: "op", op, args: inputs.map((_, i) => i), dtype, space: "out" });
+    const kernel: FusedKernel = {
+      shape,
+      buffers: [
+        ...inputs.map((v) => ({ dtype: v.storage.dtype, access: "read" as const })),
+        { dtype, access: "write" },
+      ],
+      params: 0,
+      nodes,
+      stores: [{ node: inputs.length, buffer: inputs.length }],
+      reduce: null,
+      matmul: null,
+    };
+    kernelFn(kernel)(...inputs.map(address), out.data.byteOffset, 0);
+    return out;
+  };
+
+  backend.reduce = (op, input, outSize, reduceSize, dtype) => {
+    const out = allocate(outSize, dtype);
+    if (outSize === 0) return out;
+    if (reduceSize === 0) {
+      out.data.fill(reduceInit(op, dtype));
+      return out;
+    }
+    // The reduced axes are the trailing ones holding reduceSize elements.
+    const shape = input.shape;
+    let split = shape.length;
+    while (split > 0 && sizeOf(shape.slice(split)) < reduceSize) split--;
+    const axes = shape.map((_, a) => a).slice(split);
+    const kernel: FusedKernel = {
+      shape: [outSize],
+      buffers: [{ dtype: input.storage.dtype, access: "read" }, { dtype, access: "write" }],
+      params: 0,
+      nodes: [load(input, 0, "reduce"), { kind: "reduced", dtype }],
+      stores: [{ node: 1, buffer: 1 }],
+      reduce: { op, input: 0, inputShape: shape, axes, dtype },
+      matmul: null,
+    };
+    kernelFn(kernel)(address(input), out.data.byteOffset, 0);
+    return out;
+  };
+
+  // MATMUL-PLACEHOLDER
+
+  const compileKernel = (kernel: FusedKernel): CompiledKernel => {
+    if (kernel.matmul) return compileMatmulKernel(kernel);
+    const { run, source } = renderWasmKernel(kernel, heap);
+    const params = heap.alloc(Math.max(4, kernel.params * 4)).ptr;
+    const words = new Uint32Array(heap.buffer, params, Math.max(1, kernel.params));
+    const size = sizeOf(kernel.shape);
+    return {
+      source,
+      run(inputs, values) {
+        words.set(values);
+        let next = 0;
+        const outputs: HostStorage[] = [];
+        const ptrs = kernel.buffers.map((b) => {
+          if (b.access === "read") return (inputs[next++] as HostStorage).data.byteOffset;
+          const out = allocate(size, b.dtype);
+          outputs.push(out);
+          return out.data.byteOffset;
+        });
+        if (size > 0) run(...ptrs, params);
+        return outputs;
+      },
+    };
+  };
+
+  /**
+   * A matmul with an epilogue: the product into a temporary, then the
+   * epilogue as an elementwise kernel that loads it where the IR has the
+   * `"reduced"` node.
+   */
+  const compileMatmulKernel = (kernel: FusedKernel): CompiledKernel => {
+    const mm = kernel.matmul!;
+    const product = kernel.buffers.length;
+    const nodes = kernel.nodes.map((n): KernelNode =>
+      n.kind === "reduced"
+        ? {
+          kind: "load",
+          buffer: product,
+          address: [{
+            shape: kernel.shape,
+            strides: [...kernel.shape.keys()].map((i) => sizeOf(kernel.shape.slice(i + 1))),
+            offset: 0,
+          }],
+          dtype: "float32",
+          space: "out",
+        }
+        : n
+    );
+    const epilogue = compileKernel({
+      ...kernel,
+      matmul: null,
+      nodes,
+      buffers: [...kernel.buffers, { dtype: "float32", access: "read" }],
+    });
+    return {
+      source: `matmul [${mm.batch}, ${mm.m}, ${mm.k}] · [${mm.batch}, ${mm.k}, ${mm.n}], then ` +
+        epilogue.source,
+      run(inputs, values) {
+        const view = (storage: Storage, v: typeof mm.a): View => ({ storage, ...v });
+        const temp = backend.matmul(
+          view(inputs[0], mm.a),
+          view(inputs[1], mm.b),
+          mm.batch,
+          mm.m,
+          mm.k,
+          mm.n,
+        );
+        const outs = epilogue.run([...inputs, temp], values);
+        backend.free(temp);
+        return outs;
+      },
+    };
+  };
+
+  return Object.assign(backend, { compileKernel, maxKernelBuffers: 32 });
+}
