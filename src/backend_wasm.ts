@@ -34,12 +34,12 @@ export function createWasmBackend(): Backend {
   const arrays: HostArrays = {
     alloc(n, dtype) {
       const { ptr } = heap.alloc(n * elementBytes(dtype));
-      const Array = hostArrayClass(dtype) as unknown as new (
+      const View = hostArrayClass(dtype) as unknown as new (
         buffer: ArrayBufferLike,
         offset: number,
         length: number,
       ) => HostArray;
-      return new Array(heap.buffer, ptr, n);
+      return new View(heap.buffer, ptr, n);
     },
     release: (data) => heap.release(data.byteOffset, sizeClass(data.byteLength)),
     pooledBytes: () => heap.pooledBytes,
