@@ -1,5 +1,5 @@
 /**
- * The WebGPU kernel variants against the CPU reference backend: every path
+ * The WebGPU kernel variants (and the wasm backend's) against the CPU reference backend: every path
  * the backend can choose (vec4 or scalar elementwise, row broadcasts and
  * strided inputs, reduction strategies around their thresholds and past the
  * 65,535-workgroup limit, matmul register blocks with and without bounds
@@ -29,18 +29,25 @@ import {
 } from "../mod.ts";
 import { assertClose, settleGarbage } from "./_helpers.ts";
 
-const hasWebGPU = availableBackends().includes("webgpu");
+/** The backend a test compares with the CPU reference. */
+let underTest: BackendName = "webgpu";
 
-/** Registers a WebGPU-vs-CPU test, ignored where WebGPU is missing. */
+/**
+ * Registers a test comparing each kernel backend (WebGPU, wasm) with the
+ * CPU reference, ignored where a backend is missing.
+ */
 function gpuTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: `${name} [webgpu vs cpu]`,
-    ignore: !hasWebGPU,
-    async fn() {
-      await settleGarbage(); // earlier tests' dropped tensors are finalized before, not during
-      await fn();
-    },
-  });
+  for (const backend of ["webgpu", "wasm"] as const) {
+    Deno.test({
+      name: `${name} [${backend} vs cpu]`,
+      ignore: !availableBackends().includes(backend),
+      async fn() {
+        underTest = backend;
+        await settleGarbage(); // earlier tests' dropped tensors are finalized before, not during
+        await fn();
+      },
+    });
+  }
 }
 
 /** Deterministic values in [-1, 1) (an LCG), the same on both backends. */
@@ -77,7 +84,7 @@ async function compare(
     disposeTree([xs, y]);
     return { out, shape };
   };
-  const gpu = await run("webgpu");
+  const gpu = await run(underTest);
   const cpu = await run("cpu");
   assert.deepEqual(gpu.shape, cpu.shape, `${label}: shapes differ`);
   assertClose(gpu.out, cpu.out, { atol: 1e-5, rtol: 1e-4, label, ...tol });
@@ -365,7 +372,7 @@ gpuTest("reads pipelined behind later work return each value as it was", async (
     x.dispose();
     return (await Promise.all(reads)).map((d) => d[0]);
   };
-  assertClose(await run("webgpu"), await run("cpu"), { rtol: 1e-4, label: "pipelined reads" });
+  assertClose(await run(underTest), await run("cpu"), { rtol: 1e-4, label: "pipelined reads" });
 });
 
 gpuTest("a warm training step allocates no new GPU memory", async () => {
@@ -376,11 +383,11 @@ gpuTest("a warm training step allocates no new GPU memory", async () => {
   const t = (shape: number[], seed: number) =>
     tensor(values(shape.reduce((a, b) => a * b), seed).map((v) => v * 0.1), {
       shape,
-      backend: "webgpu",
+      backend: underTest,
     });
   let params: P = { w1: t([64, 32], 1), b1: t([32], 2), w2: t([32, 10], 3), b2: t([10], 4) };
   const x = t([16, 64], 5);
-  const y = tensor(Array.from({ length: 16 }, (_, i) => i % 10), { backend: "webgpu" });
+  const y = tensor(Array.from({ length: 16 }, (_, i) => i % 10), { backend: underTest });
   const total = () => {
     const s = memoryStats();
     return s.liveBytes + s.pooledBytes;
@@ -430,7 +437,7 @@ async function compareTyped(
     disposeTree([xs, y]);
     return result;
   };
-  const gpu = await run("webgpu");
+  const gpu = await run(underTest);
   const cpu = await run("cpu");
   assert.equal(gpu.dtype, cpu.dtype, `${label}: dtypes differ`);
   assert.deepEqual(gpu.shape, cpu.shape, `${label}: shapes differ`);

@@ -57,7 +57,7 @@ Deno.test("mod.ts imported by http:// URL trains with no other permission", asyn
     const err = new TextDecoder().decode(stderr);
     assert.equal(code, 0, `child failed:\n${err}`);
     const result = JSON.parse(out.trim().split("\n").at(-1)!);
-    assert.ok(["webgpu", "cpu"].includes(result.backend));
+    assert.ok(["webgpu", "wasm", "cpu"].includes(result.backend));
     assert.ok(Number.isFinite(result.first) && Number.isFinite(result.last));
     assert.ok(result.last < result.first * 0.5, `loss fell: ${result.first} → ${result.last}`);
     console.log(`child (${result.backend}): loss ${result.first} → ${result.last}`);
