@@ -29,6 +29,7 @@ import { convertNumber, type DType, isFloat } from "../src/dtype.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../src/shape.ts";
 import { Func, type Op, type SimdOp, type ValType, WasmModule } from "../src/wasm/encode.ts";
 import { type Heap, MAX_PAGES } from "../src/wasm/heap.ts";
+import { expFunc, sigmoidFunc, SIMD_MATH, type SimdMathOp } from "./wasm_math.ts";
 
 /** A compiled kernel: call with the buffers' byte addresses and the parameter block's. */
 export type WasmKernelFn = (...addresses: number[]) => void;
@@ -101,7 +102,13 @@ function vectorizable(node: KernelNode, nodes: readonly KernelNode[]): boolean {
   if (node.op === "copy" || node.op === "convert") return true;
   const last = nodes[node.args[node.args.length - 1]];
   if (kindOf(last.dtype) !== kindOf(node.dtype)) return false;
+  if (kindOf(node.dtype) === "f32" && isSimdMath(node.op)) return true;
   return (kindOf(node.dtype) === "f32" ? F32X4 : I32X4)[node.op] !== undefined;
+}
+
+/** Whether `op` has a SIMD function in `wasm_math.ts`. */
+function isSimdMath(op: string): op is SimdMathOp {
+  return (SIMD_MATH as readonly string[]).includes(op);
 }
 
 /** Strides of `address`'s top view, when it is the only one (else null). */
@@ -166,10 +173,25 @@ class Renderer {
   private readonly vector: number[] = [];
   private readonly paramsPtr: number;
   private readonly notes: string[] = [];
+  /** Function indices of the SIMD math functions the kernel calls. */
+  private readonly math = new Map<SimdMathOp, number>();
 
   constructor(private readonly kernel: FusedKernel) {
     this.nodes = kernel.nodes;
     this.declareImports();
+    // The SIMD math functions the kernel's float ops use (defined before `run`).
+    const math = new Set(
+      this.nodes.flatMap((n) =>
+        n.kind === "op" && isSimdMath(n.op) && isFloat(this.nodes[n.args[0]].dtype) ? [n.op] : []
+      ),
+    );
+    if (math.size > 0) {
+      const exp = this.module.addFunc(null, expFunc());
+      this.math.set("exp", exp);
+      if (math.has("sigmoid")) {
+        this.math.set("sigmoid", this.module.addFunc(null, sigmoidFunc(exp)));
+      }
+    }
     const params: ValType[] = [...kernel.buffers.map(() => "i32" as const), "i32"];
     this.f = new Func(params, []);
     this.paramsPtr = kernel.buffers.length;
@@ -209,6 +231,7 @@ class Renderer {
       if ((float ? F32_NATIVE : I32_NATIVE)[n.op] || n.op === "copy" || n.op === "convert") {
         continue;
       }
+      if (float && isSimdMath(n.op)) continue;
       if (!float && ["neg", "abs", "maximum", "minimum"].includes(n.op)) continue;
       const table = n.args.length === 1
         ? (float ? FLOAT_UNARY : INT_UNARY)[n.op as UnaryOp]
@@ -302,6 +325,8 @@ class Renderer {
       // The value as it is, converted on store.
     } else if (native) {
       f.op(native);
+    } else if (kind === "f32" && isSimdMath(n.op)) {
+      f.simd("f32x4.splat").call(this.math.get(n.op)!).simd("f32x4.extract_lane", 0);
     } else if (kind === "i32" && (n.op === "neg" || n.op === "abs")) {
       const x = this.f.local("i32");
       f.set(x);
@@ -337,7 +362,8 @@ class Renderer {
       if (n.op === "copy" || n.op === "convert") {
         if (from === "i32" && !int) f.simd("f32x4.convert_i32x4_s");
         if (from === "f32" && int) f.simd("i32x4.trunc_sat_f32x4_s");
-      } else f.simd((int ? I32X4 : F32X4)[n.op]!);
+      } else if (!int && isSimdMath(n.op)) f.call(this.math.get(n.op)!);
+      else f.simd((int ? I32X4 : F32X4)[n.op]!);
     } else throw new Error("internal: emitVector of a load or a reduction");
     f.set(this.vector[i]);
   }

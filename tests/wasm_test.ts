@@ -1,0 +1,111 @@
+/**
+ * The wasm backend's own promises, beyond the suite every backend runs:
+ * IEEE operations are bitwise the CPU reference's on the SIMD loop, its
+ * scalar tail and strided views; `exp` and `sigmoid`, written in SIMD, stay
+ * within a few ulp of the correctly rounded value over the float32 range;
+ * and freed memory is reused.
+ */
+
+import assert from "node:assert/strict";
+import { memoryStats, type Tensor, tensor, where } from "../mod.ts";
+
+/** Distance in float32 units in the last place (0 for equal values, NaN with NaN). */
+function ulps(a: number, b: number): number {
+  if (Number.isNaN(a) && Number.isNaN(b)) return 0;
+  if (Object.is(a, b)) return 0;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return Infinity;
+  const bits = new Int32Array(new Float32Array([a, b]).buffer);
+  // Map the sign-magnitude bits onto a monotonic integer line.
+  const line = (i: number) => (i < 0 ? -(i & 0x7fffffff) : i);
+  return Math.abs(line(bits[0]) - line(bits[1]));
+}
+
+/** Values with the special cases every elementwise path must keep. */
+function specials(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * 8;
+  }
+  const odd = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 3.4e38, -3.4e38, 0.5, -2.5];
+  odd.forEach((v, i) => i * 3 < n && (out[i * 3] = v));
+  return out;
+}
+
+/** The float32 bits of `t`, every NaN as one pattern (a NaN's sign and payload carry no meaning). */
+async function bits(t: Tensor): Promise<number[]> {
+  const data = new Float32Array(await t.data() as Float32Array);
+  t.dispose();
+  return Array.from(new Uint32Array(data.buffer), (b, i) => Number.isNaN(data[i]) ? 0x7fc00000 : b);
+}
+
+Deno.test("wasm: IEEE ops are bitwise the reference's on SIMD loops, scalar tails and views", async () => {
+  const ops: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+    ["add", (a, b) => a.add(b)],
+    ["sub", (a, b) => a.sub(b)],
+    ["mul", (a, b) => a.mul(b)],
+    ["div", (a, b) => a.div(b)],
+    ["maximum", (a, b) => a.maximum(b)],
+    ["minimum", (a, b) => a.minimum(b)],
+    ["sqrt", (a) => a.abs().sqrt()],
+    ["floor", (a) => a.floor()],
+    ["round", (a) => a.round()],
+    ["neg", (a) => a.neg()],
+    ["lt as float", (a, b) => a.lt(b).astype("float32")],
+    ["where", (a, b) => where(a.gt(b), a, b)],
+    ["int32 round trip", (a, b) => a.astype("int32").add(b.astype("int32")).astype("float32")],
+    ["transposed", (a, b) => a.transpose().mul(b.transpose())],
+    ["row broadcast", (a, b) => a.add(b.get(0))],
+    ["column broadcast", (a, b) => a.mul(b.get([null, null], [0, 1]))],
+    ["flipped", (a, b) => a.flip(1).sub(b)],
+    ["strided slice", (a, b) => a.get([null, null, 2]).mul(b.get([null, null, 2]))],
+  ];
+  for (const cols of [1, 3, 4, 7, 9, 64]) {
+    const shape = [5, cols];
+    const a = specials(5 * cols, 1 + cols);
+    const b = specials(5 * cols, 99 + cols);
+    for (const [name, f] of ops) {
+      const run = (backend: "wasm" | "cpu") =>
+        bits(f(tensor(a, { shape, backend }), tensor(b, { shape, backend })));
+      assert.deepEqual(await run("wasm"), await run("cpu"), `${name} on [5, ${cols}]`);
+    }
+  }
+});
+
+Deno.test("wasm: exp and sigmoid are within 2 and 3 ulp of the rounded float64 result", async () => {
+  const n = 1 << 16;
+  const xs = new Float32Array(n);
+  for (let i = 0; i < n; i++) xs[i] = -110 + (220 * i) / n;
+  xs.set([NaN, Infinity, -Infinity, 0, -0, 1e-30, 88.72, 88.73, -87.4, -103.97, -15.67]);
+  const x = tensor(xs, { backend: "wasm" });
+  const sigmoid = (v: number) => v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+  for (const [op, ref, bound] of [["exp", Math.exp, 2], ["sigmoid", sigmoid, 3]] as const) {
+    const y = await x[op]().data();
+    let worst = 0;
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const u = ulps(y[i], Math.fround(ref(xs[i])));
+      if (u > worst) [worst, at] = [u, i];
+    }
+    assert.ok(worst <= bound, `${op}(${xs[at]}) = ${y[at]}: ${worst} ulp from ${ref(xs[at])}`);
+  }
+  assert.deepEqual(Array.from((await x.exp().data()).slice(0, 5)), [NaN, Infinity, 0, 1, 1]);
+  x.dispose();
+});
+
+Deno.test("wasm: freed blocks are reused, so repeated work does not grow memory", async () => {
+  const x = tensor(specials(1 << 16, 5), { backend: "wasm" });
+  const total = () => memoryStats().liveBytes + memoryStats().pooledBytes;
+  let warm = 0;
+  for (let i = 0; i < 20; i++) {
+    const a = x.mul(2);
+    const e = a.exp();
+    const s = e.sum();
+    await s.data();
+    [a, e, s].forEach((t) => t.dispose());
+    if (i === 2) warm = total();
+  }
+  assert.equal(total(), warm);
+  x.dispose();
+});
