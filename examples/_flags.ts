@@ -34,8 +34,8 @@ export function numberFlag(name: string, value: string | undefined, fallback: nu
 /** Uses the backend `--backend` names (if given) and prints the one in use. */
 export function backendFlag(value: string | undefined): BackendInfo {
   if (value !== undefined) {
-    if (value !== "webgpu" && value !== "cpu") {
-      fail(`--backend must be webgpu or cpu, got ${value}`);
+    if (value !== "webgpu" && value !== "wasm" && value !== "cpu") {
+      fail(`--backend must be webgpu, wasm or cpu, got ${value}`);
     }
     useBackend(value);
   }

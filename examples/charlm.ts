@@ -36,7 +36,7 @@
  *
  * Run it with `deno task charlm` (`deno run --lock=examples/charlm.lock
  * --allow-write=charlm.svg examples/charlm.ts`). Flags: `--quick` (a short
- * run for tests and CI), `--steps N`, `--backend cpu|webgpu`, `--seed N`.
+ * run for tests and CI), `--steps N`, `--backend webgpu|wasm|cpu`, `--seed N`.
  *
  * @module
  */

@@ -32,7 +32,7 @@
  *
  * Run it with `deno task curvature`. Flags: `--quick` (fewer digits and
  * steps, for tests), `--steps N`, `--samples N`, `--lrs 0.1,0.3,1`,
- * `--backend cpu|webgpu`, `--seed N`.
+ * `--backend webgpu|wasm|cpu`, `--seed N`.
  *
  * @module
  */

@@ -33,7 +33,7 @@
  *
  * Run it with `deno task dpsgd`. Flags: `--quick` (a short run on 2,000
  * digits, for tests), `--steps N`, `--batch N`, `--samples N`, `--clip C`,
- * `--noise σ`, `--lr η`, `--backend cpu|webgpu`, `--seed N`.
+ * `--noise σ`, `--lr η`, `--backend webgpu|wasm|cpu`, `--seed N`.
  *
  * @module
  */

@@ -17,7 +17,7 @@
  * Run it with `deno task mnist` (about a minute on a 2-core machine without
  * a GPU). Flags: `--quick` (3 epochs, for slow machines and CI),
  * `--epochs N`, `--samples N` (use only N of the 10,000 digits),
- * `--backend cpu`, `--seed N`, `--no-jit` (run each step op by op instead of as one
+ * `--backend webgpu|wasm|cpu`, `--seed N`, `--no-jit` (run each step op by op instead of as one
  * compiled program), `--model cnn` (a small convolutional network
  * instead of the MLP: two 3×3 convolutions with ReLU and 2×2 max pooling,
  * then a dense layer; 5 epochs by default, about 2 minutes here). The full
