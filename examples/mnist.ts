@@ -5,7 +5,7 @@
  * from the MNIST database, about 1,000 per class), holds out a random 10% as
  * a test set, and trains a multilayer perceptron (784 → 256 → 128 → 10,
  * ReLU, softmax cross-entropy) with AdamW and a warmup + cosine learning-rate
- * schedule on the default backend (WebGPU where Deno finds an adapter).
+ * schedule on the default backend (WebGPU on a GPU, else the wasm backend).
  * Training images are shifted by up to one pixel at random each epoch, a
  * cheap augmentation done on the host while batches are assembled.
  *
