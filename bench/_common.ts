@@ -23,7 +23,7 @@ import {
 } from "../mod.ts";
 
 /** The backends every bench is registered for, WebGPU first. */
-export const BACKENDS: readonly BackendName[] = ["webgpu", "cpu"];
+export const BACKENDS: readonly BackendName[] = ["webgpu", "wasm", "cpu"];
 
 /** Whether `backend` can run here; a bench for a missing one is registered with `ignore: true`. */
 export function available(backend: BackendName): boolean {

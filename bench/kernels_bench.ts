@@ -61,7 +61,7 @@ for (const { size, k, gpu, cpu } of MATMUL) {
       b: randomNormal([size, size], { seed: 2, backend }),
     }),
     op: ({ a, b }) => a.matmul(b),
-    runs: { webgpu: gpu, cpu },
+    runs: { webgpu: gpu, wasm: gpu, cpu },
   });
 }
 
@@ -74,14 +74,18 @@ benchQueued({
     b: randomNormal([512, 512], { seed: 2, backend }),
   }),
   op: ({ a, b }) => tidy(() => a.transpose().matmul(b)),
-  runs: { webgpu: { n: 20, warmup: 2 }, cpu: { n: 2, warmup: 1 } },
+  runs: { webgpu: { n: 20, warmup: 2 }, wasm: { n: 10, warmup: 2 }, cpu: { n: 2, warmup: 1 } },
 });
 
 // ---- elementwise and reduction over 16M elements -----------------------------
 
 const N = 1 << 24;
 const ROW = 4096;
-const LARGE = { webgpu: { n: 15, warmup: 2 }, cpu: { n: 5, warmup: 1 } };
+const LARGE = {
+  webgpu: { n: 15, warmup: 2 },
+  wasm: { n: 10, warmup: 2 },
+  cpu: { n: 5, warmup: 1 },
+};
 
 benchQueued({
   name: "add 16M",

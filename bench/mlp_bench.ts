@@ -48,6 +48,7 @@ const K = 20;
 const READ_EVERY = 10;
 const RUNS: Record<BackendName, Runs> = {
   webgpu: { n: 20, warmup: 2 },
+  wasm: { n: 10, warmup: 2 },
   cpu: { n: 3, warmup: 1 },
 };
 
