@@ -22,6 +22,7 @@ import { type HostArray, hostArrayClass } from "./dtype.ts";
 import { sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
 import { elementBytes, renderWasmKernel, type WasmKernelFn } from "../kernels/wasm_fused.ts";
+import { createWasmMatmul } from "../kernels/wasm_matmul.ts";
 
 /** The most values one wasm tensor may hold (1 GiB of float32; the memory holds 4 GiB in all). */
 export const WASM_MAX_ELEMENTS = 2 ** 28;
@@ -117,7 +118,17 @@ export function createWasmBackend(): Backend {
     return out;
   };
 
-  // MATMUL-PLACEHOLDER
+  const matmul = createWasmMatmul(heap);
+  backend.matmul = (a, b, batch, m, k, n) => {
+    const out = allocate(batch * m * n, "float32");
+    if (out.size === 0) return out;
+    const operand = (v: View) => ({
+      ptr: address(v),
+      strides: v.strides as [number, number, number],
+    });
+    matmul(operand(a), operand(b), out.data.byteOffset, batch, m, k, n);
+    return out;
+  };
 
   const compileKernel = (kernel: FusedKernel): CompiledKernel => {
     if (kernel.matmul) return compileMatmulKernel(kernel);
