@@ -205,6 +205,7 @@ export {
   type BackendName,
   deviceReady,
   useBackend,
+  type UseBackendOptions,
 } from "./src/backends.ts";
 export { type DType, DTYPES, type HostArray, promoteTypes } from "./src/dtype.ts";
 export type { Shape } from "./src/shape.ts";

@@ -146,18 +146,30 @@ export function collapse(
   return { extents, strides };
 }
 
-/**
- * Renders `kernel` (without a matmul) and instantiates it on `heap`.
- * Returns the kernel's function and a short description of its loops.
- */
-export function renderWasmKernel(
-  kernel: FusedKernel,
-  heap: Heap,
-): { run: WasmKernelFn; source: string } {
+/** A rendered kernel. */
+export interface RenderedWasmKernel {
+  /** `run(buf0, …, bufN, params, begin, end)`: the outermost loop's iterations `[begin, end)`. */
+  run: WasmKernelFn;
+  /** A short description of the loops. */
+  source: string;
+  /** The outermost loop's extent: `run(…, 0, outer)` computes the whole kernel. */
+  outer: number;
+  /** The module's bytes, when it imports nothing but the memory (it can run on any thread). */
+  bytes: Uint8Array | null;
+}
+
+/** Renders `kernel` (without a matmul) and instantiates it on `heap`. */
+export function renderWasmKernel(kernel: FusedKernel, heap: Heap): RenderedWasmKernel {
   if (kernel.matmul) throw new Error("internal: renderWasmKernel takes no matmul kernel");
   const r = new Renderer(kernel);
-  const exports = heap.instantiate(r.module, r.host);
-  return { run: exports.run as WasmKernelFn, source: r.describe() };
+  const bytes = r.module.bytes();
+  const exports = heap.instantiate(bytes, r.host);
+  return {
+    run: exports.run as WasmKernelFn,
+    source: r.describe(),
+    outer: r.outer,
+    bytes: Object.keys(r.host).length === 0 ? bytes : null,
+  };
 }
 
 /** The state of one rendering. */
@@ -172,6 +184,11 @@ class Renderer {
   /** Each node's vector local, in the vector loop. */
   private readonly vector: number[] = [];
   private readonly paramsPtr: number;
+  /** The locals holding the outermost loop's range (the last two parameters). */
+  private readonly begin: number;
+  private readonly end: number;
+  /** The outermost loop's extent. */
+  outer = 1;
   private readonly notes: string[] = [];
   /** Function indices of the SIMD math functions the kernel calls. */
   private readonly math = new Map<SimdMathOp, number>();
@@ -192,9 +209,11 @@ class Renderer {
         this.math.set("sigmoid", this.module.addFunc(null, sigmoidFunc(exp)));
       }
     }
-    const params: ValType[] = [...kernel.buffers.map(() => "i32" as const), "i32"];
+    const params: ValType[] = [...kernel.buffers.map(() => "i32" as const), "i32", "i32", "i32"];
     this.f = new Func(params, []);
     this.paramsPtr = kernel.buffers.length;
+    this.begin = kernel.buffers.length + 1;
+    this.end = kernel.buffers.length + 2;
     this.nodes.forEach((n) => {
       this.scalar.push(this.f.local(kindOf(n.dtype)));
       this.vector.push(-1);
@@ -376,6 +395,8 @@ class Renderer {
    * `bytes[j]` its element size). `body(pointers, width)` emits one step for
    * `width` consecutive innermost elements at the pointer locals; with
    * `vector` the innermost loop takes 4 elements per step, then the rest.
+   * With `range`, the outermost loop runs over `[begin, end)` of the
+   * locals `range` names rather than over its whole extent.
    */
   private loopNest(
     extents: readonly number[],
@@ -384,29 +405,41 @@ class Renderer {
     starts: readonly number[],
     vector: boolean,
     body: (pointers: readonly number[], width: 1 | 4) => void,
+    range?: { begin: number; end: number },
   ): void {
     const f = this.f;
     const level = (d: number, ptrs: readonly number[]) => {
       const inner = d === extents.length - 1;
+      const ranged = d === 0 && range !== undefined;
       const c = f.local("i32");
       const end = f.local("i32");
       const own = ptrs.map(() => f.local("i32"));
-      ptrs.forEach((p, j) => f.get(p).set(own[j]));
+      ptrs.forEach((p, j) => {
+        f.get(p);
+        if (ranged && strides[j][0] !== 0) {
+          f.get(range.begin).i32(strides[j][0] * bytes[j]).op("i32.mul").op("i32.add");
+        }
+        f.set(own[j]);
+      });
       const step = (width: number) => {
         strides.forEach((s, j) => {
           if (s[d] === 0) return;
           f.get(own[j]).i32(s[d] * bytes[j] * width).op("i32.add").set(own[j]);
         });
       };
-      f.i32(0).set(c);
-      if (inner && vector && extents[d] >= 4) {
-        f.i32(extents[d] - 3).set(end);
+      const pushEnd = () => ranged ? f.get(range.end) : f.i32(extents[d]);
+      if (ranged) f.get(range.begin).set(c);
+      else f.i32(0).set(c);
+      if (inner && vector && (ranged || extents[d] >= 4)) {
+        pushEnd();
+        f.i32(3).op("i32.sub").set(end);
         f.forLoop(c, end, 4, () => {
           body(own, 4);
           step(4);
         });
       }
-      f.i32(extents[d]).set(end);
+      pushEnd();
+      f.set(end);
       f.forLoop(c, end, 1, () => {
         if (inner) body(own, 1);
         else level(d + 1, own);
@@ -519,6 +552,8 @@ class Renderer {
         (stacked ? ", stacked views by division" : ""),
     );
     const index = simple.length;
+    this.outer = extents[0];
+    const range = { begin: this.begin, end: this.end };
     this.loopNest(extents, strides, bytes, starts, vector, (ptrs, width) => {
       this.emitSpace("out", width, (i, n) => {
         const j = simple.findIndex(([, k]) => k === i);
@@ -541,7 +576,7 @@ class Renderer {
           this.storeScalar(dtype);
         }
       }
-    });
+    }, range);
   }
 
   /** Stores the stored-form value on the stack (address below it) as `dtype`. */
@@ -615,7 +650,8 @@ class Renderer {
     const keptDigitsLocal = kept.map(() => f.local("i32"));
     const reduceFlat = starts[starts.length - 1];
 
-    f.i32(0).set(o).i32(outSize).set(outEnd);
+    this.outer = outSize;
+    f.get(this.begin).set(o).get(this.end).set(outEnd);
     f.forLoop(o, outEnd, 1, () => {
       // Kept digits of o, then each simple load's base pointer.
       const ds = this.digitsOf(o, keptShape);

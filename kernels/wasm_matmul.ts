@@ -28,6 +28,7 @@
 
 import { Func, WasmModule } from "../src/wasm/encode.ts";
 import { type Heap, MAX_PAGES } from "../src/wasm/heap.ts";
+import { splitRange, type ThreadPool } from "../src/wasm/threads.ts";
 
 /**
  * A 3-D strided operand in wasm memory: element `[p, r, c]` is at byte
@@ -355,16 +356,29 @@ type MatmulFn = (
   n: number,
 ) => void;
 
-/** Builds the module for `t` on `heap` and wraps it with its scratch management. */
-function build(heap: Heap, t: Tiling): MatmulFn {
+/** Products of at least this many multiply-adds are split across threads. */
+const PARALLEL_MACS = 1 << 18;
+
+/** Builds the module for `t` on `heap` and wraps it with its scratch management and threading. */
+function build(heap: Heap, t: Tiling, pool: ThreadPool | null): MatmulFn {
   const module = new WasmModule({ shared: true, maxPages: MAX_PAGES });
   const packA = module.addFunc(null, packFunc(t.mr));
   const packB = module.addFunc(null, packFunc(t.nr));
   const kernel = module.addFunc(null, microKernel(t));
-  module.addFunc("matmul", matmulFunc(t, packA, packB, kernel));
-  const run = heap.instantiate(module).matmul as (...args: number[]) => void;
+  module.addFunc("run", matmulFunc(t, packA, packB, kernel));
+  const bytes = module.bytes();
+  const run = heap.instantiate(bytes).run as (...args: number[]) => void;
+  const shared = pool?.register(bytes, run) ?? null;
 
-  let scratch: { ptr: number; size: number } | null = null;
+  // One scratch block per thread, kept across calls and grown when a product needs more.
+  const scratch: ({ ptr: number; size: number } | null)[] = [];
+  const scratchFor = (part: number, bytes: number): number => {
+    const have = scratch[part];
+    if (have && have.size >= bytes) return have.ptr;
+    if (have) heap.release(have.ptr, have.size);
+    return (scratch[part] = heap.alloc(bytes)).ptr;
+  };
+
   return (a, b, out, batch, m, k, n) => {
     if (batch <= 0 || m <= 0 || n <= 0) return;
     let [as0, as1, as2] = a.strides;
@@ -380,29 +394,29 @@ function build(heap: Heap, t: Tiling): MatmulFn {
     const bytesA = roundUp(roundUp(Math.min(t.mc, m), t.mr) * kc * 4, LINE);
     const bytesB = roundUp(roundUp(Math.min(t.nc, n), t.nr) * kc * 4, LINE);
     const bytes = bytesA + bytesB + t.mr * t.nr * 4;
-    if (scratch === null || scratch.size < bytes) {
-      if (scratch !== null) heap.release(scratch.ptr, scratch.size);
-      scratch = heap.alloc(bytes);
+    /** The entry point's arguments for batch items `[p0, p1)`, rows `[r0, r1)`, on thread `part`. */
+    const args = (part: number, p0: number, p1: number, r0: number, r1: number): number[] => {
+      const s = scratchFor(part, bytes);
+      const aPtr = a.ptr + 4 * (p0 * as0 + r0 * as1);
+      const outPtr = out + 4 * (p0 * m * n + r0 * n);
+      return [aPtr, as0, as1, as2, b.ptr + 4 * p0 * bs0, bs0, bs1, bs2, outPtr, p1 - p0, r1 - r0]
+        .concat([k, n, s, s + bytesA, s + bytesA + bytesB]);
+    };
+    const threads = shared && batch * m * n * k >= PARALLEL_MACS ? pool!.threads : 1;
+    if (threads <= 1) {
+      run(...args(0, 0, batch, 0, m));
+    } else if (batch >= threads) {
+      // Whole batch items per thread.
+      const slices = splitRange(batch, threads).map(([p0, p1], i) => args(i, p0, p1, 0, m));
+      pool!.run(shared!, slices);
+    } else {
+      // Rows per thread, one batch item at a time. Every output element is
+      // summed in the same order whichever thread computes it.
+      for (let p = 0; p < batch; p++) {
+        const slices = splitRange(m, threads, t.mr).map(([r0, r1], i) => args(i, p, p + 1, r0, r1));
+        pool!.run(shared!, slices);
+      }
     }
-    const s = scratch.ptr;
-    run(
-      a.ptr,
-      as0,
-      as1,
-      as2,
-      b.ptr,
-      bs0,
-      bs1,
-      bs2,
-      out,
-      batch,
-      m,
-      k,
-      n,
-      s,
-      s + bytesA,
-      s + bytesA + bytesB,
-    );
   };
 }
 
@@ -411,17 +425,11 @@ function build(heap: Heap, t: Tiling): MatmulFn {
  * `out[p, i, j] = Σ_kk a[p, i, kk] · b[p, kk, j]` for `a` `[batch, m, k]` and
  * `b` `[batch, k, n]` into a contiguous `[batch, m, n]` float32 block at
  * byte address `out` (which must not overlap the operands). Float32
- * accumulation; `k = 0` gives zeros. Not reentrant: calls share one scratch
- * block of the heap, kept (and grown) across calls.
+ * accumulation; `k = 0` gives zeros. With `pool`, large products are split
+ * by batch items or rows across its threads, with the same result. Not
+ * reentrant: calls share scratch blocks of the heap, kept (and grown)
+ * across calls.
  */
-export function createWasmMatmul(heap: Heap): (
-  a: MatmulOperand,
-  b: MatmulOperand,
-  out: number,
-  batch: number,
-  m: number,
-  k: number,
-  n: number,
-) => void {
-  return build(heap, TILING);
+export function createWasmMatmul(heap: Heap, pool: ThreadPool | null = null): MatmulFn {
+  return build(heap, TILING, pool);
 }

@@ -21,13 +21,29 @@ import type { FusedKernel, KernelNode } from "./compiler/ir.ts";
 import { type HostArray, hostArrayClass } from "./dtype.ts";
 import { sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
-import { elementBytes, renderWasmKernel, type WasmKernelFn } from "../kernels/wasm_fused.ts";
+import { elementBytes, renderWasmKernel } from "../kernels/wasm_fused.ts";
 import { createWasmMatmul } from "../kernels/wasm_matmul.ts";
+import { splitRange, ThreadPool } from "./wasm/threads.ts";
 
 /** The most values one wasm tensor may hold (1 GiB of float32; the memory holds 4 GiB in all). */
 export const WASM_MAX_ELEMENTS = 2 ** 28;
 
 type HostStorage = Storage & { data: HostArray };
+
+/** Kernels over at least this many elements (read, for a reduction) are split across threads. */
+const PARALLEL_WORK = 1 << 16;
+
+/** A rendered kernel: `exec(args)` runs it on the buffers and parameter block `args`. */
+interface PreparedKernel {
+  exec: (args: number[]) => void;
+  source: string;
+}
+
+/** The machine's cores (at most 16), or 1 where the runtime does not say. */
+function defaultThreads(): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(16, cores));
+}
 
 /** Creates the wasm backend. */
 export function createWasmBackend(): Backend {
@@ -46,21 +62,38 @@ export function createWasmBackend(): Backend {
     pooledBytes: () => heap.pooledBytes,
     maxElements: WASM_MAX_ELEMENTS,
   };
-  const { backend, allocate } = createHostBackend(
-    "wasm",
-    "WebAssembly SIMD (1 thread)",
-    arrays,
-  );
+  const { backend, allocate } = createHostBackend("wasm", "WebAssembly SIMD", arrays);
+  const pool = new ThreadPool(heap, defaultThreads());
+  Object.defineProperty(backend, "adapter", {
+    get: () => {
+      const n = pool.wantedThreads;
+      return `WebAssembly SIMD (${n} thread${n === 1 ? "" : "s"})`;
+    },
+  });
   const address = (view: View) =>
     (view.storage as HostStorage).data.byteOffset +
     view.offset * elementBytes(view.storage.dtype);
 
+  /** Renders a kernel; the result runs it, across threads when it is large enough. */
+  const prepare = (kernel: FusedKernel): PreparedKernel => {
+    const rendered = renderWasmKernel(kernel, heap);
+    const shared = rendered.bytes ? pool.register(rendered.bytes, rendered.run) : null;
+    const work = kernel.reduce ? sizeOf(kernel.reduce.inputShape) : sizeOf(kernel.shape);
+    const { outer, run } = rendered;
+    const exec = (args: number[]) => {
+      const threads = shared && work >= PARALLEL_WORK ? Math.min(pool.threads, outer) : 1;
+      if (threads <= 1) return run(...args, 0, outer);
+      const align = kernel.reduce ? 1 : 4;
+      pool.run(shared!, splitRange(outer, threads, align).map(([b, e]) => [...args, b, e]));
+    };
+    return { exec, source: rendered.source };
+  };
   // Kernels by their IR, compiled on first use.
-  const cache = new Map<string, WasmKernelFn>();
-  const kernelFn = (kernel: FusedKernel): WasmKernelFn => {
+  const cache = new Map<string, PreparedKernel["exec"]>();
+  const kernelFn = (kernel: FusedKernel): PreparedKernel["exec"] => {
     const key = JSON.stringify(kernel);
     let fn = cache.get(key);
-    if (!fn) cache.set(key, fn = renderWasmKernel(kernel, heap).run);
+    if (!fn) cache.set(key, fn = prepare(kernel).exec);
     return fn;
   };
   /** A view's load node and read buffer, as the renderer takes them (offsets travel in the address). */
@@ -89,7 +122,7 @@ export function createWasmBackend(): Backend {
       reduce: null,
       matmul: null,
     };
-    kernelFn(kernel)(...inputs.map(address), out.data.byteOffset, 0);
+    kernelFn(kernel)([...inputs.map(address), out.data.byteOffset, 0]);
     return out;
   };
 
@@ -114,11 +147,11 @@ export function createWasmBackend(): Backend {
       reduce: { op, input: 0, inputShape: shape, axes, dtype },
       matmul: null,
     };
-    kernelFn(kernel)(address(input), out.data.byteOffset, 0);
+    kernelFn(kernel)([address(input), out.data.byteOffset, 0]);
     return out;
   };
 
-  const matmul = createWasmMatmul(heap);
+  const matmul = createWasmMatmul(heap, pool);
   backend.matmul = (a, b, batch, m, k, n) => {
     const out = allocate(batch * m * n, "float32");
     if (out.size === 0) return out;
@@ -132,7 +165,7 @@ export function createWasmBackend(): Backend {
 
   const compileKernel = (kernel: FusedKernel): CompiledKernel => {
     if (kernel.matmul) return compileMatmulKernel(kernel);
-    const { run, source } = renderWasmKernel(kernel, heap);
+    const { exec, source } = prepare(kernel);
     const params = heap.alloc(Math.max(4, kernel.params * 4)).ptr;
     const words = new Uint32Array(heap.buffer, params, Math.max(1, kernel.params));
     const size = sizeOf(kernel.shape);
@@ -148,7 +181,7 @@ export function createWasmBackend(): Backend {
           outputs.push(out);
           return out.data.byteOffset;
         });
-        if (size > 0) run(...ptrs, params);
+        if (size > 0) exec([...ptrs, params]);
         return outputs;
       },
     };
@@ -203,5 +236,5 @@ export function createWasmBackend(): Backend {
     };
   };
 
-  return Object.assign(backend, { compileKernel, maxKernelBuffers: 32 });
+  return Object.assign(backend, { compileKernel, maxKernelBuffers: 32, threads: pool });
 }

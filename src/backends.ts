@@ -67,27 +67,52 @@ export interface BackendInfo {
   reason: string;
 }
 
+/** Options of {@linkcode useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * The `"wasm"` backend only: how many threads (the main one included)
+   * its large kernels are split across. The default is the machine's
+   * cores (at most 16); 1 runs everything on the main thread. Results are
+   * the same for every count.
+   */
+  threads?: number;
+}
+
 /**
  * Sets the backend new tensors are created on by default.
  *
  * @param name `"webgpu"`, `"wasm"` or `"cpu"`.
+ * @param options `threads` for the wasm backend.
  * @returns The chosen backend's description.
  * @example
  * ```ts
  * import { tensor, useBackend } from "littlegrad";
  * useBackend("cpu");
  * const x = tensor([1, 2, 3]); // lives on the CPU backend
+ * useBackend("wasm", { threads: 1 }); // WebAssembly, on the main thread only
  * ```
  */
-export function useBackend(name: BackendName): BackendInfo {
-  current = resolveBackend(name);
+export function useBackend(name: BackendName, options: UseBackendOptions = {}): BackendInfo {
+  const backend = resolveBackend(name);
+  if (options.threads !== undefined) {
+    const { threads } = options;
+    const pool = (backend as { threads?: { setThreads(n: number): number } }).threads;
+    if (!pool) {
+      throw new TypeError(`useBackend: 'threads' applies to the 'wasm' backend, not '${name}'`);
+    }
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`useBackend: threads must be a positive integer, got ${threads}`);
+    }
+    pool.setThreads(threads);
+  }
+  current = backend;
   return backendInfo();
 }
 
 /**
  * Describes the default backend and its adapter.
  *
- * @returns `{ name, adapter, reason }`, e.g. `{ name: "wasm", adapter: "WebAssembly SIMD (1 thread)",
+ * @returns `{ name, adapter, reason }`, e.g. `{ name: "wasm", adapter: "WebAssembly SIMD (2 threads)",
  * reason: "the only WebGPU adapter, llvmpipe (LLVM 15.0.6, 256 bits), is a software one" }`.
  * @example
  * ```ts

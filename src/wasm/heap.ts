@@ -83,12 +83,13 @@ export class Heap {
     return this.memory.buffer as SharedArrayBuffer;
   }
 
-  /** Compiles and instantiates `module` on this memory, with `host` functions (`host.name`). */
+  /** Compiles and instantiates a module (or its bytes) on this memory, with `host` functions (`host.name`). */
   instantiate(
-    module: WasmModule,
+    module: WasmModule | Uint8Array,
     host: Record<string, (...args: number[]) => number> = {},
   ): WebAssembly.Exports {
-    const compiled = new WebAssembly.Module(module.bytes() as Uint8Array<ArrayBuffer>);
+    const bytes = module instanceof Uint8Array ? module : module.bytes();
+    const compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
     return new WebAssembly.Instance(compiled, { env: { memory: this.memory }, host }).exports;
   }
 }
