@@ -18,8 +18,8 @@ import {
 } from "./backend.ts";
 import { createHostBackend, type HostArrays } from "./backend_cpu.ts";
 import type { FusedKernel, KernelNode } from "./compiler/ir.ts";
-import { type HostArray, hostArrayClass } from "./dtype.ts";
-import { sizeOf } from "./shape.ts";
+import { type DType, type HostArray, hostArrayClass } from "./dtype.ts";
+import { contiguousStrides, sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
 import { elementBytes, renderWasmKernel } from "../kernels/wasm_fused.ts";
 import { createWasmMatmul } from "../kernels/wasm_matmul.ts";
@@ -37,6 +37,22 @@ const PARALLEL_WORK = 1 << 16;
 interface PreparedKernel {
   exec: (args: number[]) => void;
   source: string;
+}
+
+/**
+ * Reductions to fewer than this many outputs, of contiguous float32 or
+ * int32 data, at least `2 * PARALLEL_WORK` long and divisible by this
+ * count, are reduced in this many pieces first.
+ */
+const REDUCE_CHUNKS = 16;
+
+/** Whether `backend.reduce` takes the two-pass route for these arguments. */
+function chunked(input: View, outSize: number, reduceSize: number, dtype: DType): boolean {
+  if (outSize >= REDUCE_CHUNKS || reduceSize < PARALLEL_WORK * 2) return false;
+  if (reduceSize % REDUCE_CHUNKS !== 0) return false;
+  if (input.storage.dtype !== dtype || (dtype !== "float32" && dtype !== "int32")) return false;
+  const dense = contiguousStrides(input.shape);
+  return input.shape.every((d, i) => d === 1 || input.strides[i] === dense[i]);
 }
 
 /** The machine's cores (at most 16), or 1 where the runtime does not say. */
@@ -132,6 +148,27 @@ export function createWasmBackend(): Backend {
     if (reduceSize === 0) {
       out.data.fill(reduceInit(op, dtype));
       return out;
+    }
+    if (chunked(input, outSize, reduceSize, dtype)) {
+      // Partial results of REDUCE_CHUNKS equal pieces, then their reduction:
+      // the pieces are what threads share, and the order is fixed by shapes.
+      const piece = reduceSize / REDUCE_CHUNKS;
+      const partial = backend.reduce(
+        op,
+        { ...input, shape: [outSize * REDUCE_CHUNKS, piece], strides: [piece, 1] },
+        outSize * REDUCE_CHUNKS,
+        piece,
+        dtype,
+      );
+      const view = {
+        storage: partial,
+        offset: 0,
+        shape: [outSize, REDUCE_CHUNKS],
+        strides: [REDUCE_CHUNKS, 1],
+      };
+      const result = backend.reduce(op, view, outSize, REDUCE_CHUNKS, dtype);
+      backend.free(partial);
+      return result;
     }
     // The reduced axes are the trailing ones holding reduceSize elements.
     const shape = input.shape;

@@ -64,6 +64,10 @@ function workloads(): [string, () => Tensor[]][] {
     ["where and comparisons", () => [where(big.gt(0), big, big.mul(-0.5))]],
     ["int32 arithmetic", () => [ints.mul(ints).sub(ints.floorDiv(7)), ints.maximum(300)]],
     ["sums and maxima over each axis", () => [x.sum(0), x.max(1), big.reshape([512, 256]).sum(1)]],
+    [
+      "whole-array reductions (in 16 pieces)",
+      () => [big.sum(), big.max(), ints.reshape([-1]).sum(), big.reshape([2, -1]).min(1)],
+    ],
     ["matmul", () => [a.matmul(b), a.matmul(a.transpose()), b.transpose().matmul(b)]],
     ["batched matmul", () => [batchA.matmul(batchB)]],
     ["a jitted MLP training step", () => {
@@ -144,4 +148,31 @@ Deno.test("wasm threads: useBackend sets the count, says it, and refuses it else
     threads.setThreads(before);
     useBackend(previous);
   }
+});
+
+Deno.test("wasm: a long reduction to few outputs (two passes) matches the float64 reference", async () => {
+  const n = 1 << 18;
+  const data = new Float32Array(n);
+  let seed = 7;
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    data[i] = seed / 2 ** 32 - 0.3;
+  }
+  let exact = 0;
+  let max = -Infinity;
+  for (const v of data) {
+    exact += v;
+    max = Math.max(max, v);
+  }
+  const x = tensor(data, { backend: "wasm" });
+  const [sum, biggest, halves] = [x.sum(), x.max(), x.reshape([2, n / 2]).sum(1)];
+  assert.ok(
+    Math.abs((await sum.item()) - exact) <= 1e-6 * n * 0.5,
+    `sum ${await sum.item()} vs ${exact}`,
+  );
+  assert.equal(await biggest.item(), max);
+  let firstHalf = 0;
+  for (let i = 0; i < n / 2; i++) firstHalf += data[i];
+  assert.ok(Math.abs((await halves.data())[0] - firstHalf) <= 1e-6 * n * 0.25);
+  disposeTree([x, sum, biggest, halves]);
 });
