@@ -176,3 +176,26 @@ Deno.test("wasm: a long reduction to few outputs (two passes) matches the float6
   assert.ok(Math.abs((await halves.data())[0] - firstHalf) <= 1e-6 * n * 0.25);
   disposeTree([x, sum, biggest, halves]);
 });
+
+Deno.test("wasm threads: thousands of back-to-back parallel kernels all complete (no lost wake-up)", async () => {
+  const threads = pool();
+  const before = threads.wantedThreads;
+  try {
+    threads.setThreads(2);
+    await threads.ready();
+    const x = randomNormal([1 << 16], { seed: 21, backend: "wasm" });
+    const runs = threads.stats.parallelRuns;
+    let y = x.mul(0);
+    for (let i = 0; i < 3000; i++) {
+      const next = y.add(x);
+      y.dispose();
+      y = next;
+    }
+    assert.equal(threads.stats.parallelRuns - runs, 3001);
+    const [got, want] = [await y.data(), await x.mul(3000).data()];
+    assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-3 * Math.max(1, Math.abs(want[i]))));
+    disposeTree([x, y]);
+  } finally {
+    threads.setThreads(before);
+  }
+});

@@ -193,7 +193,15 @@ export class ThreadPool {
     const failed: number[] = [];
     ready.forEach((w, i) => {
       const base = w * SLOT;
-      while (Atomics.load(c, base + DONE) !== seq) Atomics.wait(c, base + DONE, c[base + DONE]);
+      // Wait only while DONE still holds the value just read: reading it again
+      // for the wait could see the worker's final store and sleep forever.
+      for (
+        let done = Atomics.load(c, base + DONE);
+        done !== seq;
+        done = Atomics.load(c, base + DONE)
+      ) {
+        Atomics.wait(c, base + DONE, done);
+      }
       if (c[base + STATUS] === 2) failed.push(i + 1);
       else this.stats.workerSlices++;
     });
