@@ -53,6 +53,17 @@ interface Tiling {
   readonly nc: number;
   /** Reduction steps per iteration of the micro-kernel's loop. */
   readonly unroll: number;
+  /** Whether the micro-kernel multiplies and adds with relaxed SIMD's `f32x4.relaxed_madd`. */
+  readonly fused: boolean;
+}
+
+/** Whether this runtime compiles relaxed SIMD's `f32x4.relaxed_madd`. */
+function hasRelaxedMadd(): boolean {
+  const f = new Func(["v128"], ["v128"]);
+  f.get(0).get(0).get(0).simd("f32x4.relaxed_madd");
+  const module = new WasmModule({ shared: false, maxPages: 1 });
+  module.addFunc("madd", f);
+  return WebAssembly.validate(module.bytes() as Uint8Array<ArrayBuffer>);
 }
 
 /**
@@ -64,7 +75,10 @@ interface Tiling {
  * 256) is 96 KiB and one of B (256 × 264) 264 KiB, both within L2; the
  * loop of the micro-kernel is unrolled 8 steps.
  */
-const TILING: Tiling = { mr: 3, nr: 12, kc: 256, mc: 96, nc: 264, unroll: 8 };
+const TILING: Omit<Tiling, "fused"> = { mr: 3, nr: 12, kc: 256, mc: 96, nc: 264, unroll: 8 };
+
+/** Whether the runtime has relaxed SIMD's fused multiply-add (V8 has shipped it since 2023). */
+export const RELAXED_MADD: boolean = hasRelaxedMadd();
 
 /** Scratch bytes are rounded up to this (cache lines), so each region stays aligned. */
 const LINE = 64;
@@ -197,8 +211,12 @@ function microKernel(t: Tiling): Func {
     for (let r = 0; r < t.mr; r++) {
       f.get(pa).simd("v128.load32_splat", 4 * (u * t.mr + r)).set(aBroadcast);
       for (let v = 0; v < vectors; v++) {
-        f.get(acc[r][v]).get(aBroadcast).get(bVectors[v]).simd("f32x4.mul").simd("f32x4.add")
-          .set(acc[r][v]);
+        if (t.fused) {
+          f.get(aBroadcast).get(bVectors[v]).get(acc[r][v]).simd("f32x4.relaxed_madd");
+        } else {
+          f.get(acc[r][v]).get(aBroadcast).get(bVectors[v]).simd("f32x4.mul").simd("f32x4.add");
+        }
+        f.set(acc[r][v]);
       }
     }
   };
@@ -430,6 +448,10 @@ function build(heap: Heap, t: Tiling, pool: ThreadPool | null): MatmulFn {
  * reentrant: calls share scratch blocks of the heap, kept (and grown)
  * across calls.
  */
-export function createWasmMatmul(heap: Heap, pool: ThreadPool | null = null): MatmulFn {
-  return build(heap, TILING, pool);
+export function createWasmMatmul(
+  heap: Heap,
+  pool: ThreadPool | null = null,
+  fused: boolean = RELAXED_MADD,
+): MatmulFn {
+  return build(heap, { ...TILING, fused: fused && RELAXED_MADD }, pool);
 }

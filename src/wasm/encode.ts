@@ -175,6 +175,8 @@ const SIMD = {
   "f32x4.max": 0xe9,
   "i32x4.trunc_sat_f32x4_s": 0xf8,
   "f32x4.convert_i32x4_s": 0xfa,
+  /** Relaxed SIMD: `a · b + c`, fused or not as the machine does it. */
+  "f32x4.relaxed_madd": 0x105,
 } as const;
 
 /** Names of the plain instructions. */
