@@ -1,21 +1,43 @@
 /**
- * Peers comparison: littlegrad, TensorFlow.js with its WebGPU backend and
- * jax-js with its WebGPU backend, on the same WebGPU adapter, on the same
- * inputs, in one process. Prints a table of times and the ratio of
- * littlegrad to the faster peer.
+ * Peers comparison, in one process, on the same inputs, printed as two tables:
+ *
+ * - WebGPU: littlegrad's WebGPU backend (`littlegrad`), TensorFlow.js with its
+ *   WebGPU backend and jax-js with its WebGPU device, on the same adapter, next
+ *   to a hand-tuned WGSL reference; the ratio is littlegrad to the faster of
+ *   the WebGPU peers.
+ * - CPU: littlegrad's WebAssembly backend (`littlegrad-wasm`), jax-js with its
+ *   wasm device, TensorFlow.js with its wasm backend (`tfjs-wasm`) and NumPy
+ *   (float32, in a `python3` subprocess); the ratio is littlegrad-wasm to
+ *   jax-js-wasm (jit to jit for the MLP), and "of numpy" is littlegrad-wasm's
+ *   speed as a fraction of NumPy's (NumPy time ÷ littlegrad-wasm time).
  *
  * Run: `deno task bench:peers` (add `-- --rounds 7` for more rounds, or
  * `-- --only matmul,mlp` for some rows; set `XDG_RUNTIME_DIR` where Mesa
  * needs it).
  *
- * Timing model: every library only enqueues GPU work when an op is called,
+ * Timing model: every GPU library only enqueues work when an op is called,
  * so each timed iteration queues K independent ops, then waits once for the
  * device (littlegrad `sync()`, tfjs `submitQueue()` + `onSubmittedWorkDone()`,
  * jax-js `blockUntilReady()`); per-op time = iteration time ÷ K. The wait
  * itself costs about 11 ms in Deno whatever the work, so K is chosen to keep
- * it small next to the work. Libraries are interleaved round by round
- * (littlegrad, tfjs, jax-js, littlegrad, …) and every figure is the median
- * over the rounds, so drift on a shared machine hits them alike.
+ * it small next to the work. The wasm libraries run each op synchronously
+ * when it is called, so the same iteration times K ops back to back (their
+ * wait has nothing left to do), again ÷ K. Libraries are interleaved round by
+ * round (littlegrad, tfjs-webgpu, jax-js-webgpu, littlegrad-wasm, …) and every
+ * figure is the median over the rounds, so drift on a shared machine hits
+ * them alike. tfjs has one global backend: each tfjs library makes its own
+ * backend the active one (`tf.setBackend`) before each of its checks and
+ * rounds, outside the timed region.
+ *
+ * NumPy is CPU-only and synchronous, so it is timed per op directly: for each
+ * row (not the chain or the MLP) a `python3` subprocess reads the row's inputs
+ * from its stdin, runs the op once (that result is checked like the others'),
+ * runs one untimed warm-up round, then the same number of rounds of K calls
+ * timed with `time.perf_counter`, and prints the times as JSON (the median is
+ * taken here) followed by the result; it also reports NumPy's version, its
+ * BLAS and the BLAS thread count (matmul is the only op NumPy spreads over
+ * threads). Its rounds run after the row's in-process rounds, not interleaved
+ * with them. Without python3 or NumPy a note says so and the column is absent.
  *
  * Every result is checked against an independent reference (float64 on the
  * CPU, or exact float32 for the chain); a library that returns a wrong result
@@ -33,6 +55,8 @@
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 // deno-lint-ignore no-import-prefix
 import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
+// deno-lint-ignore no-import-prefix
+import * as tfWasm from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 // deno-lint-ignore no-import-prefix
 import * as jax from "npm:@jax-js/jax@0.1.25";
 import * as lg from "../mod.ts";
@@ -102,6 +126,13 @@ interface MlpRunner {
 /** What each library provides; arrays are opaque handles the adapter owns. */
 interface Lib {
   name: string;
+  /**
+   * The MLP row's variants: `plain` (one, under `name`), `jit` (`name` and
+   * `name jit`) or `eager-jit` (`name eager` and `name jit`).
+   */
+  mlpVariants: "plain" | "jit" | "eager-jit";
+  /** Makes this library's backend the active one, before its work (untimed). */
+  enter?(): Promise<void>;
   /** Copies host data to the device. */
   upload(data: Float32Array, shape: number[]): unknown;
   matmul(a: unknown, b: unknown): unknown;
@@ -134,14 +165,17 @@ function oneHot(labels: number[], classes: number): Float32Array {
 
 type LgParams = { w1: lg.Tensor; b1: lg.Tensor; w2: lg.Tensor; b2: lg.Tensor };
 
-const littlegrad: Lib = {
-  name: "littlegrad",
-  upload: (data, shape) => lg.tensor(data, { shape, backend: "webgpu" }),
+/** littlegrad on one of its backends: `webgpu` (named `littlegrad`) or `wasm` (`littlegrad-wasm`). */
+const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
+  name: backend === "webgpu" ? "littlegrad" : "littlegrad-wasm",
+  mlpVariants: "jit",
+  upload: (data, shape) => lg.tensor(data, { shape, backend }),
   matmul: (a, b) => (a as lg.Tensor).matmul(b as lg.Tensor),
   add: (a, b) => (a as lg.Tensor).add(b as lg.Tensor),
   exp: (a) => (a as lg.Tensor).exp(),
   sum: (a) => (a as lg.Tensor).sum(),
   read: (x) => (x as lg.Tensor).data() as Promise<Float32Array>,
+  // Waits for every backend; the wasm backend has already finished.
   wait: () => lg.sync(),
   dispose: (xs) => xs.forEach((x) => (x as lg.Tensor).dispose()),
   async chain(x0, y, n) {
@@ -156,8 +190,7 @@ const littlegrad: Lib = {
     return out;
   },
   mlp(init, opts = {}) {
-    const t = (data: Float32Array, shape: number[]) =>
-      lg.tensor(data, { shape, backend: "webgpu" });
+    const t = (data: Float32Array, shape: number[]) => lg.tensor(data, { shape, backend });
     let params: LgParams = {
       w1: t(init.w1, [IN, HIDDEN]),
       b1: t(init.b1, [HIDDEN]),
@@ -165,7 +198,7 @@ const littlegrad: Lib = {
       b2: t(init.b2, [OUT]),
     };
     const x = t(init.x, [BATCH, IN]);
-    const labels = lg.tensor(init.labels, { backend: "webgpu", dtype: "int32" });
+    const labels = lg.tensor(init.labels, { backend, dtype: "int32" });
     const loss = (p: LgParams, x: lg.Tensor, labels: lg.Tensor) =>
       lg.softmaxCrossEntropy(x.matmul(p.w1).add(p.b1).relu().matmul(p.w2).add(p.b2), labels);
     const step = lg.valueAndGrad(loss);
@@ -200,9 +233,11 @@ const littlegrad: Lib = {
       dispose: () => lg.disposeTree([params, x, labels]),
     };
   },
-};
+});
+const littlegrad = littlegradLib("webgpu");
+const littlegradWasm = littlegradLib("wasm");
 
-// TensorFlow.js, WebGPU backend -------------------------------------------------------
+// TensorFlow.js, WebGPU and wasm backends -----------------------------------------------
 
 /** The tfjs WebGPU backend's internals we need to wait without a read. */
 interface TfWebGPUBackend {
@@ -212,8 +247,17 @@ interface TfWebGPUBackend {
   submitQueue(): void;
 }
 
-const tfjs: Lib = {
-  name: "tfjs-webgpu",
+/**
+ * TensorFlow.js on one of its backends. tfjs has one global backend, which
+ * `enter` switches to this one; tensors stay on the backend that made them.
+ */
+const tfjsLib = (backend: "webgpu" | "wasm"): Lib => ({
+  name: `tfjs-${backend}`,
+  mlpVariants: "plain",
+  async enter() {
+    if (tf.getBackend() === backend) return;
+    if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') failed`);
+  },
   upload: (data, shape) => tf.tensor(data, shape),
   matmul: (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
   add: (a, b) => tf.add(a as tf.Tensor, b as tf.Tensor),
@@ -221,12 +265,14 @@ const tfjs: Lib = {
   sum: (a) => tf.sum(a as tf.Tensor),
   read: async (x) => new Float32Array(await (x as tf.Tensor).data()),
   async wait() {
+    // The wasm backend ran every op when it was called: nothing to wait for.
+    if (backend === "wasm") return;
     // What tfjs itself does before a read: end the open pass, submit the encoder.
-    const backend = tf.backend() as unknown as TfWebGPUBackend;
-    backend.endComputePassEncoder();
-    backend.ensureCommandEncoderReady();
-    backend.submitQueue();
-    await backend.device.queue.onSubmittedWorkDone();
+    const gpu = tf.backend() as unknown as TfWebGPUBackend;
+    gpu.endComputePassEncoder();
+    gpu.ensureCommandEncoderReady();
+    gpu.submitQueue();
+    await gpu.device.queue.onSubmittedWorkDone();
   },
   dispose: (xs) => xs.forEach((x) => (x as tf.Tensor).dispose()),
   async chain(x0, y, n) {
@@ -274,7 +320,9 @@ const tfjs: Lib = {
       dispose: () => tf.dispose([...params, x, y]),
     };
   },
-};
+});
+const tfjs = tfjsLib("webgpu");
+const tfjsWasm = tfjsLib("wasm");
 
 // jax-js, WebGPU device ---------------------------------------------------------------
 
@@ -284,6 +332,7 @@ const jnp = jax.numpy;
 /** jax-js on one of its devices: `webgpu` (the same adapter), or `wasm` (its CPU backend). */
 const jaxLib = (device: "webgpu" | "wasm"): Lib => ({
   name: `jax-js-${device}`,
+  mlpVariants: "eager-jit",
   // jax-js functions consume their arguments; `.ref` keeps the caller's handle alive.
   upload: (data, shape) => jnp.array(data as Float32Array<ArrayBuffer>, { shape, device }),
   matmul: (a, b) => jnp.matmul((a as jax.Array).ref, (b as jax.Array).ref),
@@ -349,17 +398,41 @@ const jaxWasm = jaxLib("wasm");
 
 const notes: string[] = [];
 
-async function setupTfjs(): Promise<Lib | null> {
+/** What the tfjs wasm backend runs with (for the CPU table's heading). */
+let tfjsWasmInfo = "";
+
+async function setupTfjs(): Promise<Lib[]> {
+  const libs: Lib[] = [];
   try {
     // Without this, tfjs runs ops on tensors under 1000 elements on the CPU.
     tf.env().set("WEBGPU_CPU_FORWARD", false);
     if (!(await tf.setBackend("webgpu"))) throw new Error("setBackend('webgpu') returned false");
     await tf.ready();
-    return tfjs;
+    libs.push(tfjs);
   } catch (err) {
     notes.push(`tfjs-webgpu unavailable: ${err instanceof Error ? err.message : err}`);
-    return null;
   }
+  try {
+    // The wasm backend loads its .wasm from beside its module (node's fs; --allow-read).
+    // Where that fails, point it there explicitly and try once more.
+    if (!(await tf.setBackend("wasm"))) {
+      const url = import.meta.resolve("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+      tfWasm.setWasmPaths(new URL("./", url).href);
+      if (!(await tf.setBackend("wasm"))) {
+        throw new Error(`setBackend('wasm') returned false, also with setWasmPaths(${url})`);
+      }
+    }
+    await tf.ready();
+    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+    const threads = tfWasm.getThreadsCount();
+    tfjsWasmInfo = `tfjs-wasm ${simd ? "SIMD" : "no SIMD"}, ${threads} thread${
+      threads === 1 ? "" : "s"
+    }`;
+    libs.push(tfjsWasm);
+  } catch (err) {
+    notes.push(`tfjs-wasm unavailable: ${err instanceof Error ? err.message : err}`);
+  }
+  return libs;
 }
 
 async function setupJax(): Promise<Lib[]> {
@@ -375,6 +448,178 @@ async function setupJax(): Promise<Lib[]> {
     notes.push(`jax-js unavailable: ${err instanceof Error ? err.message : err}`);
   }
   return libs;
+}
+
+// NumPy, in a python3 subprocess ------------------------------------------------------------
+
+/**
+ * The subprocess. stdin: one JSON line `{op, shapes, queue, rounds}`, then
+ * each input as raw float32 (C order). stdout: one JSON line `{times, dtype,
+ * info}` (per-op milliseconds of each round), then the result as raw float32.
+ * `{op: "info"}` alone prints `{info}`.
+ */
+const NUMPY_SCRIPT = String.raw`
+import json, os, sys, time
+
+def blas_info(np):
+    info = {"numpy": np.__version__, "blas": None, "threads": None}
+    try:
+        import threadpoolctl
+        for pool in threadpoolctl.threadpool_info():
+            if pool.get("user_api") == "blas":
+                info["blas"] = "%s %s" % (pool.get("internal_api"), pool.get("version"))
+                info["threads"] = pool.get("num_threads")
+                return info
+    except ImportError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = "%s %s" % (blas.get("name"), blas.get("version"))
+    except Exception:
+        pass
+    try:
+        import ctypes, glob
+        libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
+        for path in glob.glob(libs):
+            lib = ctypes.CDLL(path)
+            for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                           "openblas_get_num_threads"):
+                if hasattr(lib, symbol):
+                    info["threads"] = getattr(lib, symbol)()
+                    return info
+    except Exception:
+        pass
+    return info
+
+def main():
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    spec = json.loads(stdin.readline())
+    import numpy as np
+    info = blas_info(np)
+    if spec["op"] == "info":
+        stdout.write(json.dumps({"info": info}).encode() + b"\n")
+        return
+    inputs = []
+    for shape in spec["shapes"]:
+        a = np.empty(shape, np.float32)
+        view, got = memoryview(a).cast("B"), 0
+        while got < len(view):
+            n = stdin.readinto(view[got:])
+            if not n:
+                raise EOFError("input truncated")
+            got += n
+        inputs.append(a)
+    op = {
+        "matmul": lambda a, b: a @ b,
+        "add": lambda a, b: a + b,
+        "exp": lambda a: np.exp(a),
+        "sum": lambda a: a.sum(),
+    }[spec["op"]]
+    result = np.asarray(op(*inputs))
+    queue = spec["queue"]
+    def round_ms():
+        results = []
+        t0 = time.perf_counter()
+        for _ in range(queue):
+            results.append(op(*inputs))
+        return (time.perf_counter() - t0) * 1000 / queue
+    round_ms()  # warm-up
+    times = [round_ms() for _ in range(spec["rounds"])]
+    meta = {"times": times, "dtype": str(result.dtype), "info": info}
+    stdout.write(json.dumps(meta).encode() + b"\n")
+    stdout.write(np.ascontiguousarray(result, np.float32).tobytes())
+
+main()
+`;
+
+/** NumPy's version, BLAS and BLAS threads, as the subprocess reports them. */
+interface NumpyInfo {
+  numpy: string;
+  blas: string | null;
+  threads: number | null;
+}
+
+/** What one subprocess run returned. */
+interface NumpyRun {
+  times: number[];
+  dtype: string;
+  info: NumpyInfo;
+  out: Float32Array;
+}
+
+/** NumPy as found by `setupNumpy`, or null (the column is absent). */
+let numpy: NumpyInfo | null = null;
+
+/** Runs the subprocess on `spec`, feeding it `inputs`. */
+async function runNumpy(
+  spec: Record<string, unknown>,
+  inputs: { data: Float32Array; shape: number[] }[] = [],
+): Promise<NumpyRun> {
+  const child = new Deno.Command("python3", {
+    args: ["-c", NUMPY_SCRIPT],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const feed = (async () => {
+    const writer = child.stdin.getWriter();
+    const header = { ...spec, shapes: inputs.map((x) => x.shape), rounds: ROUNDS };
+    await writer.write(new TextEncoder().encode(JSON.stringify(header) + "\n"));
+    for (const { data } of inputs) {
+      await writer.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    await writer.close();
+  })().catch(() => {}); // a subprocess that died early reports through its stderr
+  const [result] = await Promise.all([child.output(), feed]);
+  const stdout = result.stdout;
+  const eol = stdout.indexOf(10);
+  if (!result.success || eol < 0) {
+    const err = new TextDecoder().decode(result.stderr).trim().split("\n");
+    throw new Error(`python3 exited with ${result.code}: ${err[err.length - 1] ?? ""}`);
+  }
+  const meta = JSON.parse(new TextDecoder().decode(stdout.subarray(0, eol)));
+  // Copy: the result need not start at a multiple of 4 bytes.
+  return { ...meta, out: new Float32Array(stdout.slice(eol + 1).buffer) };
+}
+
+async function setupNumpy(): Promise<void> {
+  try {
+    numpy = (await runNumpy({ op: "info" })).info;
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound
+      ? "python3 not found"
+      : err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied
+      ? "no permission to run python3 (--allow-run=python3)"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    notes.push(`numpy unavailable: ${why}`);
+  }
+}
+
+/**
+ * NumPy's cell for a row: `op` on `inputs`, `queue` calls a round, its first
+ * result checked by `verify`; null without NumPy.
+ */
+async function numpyCell(
+  op: "matmul" | "add" | "exp" | "sum",
+  inputs: { data: Float32Array; shape: number[] }[],
+  queue: number,
+  verify: (out: Float32Array) => string | null,
+): Promise<Cell | null> {
+  if (!numpy) return null;
+  try {
+    const run = await runNumpy({ op, queue }, inputs);
+    const ms = median(run.times);
+    const wrong = run.dtype === "float32" ? verify(run.out) : `result dtype ${run.dtype}`;
+    return wrong ? { ms: null, status: "wrong", detail: `${wrong}; took ${fmtMs(ms)}` } : { ms };
+  } catch (err) {
+    return {
+      ms: null,
+      status: "error",
+      detail: err instanceof Error ? err.message.split("\n")[0] : String(err),
+    };
+  }
 }
 
 // ---- measurement helpers -------------------------------------------------------------------
@@ -400,10 +645,15 @@ interface Row {
   title: string;
   /** Turns milliseconds into the row's figure of merit (e.g. GFLOP/s), or null. */
   rate?: (ms: number) => string;
-  /** The target: littlegrad must be at least this many times faster than the faster peer. */
+  /** The WebGPU target: littlegrad at least this many times faster than the faster WebGPU peer. */
   target: number;
   /** Optional note about the target. */
   targetNote?: string;
+  /**
+   * The CPU table's target: littlegrad-wasm at least this many times faster
+   * than jax-js-wasm (jit against jit for the MLP); none where absent.
+   */
+  wasmTarget?: number;
   cells: Record<string, Cell>;
   /** Hand-tuned WGSL reference (matmul, add, sum, chain only), median ms. */
   hand?: Cell;
@@ -426,6 +676,7 @@ async function measure(
   const valid: Lib[] = [];
   for (const lib of libs) {
     try {
+      await lib.enter?.();
       const wrong = await check(lib);
       if (wrong) {
         // Still time it, to show what the wrong answer costs, but mark it.
@@ -445,7 +696,10 @@ async function measure(
   }
   const times = new Map<string, number[]>(valid.map((l) => [l.name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const lib of valid) times.get(lib.name)!.push(await timed(lib));
+    for (const lib of valid) {
+      await lib.enter?.(); // outside the timed body
+      times.get(lib.name)!.push(await timed(lib));
+    }
   }
   for (const lib of valid) {
     const ms = median(times.get(lib.name)!);
@@ -532,6 +786,11 @@ async function matmulRow(
     if (!inputs.has(lib)) inputs.set(lib, [lib.upload(aData, [m, k]), lib.upload(bData, [k, n])]);
     return inputs.get(lib)!;
   };
+  const verify = (out: Float32Array) => {
+    if (out.length !== m * n) return `${out.length} values, expected ${m * n}`;
+    const w = worst(out, ref, samples, 1e-3 * Math.sqrt(k), 1e-4);
+    return w.ratio > 1 ? `C[${w.at}] = ${w.got}, expected ${w.want.toFixed(5)}` : null;
+  };
   const cells = await measure(
     libs,
     async (lib) => {
@@ -539,8 +798,7 @@ async function matmulRow(
       const c = lib.matmul(a, b);
       const out = await lib.read(c);
       lib.dispose([c]);
-      const w = worst(out, ref, samples, 1e-3 * Math.sqrt(k), 1e-4);
-      return w.ratio > 1 ? `C[${w.at}] = ${w.got}, expected ${w.want.toFixed(5)}` : null;
+      return verify(out);
     },
     (lib) => {
       const [a, b] = get(lib);
@@ -548,11 +806,19 @@ async function matmulRow(
     },
   );
   for (const [lib, pair] of inputs) lib.dispose(pair);
+  const np = await numpyCell(
+    "matmul",
+    [{ data: aData, shape: [m, k] }, { data: bData, shape: [k, n] }],
+    queue,
+    verify,
+  );
+  if (np) cells.numpy = np;
   const row: Row = {
     key,
     title,
     rate: (ms) => `${(2 * m * n * k / ms / 1e6).toFixed(1)} GFLOP/s`,
     target,
+    wasmTarget: 1.5,
     cells,
   };
   if (hand) row.hand = await hand.matmul(aData, bData, m, k, n, queue, ROUNDS, samples, ref);
@@ -588,17 +854,19 @@ async function elementwiseRow(
     }
     return inputs.get(lib)!;
   };
+  const verify = (out: Float32Array) => {
+    if (out.length !== n) return `${out.length} values, expected ${n}`;
+    // add is exact in float32; exp within a few ulp.
+    const w = worst(out, expected, out.keys(), 0, kind === "exp" ? 1e-5 : 0);
+    return w.ratio > (kind === "exp" ? 1 : 0) ? `z[${w.at}] = ${w.got}, expected ${w.want}` : null;
+  };
   const cells = await measure(
     libs,
     async (lib) => {
       const z = op(lib, get(lib));
       const out = await lib.read(z);
       lib.dispose([z]);
-      // add is exact in float32; exp within a few ulp.
-      const w = worst(out, expected, out.keys(), 0, kind === "exp" ? 1e-5 : 0);
-      return w.ratio > (kind === "exp" ? 1 : 0) || out.length !== n
-        ? `z[${w.at}] = ${w.got}, expected ${w.want}`
-        : null;
+      return verify(out);
     },
     (lib) => {
       const xs = get(lib);
@@ -606,6 +874,13 @@ async function elementwiseRow(
     },
   );
   for (const [lib, xs] of inputs) lib.dispose(xs);
+  const np = await numpyCell(
+    kind === "exp" ? "exp" : "add",
+    [{ data: xData, shape: xShape }, ...(yData ? [{ data: yData, shape: yShape }] : [])],
+    queue,
+    verify,
+  );
+  if (np) cells.numpy = np;
   // Bytes moved per element: two reads and a write, or a read and a write.
   const bytes = kind === "add" ? 12 : 8;
   const title = kind === "add"
@@ -618,6 +893,7 @@ async function elementwiseRow(
     title,
     rate: (ms) => `${(bytes * n / ms / 1e6).toFixed(1)} GB/s`,
     target: 1.3,
+    wasmTarget: kind === "bias" ? undefined : 1,
     cells,
   };
   if (hand && kind === "add") row.hand = await hand.add(xData, yData!, queue, ROUNDS);
@@ -633,24 +909,44 @@ async function sumRow(libs: Lib[], hand: HandTuned | null, n: number, queue: num
     if (!inputs.has(lib)) inputs.set(lib, lib.upload(xData, [n]));
     return inputs.get(lib)!;
   };
+  let magnitude = 0;
+  for (let i = 0; i < n; i++) magnitude += Math.abs(xData[i]);
+  // A float32 sum is counted correct within one float32 ulp of Σ|x| (about 1.6
+  // here): a plain running sum stays inside it, a lost or repeated chunk does
+  // not. Each library's error is printed under the table.
+  const tolerance = 2 ** -23 * magnitude;
+  const errors = new Map<string, number>();
+  const verify = (out: Float32Array, name: string) => {
+    if (out.length === 1) errors.set(name, out[0] - exact);
+    const ok = out.length === 1 && Math.abs(out[0] - exact) <= tolerance;
+    return ok ? null : `${out[0]}, expected ${exact.toFixed(4)} (± ${tolerance.toFixed(2)})`;
+  };
   const cells = await measure(
     libs,
     async (lib) => {
       const s = lib.sum(get(lib));
       const out = await lib.read(s);
       lib.dispose([s]);
-      // float32 sums of 16M normals: a tree or chunked sum is within ~1e-3 absolute.
-      const ok = out.length === 1 && Math.abs(out[0] - exact) <= 1e-2 + 1e-5 * Math.abs(exact);
-      return ok ? null : `${out[0]}, expected ${exact.toFixed(4)}`;
+      return verify(out, lib.name);
     },
     (lib) => queued(lib, queue, () => lib.sum(get(lib))),
   );
   for (const [lib, x] of inputs) lib.dispose([x]);
+  const np = await numpyCell(
+    "sum",
+    [{ data: xData, shape: [n] }],
+    queue,
+    (out) => verify(out, "numpy"),
+  );
+  if (np) cells.numpy = np;
   const row: Row = {
+    note: `sum of ${n} float32 normals, error against the float64 sum ${exact.toFixed(4)}: ` +
+      [...errors].map(([name, e]) => `${name} ${e.toExponential(2)}`).join(", "),
     key: "sum",
     title: `sum ${n >> 20}M f32 (×${queue} queued)`,
     rate: (ms) => `${(4 * n / ms / 1e6).toFixed(1)} GB/s`,
     target: 5,
+    wasmTarget: 1,
     cells,
   };
   if (hand) row.hand = await hand.sum(xData, exact, queue, ROUNDS);
@@ -708,9 +1004,9 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
   };
   // Every library runs the same `steps` from the same start: the losses must agree.
   const variants: { lib: Lib; name: string; jit?: boolean }[] = libs.flatMap((lib) =>
-    lib === jaxjs || lib === jaxWasm
+    lib.mlpVariants === "eager-jit"
       ? [{ lib, name: `${lib.name} eager` }, { lib, name: `${lib.name} jit`, jit: true }]
-      : lib === littlegrad
+      : lib.mlpVariants === "jit"
       ? [{ lib, name: lib.name }, { lib, name: `${lib.name} jit`, jit: true }]
       : [{ lib, name: lib.name }]
   );
@@ -727,6 +1023,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
   const live: typeof variants = [];
   for (const v of variants) {
     try {
+      await v.lib.enter?.();
       const losses = await fresh(v).run(steps, readEvery);
       if (!reference) reference = losses;
       const bad = losses.findIndex((l, i) =>
@@ -764,6 +1061,8 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
   for (let r = 0; r < ROUNDS; r++) {
     for (const v of live) {
       const runner = runners.get(v.name)!;
+      await v.lib.enter?.(); // outside the timed region
+      // littlegrad's WebGPU counters: for the webgpu library only.
       const before = v.lib === littlegrad ? lgStats() : null;
       const t0 = performance.now();
       await runner.run(steps, readEvery);
@@ -799,17 +1098,19 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     title:
       `MLP step ${IN}→${HIDDEN}→${OUT}, batch ${BATCH}, grads + SGD (per step, ${steps} steps, loss read every ${readEvery})`,
     target: 2,
+    wasmTarget: 2,
     cells,
   };
 }
 
 // ---- report ------------------------------------------------------------------------------
 
-function fasterPeer(row: Row): { name: string; ms: number } | null {
+/** The fastest valid cell of `row` among the columns `names`. */
+function fastest(row: Row, names: string[]): { name: string; ms: number } | null {
   let best: { name: string; ms: number } | null = null;
-  for (const [name, cell] of Object.entries(row.cells)) {
-    if (name.startsWith("littlegrad") || cell.ms === null) continue;
-    if (!best || cell.ms < best.ms) best = { name, ms: cell.ms };
+  for (const name of names) {
+    const ms = row.cells[name]?.ms ?? null;
+    if (ms !== null && (!best || ms < best.ms)) best = { name, ms };
   }
   return best;
 }
@@ -820,36 +1121,132 @@ function cellText(row: Row, cell: Cell | undefined): string {
   return row.rate ? `${fmtMs(cell.ms)} (${row.rate(cell.ms)})` : fmtMs(cell.ms);
 }
 
-function printTable(rows: Row[], columns: string[], adapter: string): void {
-  const header = [
-    "work",
-    ...columns,
-    "hand-tuned WGSL",
-    "littlegrad vs faster peer",
-    "target",
-    "met",
-  ];
-  const lines: string[][] = [];
-  for (const row of rows) {
-    const peer = fasterPeer(row);
-    const lgMs = row.cells.littlegrad?.ms ?? null;
-    const ratio = peer && lgMs ? peer.ms / lgMs : null;
-    const met = ratio === null ? "?" : ratio >= row.target ? "yes" : "no";
-    lines.push([
-      row.title,
-      ...columns.map((c) => cellText(row, row.cells[c])),
-      cellText(row, row.hand),
-      ratio === null ? "—" : `${ratio.toFixed(2)}× (${peer!.name})`,
-      row.targetNote ?? `≥ ${row.target}×`,
-      met,
-    ]);
-  }
+/** The table columns of a library (the MLP row's variants have their own). */
+function columnsOf(lib: Lib): string[] {
+  return lib.mlpVariants === "eager-jit"
+    ? [lib.name, `${lib.name} eager`, `${lib.name} jit`]
+    : lib.mlpVariants === "jit"
+    ? [lib.name, `${lib.name} jit`]
+    : [lib.name];
+}
+
+/** A column computed from a whole row (ratios, targets). */
+interface Summary {
+  header: string;
+  text(row: Row): string;
+}
+
+function printTable(heading: string, rows: Row[], columns: string[], summaries: Summary[]): void {
+  const header = ["work", ...columns, ...summaries.map((s) => s.header)];
+  const lines = rows.map((row) => [
+    row.title,
+    ...columns.map((c) => cellText(row, row.cells[c])),
+    ...summaries.map((s) => s.text(row)),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  console.log(`\nadapter: ${adapter} | Deno ${Deno.version.deno} | medians of ${ROUNDS} rounds\n`);
+  console.log(`\n${heading}\n`);
   console.log(fmt(header));
   console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
   for (const l of lines) console.log(fmt(l));
+}
+
+/** The WebGPU summary: littlegrad against the faster WebGPU peer. */
+function webgpuSummaries(peerColumns: string[]): Summary[] {
+  const ratio = (row: Row) => {
+    const peer = fastest(row, peerColumns);
+    const lgMs = row.cells.littlegrad?.ms ?? null;
+    return peer && lgMs ? { peer, ratio: peer.ms / lgMs } : null;
+  };
+  return [
+    { header: "hand-tuned WGSL", text: (row) => cellText(row, row.hand) },
+    {
+      header: "littlegrad vs faster peer",
+      text(row) {
+        const r = ratio(row);
+        return r ? `${r.ratio.toFixed(2)}× (${r.peer.name})` : "—";
+      },
+    },
+    { header: "target", text: (row) => row.targetNote ?? `≥ ${row.target}×` },
+    {
+      header: "met",
+      text(row) {
+        const r = ratio(row);
+        return r === null ? "?" : r.ratio >= row.target ? "yes" : "no";
+      },
+    },
+  ];
+}
+
+/** The CPU summary: littlegrad-wasm against jax-js-wasm (jit against jit for the MLP), and NumPy. */
+function cpuSummaries(): Summary[] {
+  const lgName = (row: Row) => row.key === "mlp" ? "littlegrad-wasm jit" : "littlegrad-wasm";
+  const jaxName = (row: Row) => row.key === "mlp" ? "jax-js-wasm jit" : "jax-js-wasm";
+  const ratio = (row: Row) => {
+    const lgMs = row.cells[lgName(row)]?.ms ?? null;
+    const jaxMs = row.cells[jaxName(row)]?.ms ?? null;
+    return lgMs && jaxMs ? jaxMs / lgMs : null;
+  };
+  const ofNumpy: Summary = {
+    header: "of numpy",
+    text(row) {
+      const lgMs = row.cells[lgName(row)]?.ms ?? null;
+      const npMs = row.cells.numpy?.ms ?? null;
+      return lgMs && npMs ? `${(100 * npMs / lgMs).toFixed(0)}%` : "—";
+    },
+  };
+  return [
+    {
+      header: "littlegrad-wasm vs jax-js-wasm",
+      text(row) {
+        const r = ratio(row);
+        return r === null ? "—" : `${r.toFixed(2)}×${row.key === "mlp" ? " (jit vs jit)" : ""}`;
+      },
+    },
+    {
+      header: "wasm target",
+      text: (row) => row.wasmTarget === undefined ? "—" : `≥ ${row.wasmTarget}×`,
+    },
+    {
+      header: "met",
+      text(row) {
+        if (row.wasmTarget === undefined) return "—";
+        const r = ratio(row);
+        return r === null ? "?" : r >= row.wasmTarget ? "yes" : "no";
+      },
+    },
+    ...(numpy ? [ofNumpy] : []),
+  ];
+}
+function printReport(rows: Row[], gpuLibs: Lib[], cpuLibs: Lib[]): void {
+  const present = (c: string) => rows.some((r) => r.cells[c]);
+  const gpuColumns = gpuLibs.flatMap(columnsOf).filter(present);
+  const gpuPeerColumns = gpuLibs.filter((l) => l !== littlegrad).flatMap(columnsOf);
+  const rounds = `Deno ${Deno.version.deno} | medians of ${ROUNDS} rounds`;
+  printTable(
+    `WebGPU, adapter: ${resolveBackend("webgpu").adapter} | ${rounds}`,
+    rows,
+    gpuColumns,
+    webgpuSummaries(gpuPeerColumns),
+  );
+  const cpuColumns = [...cpuLibs.flatMap(columnsOf), "numpy"].filter(present);
+  const cpu = [
+    `littlegrad-wasm on ${resolveBackend("wasm").adapter}`,
+    ...(tfjsWasmInfo ? [tfjsWasmInfo] : []),
+    ...(numpy
+      ? [
+        `numpy ${numpy.numpy} (${numpy.blas ?? "BLAS unknown"}, ${
+          numpy.threads ?? "?"
+        } BLAS threads)`,
+      ]
+      : []),
+  ];
+  printTable(
+    `CPU, ${navigator.hardwareConcurrency} cores: ${cpu.join("; ")} | ${rounds}`,
+    rows,
+    cpuColumns,
+    cpuSummaries(),
+  );
   const details = rows.flatMap((row) =>
     Object.entries({ ...row.cells, "hand-tuned WGSL": row.hand ?? { ms: 0 } })
       .filter(([, c]) => c.status)
@@ -869,9 +1266,13 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
-  const adapter = lg.backendInfo().adapter;
-  const peers = [await setupTfjs(), ...(await setupJax())].filter((l): l is Lib => l !== null);
-  const libs = [littlegrad, ...peers];
+  const adapter = resolveBackend("webgpu").adapter;
+  const peers = [...(await setupTfjs()), ...(await setupJax())];
+  await setupNumpy();
+  const gpuLibs = [littlegrad, ...[tfjs, jaxjs].filter((l) => peers.includes(l))];
+  const cpuLibs = [littlegradWasm, ...[jaxWasm, tfjsWasm].filter((l) => peers.includes(l))];
+  // Interleaved in this order within every round.
+  const libs = [...gpuLibs, ...cpuLibs];
   const hand = await handTuned();
   const want = (key: string) => ONLY.length === 0 || ONLY.some((o) => key.startsWith(o));
   const rows: Row[] = [];
@@ -879,7 +1280,11 @@ if (import.meta.main) {
     rows.push(row);
     console.error(`  done: ${row.title}`);
   };
-  console.error(`bench:peers on ${adapter}: ${libs.map((l) => l.name).join(", ")}`);
+  console.error(
+    `bench:peers on ${adapter} and the CPU: ${
+      [...libs.map((l) => l.name), ...(numpy ? ["numpy"] : [])].join(", ")
+    }`,
+  );
   if (want("matmul512")) {
     progress(
       await matmulRow(
@@ -931,14 +1336,7 @@ if (import.meta.main) {
   if (want("sum")) progress(await sumRow(libs, hand, 1 << 24, 8));
   if (want("chain")) progress(await chainRow(libs, hand, 1000));
   if (want("mlp")) progress(await mlpRow(libs, 20, 10));
-  const columns = [
-    "littlegrad",
-    "littlegrad jit",
-    ...peers.flatMap((p) =>
-      p === jaxjs || p === jaxWasm ? [`${p.name}`, `${p.name} eager`, `${p.name} jit`] : [p.name]
-    ),
-  ].filter((c) => rows.some((r) => r.cells[c]));
-  printTable(rows, columns, adapter);
+  printReport(rows, gpuLibs, cpuLibs);
   const stats = lg.memoryStats();
   console.log(
     `\nlittlegrad memory after the run: ${stats.liveTensors} live tensors, ${
@@ -946,7 +1344,21 @@ if (import.meta.main) {
     } MiB pooled`,
   );
   if (JSON_OUT) {
-    await Deno.writeTextFile(JSON_OUT, JSON.stringify({ adapter, rounds: ROUNDS, rows }, null, 2));
+    await Deno.writeTextFile(
+      JSON_OUT,
+      JSON.stringify(
+        {
+          adapter,
+          wasm: resolveBackend("wasm").adapter,
+          tfjsWasmInfo,
+          numpy,
+          rounds: ROUNDS,
+          rows,
+        },
+        null,
+        2,
+      ),
+    );
   }
   Deno.exit(0);
 }
