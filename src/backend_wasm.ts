@@ -143,13 +143,7 @@ export function createWasmBackend(): Backend {
   };
 
   backend.reduce = (op, input, outSize, reduceSize, dtype) => {
-    const out = allocate(outSize, dtype);
-    if (outSize === 0) return out;
-    if (reduceSize === 0) {
-      out.data.fill(reduceInit(op, dtype));
-      return out;
-    }
-    if (chunked(input, outSize, reduceSize, dtype)) {
+    if (outSize > 0 && chunked(input, outSize, reduceSize, dtype)) {
       // Partial results of REDUCE_CHUNKS equal pieces, then their reduction:
       // the pieces are what threads share, and the order is fixed by shapes.
       const piece = reduceSize / REDUCE_CHUNKS;
@@ -169,6 +163,12 @@ export function createWasmBackend(): Backend {
       const result = backend.reduce(op, view, outSize, REDUCE_CHUNKS, dtype);
       backend.free(partial);
       return result;
+    }
+    const out = allocate(outSize, dtype);
+    if (outSize === 0) return out;
+    if (reduceSize === 0) {
+      out.data.fill(reduceInit(op, dtype));
+      return out;
     }
     // The reduced axes are the trailing ones holding reduceSize elements.
     const shape = input.shape;

@@ -9,6 +9,7 @@ import {
   backendInfo,
   disposeTree,
   jit,
+  memoryStats,
   randomNormal,
   randomUniform,
   sgd,
@@ -165,6 +166,10 @@ Deno.test("wasm: a long reduction to few outputs (two passes) matches the float6
     max = Math.max(max, v);
   }
   const x = tensor(data, { backend: "wasm" });
+  x.sum().dispose();
+  const live = memoryStats().liveBytes;
+  for (let i = 0; i < 3; i++) x.sum().dispose();
+  assert.equal(memoryStats().liveBytes, live, "the two passes leave nothing behind");
   const [sum, biggest, halves] = [x.sum(), x.max(), x.reshape([2, n / 2]).sum(1)];
   assert.ok(
     Math.abs((await sum.item()) - exact) <= 1e-6 * n * 0.5,
