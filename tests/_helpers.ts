@@ -95,3 +95,14 @@ export function assertClose(
     }
   }
 }
+
+/** Distance in float32 units in the last place (0 for equal values, and for NaN with NaN). */
+export function ulps(a: number, b: number): number {
+  if (Number.isNaN(a) && Number.isNaN(b)) return 0;
+  if (Object.is(a, b)) return 0;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return Infinity;
+  const bits = new Int32Array(new Float32Array([a, b]).buffer);
+  // Map the sign-magnitude bits onto a monotonic integer line.
+  const line = (i: number) => (i < 0 ? -(i & 0x7fffffff) : i);
+  return Math.abs(line(bits[0]) - line(bits[1]));
+}

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type DType, jit, type Tensor, tensor, where } from "../mod.ts";
+import { ulps } from "./_helpers.ts";
 
 const SEED = 20261203;
 
@@ -155,16 +156,6 @@ function run(p: Program, backend: Backend, compiled: boolean): Tensor {
   x.dispose();
   y.dispose();
   return out;
-}
-
-/** Float32 distance in ulps (NaN equals NaN). */
-function ulps(a: number, b: number): number {
-  if (Number.isNaN(a) && Number.isNaN(b)) return 0;
-  if (Object.is(a, b) || a === b) return 0;
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return Infinity;
-  const bits = new Int32Array(new Float32Array([a, b]).buffer);
-  const line = (i: number) => (i < 0 ? -(i & 0x7fffffff) : i);
-  return Math.abs(line(bits[0]) - line(bits[1]));
 }
 
 const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));

@@ -26,6 +26,19 @@ import type { ThreadPool } from "../src/wasm/threads.ts";
 const pool = (): ThreadPool =>
   (resolveBackend("wasm") as unknown as { threads: ThreadPool }).threads;
 
+/** Runs `fn` with the wasm backend on 2 threads (the worker started), then restores the count. */
+async function onTwoThreads(fn: (threads: ThreadPool) => Promise<void>): Promise<void> {
+  const threads = pool();
+  const before = threads.wantedThreads;
+  try {
+    threads.setThreads(2);
+    assert.equal(await threads.ready(), 2, "the worker did not start");
+    await fn(threads);
+  } finally {
+    threads.setThreads(before);
+  }
+}
+
 type Params = { w1: Tensor; b1: Tensor; w2: Tensor; b2: Tensor };
 
 /** Workloads large enough to be split (each returns the tensors to compare). */
@@ -90,12 +103,8 @@ async function bits(ts: Tensor[]): Promise<Uint32Array[]> {
   return out;
 }
 
-Deno.test("wasm threads: every result is bitwise the one-thread result, and workers ran slices", async () => {
-  const threads = pool();
-  const before = threads.wantedThreads;
-  try {
-    threads.setThreads(2);
-    assert.equal(await threads.ready(), 2, "the worker did not start");
+Deno.test("wasm threads: every result is bitwise the one-thread result, and workers ran slices", () =>
+  onTwoThreads(async (threads) => {
     for (const [name, run] of workloads()) {
       threads.setThreads(1);
       const one = run();
@@ -113,27 +122,17 @@ Deno.test("wasm threads: every result is bitwise the one-thread result, and work
       });
       disposeTree([one, two]);
     }
-  } finally {
-    threads.setThreads(before);
-  }
-});
+  }));
 
-Deno.test("wasm threads: small kernels stay on the main thread", async () => {
-  const threads = pool();
-  const before = threads.wantedThreads;
-  try {
-    threads.setThreads(2);
-    await threads.ready();
+Deno.test("wasm threads: small kernels stay on the main thread", () =>
+  onTwoThreads(async (threads) => {
     const runs = threads.stats.parallelRuns;
     const x = tensor([1, 2, 3], { backend: "wasm" });
     const y = x.mul(2).add(1).sum();
     assert.equal(await y.item(), 15);
     assert.equal(threads.stats.parallelRuns, runs);
     disposeTree([x, y]);
-  } finally {
-    threads.setThreads(before);
-  }
-});
+  }));
 
 Deno.test("wasm threads: useBackend sets the count, says it, and refuses it elsewhere", () => {
   const threads = pool();
@@ -182,12 +181,8 @@ Deno.test("wasm: a long reduction to few outputs (two passes) matches the float6
   disposeTree([x, sum, biggest, halves]);
 });
 
-Deno.test("wasm threads: thousands of back-to-back parallel kernels all complete (no lost wake-up)", async () => {
-  const threads = pool();
-  const before = threads.wantedThreads;
-  try {
-    threads.setThreads(2);
-    await threads.ready();
+Deno.test("wasm threads: thousands of back-to-back parallel kernels all complete (no lost wake-up)", () =>
+  onTwoThreads(async (threads) => {
     const x = randomNormal([1 << 16], { seed: 21, backend: "wasm" });
     const runs = threads.stats.parallelRuns;
     let y = x.mul(0);
@@ -200,7 +195,4 @@ Deno.test("wasm threads: thousands of back-to-back parallel kernels all complete
     const [got, want] = [await y.data(), await x.mul(3000).data()];
     assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-3 * Math.max(1, Math.abs(want[i]))));
     disposeTree([x, y]);
-  } finally {
-    threads.setThreads(before);
-  }
-});
+  }));
