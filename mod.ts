@@ -160,6 +160,7 @@ export {
   type Trace,
   type TraceConstant,
   type TraceEquation,
+  type TraceRegion,
   type TraceValue,
 } from "./src/staging.ts";
 export { hessian, hvp, jacfwd, type JacobianOptions, jacrev, jvp } from "./src/jvp.ts";

@@ -9,10 +9,18 @@
  * mode) still does. So `grad` uses the custom rule, and the rule is written
  * with public ops, which an outer `grad` differentiates: the gradient of a
  * custom gradient works. Forward mode differentiates the function itself.
+ *
+ * Inside `vmap` or `jit` with no tape in between, a call is staged as a
+ * region of the trace (`stageRegion`): the trace keeps the rule beside the
+ * region's equations, so a `grad` outside the `vmap` or `jit` still uses it
+ * (vmap batches the rule itself). What is still refused: a custom rule
+ * taken by a `grad` inside the `vmap` or `jit` while another `grad` outside
+ * it is also differentiating (`grad(jit(grad(f)))` with `f` custom).
  * @module
  */
 
 import { alias, hiddenLevels, isTracing, visibleLevels, withoutLevel } from "./core/interpreter.ts";
+import { stageRegion } from "./staging.ts";
 import { closeScope, openScope, releaseScope } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { backendOf, scalar } from "./ops/_operands.ts";
@@ -160,11 +168,137 @@ export function straightThrough(forward: (x: Tensor) => Tensor): (x: Tensor) => 
   }, { name: `straightThrough(${forward.name || "fn"})` });
 }
 
+/**
+ * @internal A custom rule over flat lists of tensors: what `callCustom`
+ * applies and what a trace keeps of a custom call (`TraceRegion`), so that
+ * `vmap` can batch it and a replayed trace can use it again.
+ */
+export interface CustomRule {
+  /** The name used in errors. */
+  readonly name: string;
+  /**
+   * Whether `fwd` computes the function with its own primitives, so that
+   * differentiating them gives its gradient (checkpoint): then intermediates
+   * nobody recorded may be freed after `fwd`, and a tape that sees only
+   * those primitives loses nothing.
+   */
+  readonly fwdIsFn: boolean;
+  /**
+   * Whether `fwd` and `bwd` are known to read only their arguments (a rule
+   * a trace kept, or one batched from it), so a new trace need not check.
+   */
+  readonly checked?: boolean;
+  /** The outputs, the residual tensors, and the rest of the residuals (opaque). */
+  fwd(inputs: readonly Tensor[]): CustomForward;
+  /** One cotangent per input (null: none) from the outputs' cotangents. */
+  bwd(
+    residuals: readonly Tensor[],
+    rest: unknown,
+    cotangents: readonly Tensor[],
+  ): readonly (Tensor | null)[];
+}
+
+/** @internal What a `CustomRule`'s `fwd` returns. */
+export interface CustomForward {
+  /** The function's outputs. */
+  outputs: Tensor[];
+  /** The tensors among the residuals. */
+  residuals: Tensor[];
+  /** Whatever else `bwd` needs (the residuals' tree and other leaves). */
+  rest: unknown;
+}
+
+/**
+ * @internal Applies a function with a custom rule to flat `inputs`: `fn`
+ * computes the function itself, where no tape needs the rule; the innermost
+ * reverse-mode tape that traces an input records one step with the rule
+ * instead. While a trace is being made and no level sees the call, the call
+ * is recorded as a region of the trace, so replaying the trace under `grad`
+ * applies the rule again.
+ */
+export function callCustom(
+  rule: CustomRule,
+  inputs: readonly Tensor[],
+  fn: (inputs: readonly Tensor[]) => Tensor[],
+): Tensor[] {
+  const { name } = rule;
+  const levels = visibleLevels(); // innermost first
+  if (levels.length === 0) return stageRegion(rule, inputs, fn, callCustom);
+  const tapes = levels.filter((l): l is Tape =>
+    l instanceof Tape && inputs.some((t) => l.isActive(t))
+  );
+  if (tapes.length === 0) return fn(inputs);
+  const tape = tapes[0];
+  // A forward level inside the tape would compute tangents of fwd's values
+  // that the tape cannot see: then every level differentiates fn itself.
+  if (levels.indexOf(tape) > 0) return fn(inputs);
+  // A tape inside vmap or jit uses the rule, but a tape outside the trace
+  // would differentiate fwd's primitives instead of using it: refuse rather
+  // than lose the rule, unless fwd's primitives are fn's own (checkpoint).
+  // Captured data (not traced) is fine.
+  if (
+    !rule.fwdIsFn && inputs.some((t) => t.isTraced) &&
+    hiddenLevels().some((l) => l instanceof Tape)
+  ) {
+    throw new TypeError(
+      `${name}: a custom gradient (customVjp, straightThrough) taken by grad inside vmap or ` +
+        "jit, under another grad outside it, is not supported yet: the outer grad would lose " +
+        "the custom rule. Take the gradients on one side of the vmap or jit",
+    );
+  }
+  // The forward pass, unseen by `tape`; other levels see it as usual.
+  const scope = openScope("op");
+  let forward: CustomForward, outputs: Tensor[];
+  try {
+    forward = withoutLevel(tape, () => rule.fwd(inputs));
+    const seen = new Set<Tensor>(inputs);
+    outputs = forward.outputs.map((value) => {
+      // Each output a distinct new tensor, so the tape can tell them apart;
+      // with outer tapes always a new one, so only it is claimed by the
+      // custom step and fwd's own values (residuals) keep their equations.
+      const fresh = seen.has(value) || tapes.length > 1
+        ? withoutLevel(tape, () => alias(value))
+        : value;
+      seen.add(fresh);
+      return fresh;
+    });
+  } catch (err) {
+    closeScope(scope);
+    throw err;
+  }
+  const keep = [...outputs, ...forward.residuals];
+  // Intermediates nobody recorded can go now (what checkpoint saves).
+  if (rule.fwdIsFn && levels.length === 1 && hiddenLevels().length === 0) {
+    releaseScope(scope, keep);
+  } else closeScope(scope, keep);
+  const step: CustomStep = {
+    name,
+    inputs,
+    outputs,
+    pullback: (cotangents) => {
+      const full = cotangents.map((g, i) =>
+        g ??
+          scalar(0, backendOf(outputs[i], name), outputs[i].dtype).broadcastTo(outputs[i].shape)
+      );
+      return rule.bwd(forward.residuals, forward.rest, full);
+    },
+  };
+  // Every tape tracing an input uses the rule; the outer ones also saw
+  // fwd's primitives (so residuals stay connected for higher orders), and
+  // their sweep lets the step replace them.
+  for (const t of tapes) t.recordCustom(step);
+  return outputs;
+}
+
+/**
+ * A function of pytrees with a custom rule, as `callCustom` over its tensor
+ * leaves: the other leaves of the arguments pass through as they are.
+ */
 function customCall<A extends unknown[], R, Res>(
   name: string,
   fn: (...args: A) => R,
   { fwd, bwd }: CustomVjpRules<A, R, Res>,
-  releaseInside: boolean,
+  fwdIsFn: boolean,
 ): (...args: A) => R {
   return (...args: A): R => {
     const inputs: InputLeaf[] = args.flatMap((a, arg) =>
@@ -172,86 +306,61 @@ function customCall<A extends unknown[], R, Res>(
         value instanceof Tensor ? [{ arg, path, t: value }] : []
       )
     );
-    const levels = visibleLevels(); // innermost first
-    const tapes = levels.filter((l): l is Tape =>
-      l instanceof Tape && inputs.some(({ t }) => l.isActive(t))
-    );
-    // Inside vmap or jit (a trace being made) under grad, the tape outside
-    // the trace cannot record this call's rule: refuse rather than lose it.
-    // Values of the trace are abstract; captured data is not (and is fine).
-    const traced = inputs.some(({ t }) => t.isTraced);
-    if (traced && hiddenLevels().some((l) => l instanceof Tape)) {
-      throw new TypeError(
-        `${name}: a custom gradient (customVjp, straightThrough, checkpoint) inside vmap or ` +
-          "jit under grad is not supported yet: the custom rule would be lost. Take the " +
-          "gradient inside the vmap or jit, with nothing differentiating outside it",
-      );
-    }
-    if (tapes.length === 0) return fn(...args);
-    const tape = tapes[0];
-    // A forward level inside the tape would compute tangents of fwd's values
-    // that the tape cannot see: then every level differentiates fn itself.
-    if (levels.indexOf(tape) > 0) return fn(...args);
-    // The forward pass, unseen by `tape`; other levels see it as usual.
-    const scope = openScope("op");
-    let out: R, residuals: Res, outputs: Tensor[], tree: ReturnType<typeof flattenTree>;
-    try {
-      [out, residuals] = withoutLevel(tape, () => {
-        const result = fwd(...args);
-        if (!Array.isArray(result) || result.length !== 2) {
-          throw new TypeError(
-            `${name}: fwd must return [output, residuals], got ${describe(result)}`,
-          );
-        }
-        return result as [R, Res];
-      });
-      tree = flattenTree(out);
-      const seen = new Set<Tensor>(inputs.map((i) => i.t));
-      outputs = tree.leaves.map(({ path, value }) => {
-        if (!(value instanceof Tensor)) {
-          throw new TypeError(
-            `${name}: output ${path || "value"} is ${describe(value)}; the output must be tensors`,
-          );
-        }
-        // Each output a distinct new tensor, so the tape can tell them apart;
-        // with outer tapes always a new one, so only it is claimed by the
-        // custom step and fwd's own values (residuals) keep their equations.
-        const fresh = seen.has(value) || tapes.length > 1
-          ? withoutLevel(tape, () => alias(value))
-          : value;
-        seen.add(fresh);
-        return fresh;
-      });
-    } catch (err) {
-      closeScope(scope);
-      throw err;
-    }
-    const keep = [
-      ...outputs,
-      ...flattenTree(residuals).leaves.map((l) => l.value).filter((v) => v instanceof Tensor),
-    ] as Tensor[];
-    // Intermediates nobody recorded can go now (what checkpoint saves).
-    if (releaseInside && levels.length === 1 && hiddenLevels().length === 0) {
-      releaseScope(scope, keep);
-    } else closeScope(scope, keep);
-    const step: CustomStep = {
-      name,
-      inputs: inputs.map((i) => i.t),
-      outputs,
-      pullback: (cotangents) => {
-        const full = cotangents.map((g, i) =>
-          g ??
-            scalar(0, backendOf(outputs[i], name), outputs[i].dtype).broadcastTo(outputs[i].shape)
+    const withTensors = (ts: readonly Tensor[]): A => {
+      let k = 0;
+      return args.map((a) => {
+        const { leaves, unflatten } = flattenTree(a);
+        return unflatten(leaves.map((l) => l.value instanceof Tensor ? ts[k++] : l.value));
+      }) as A;
+    };
+    // The result's tree, from whichever of fn and fwd ran (the same tree).
+    let result = flattenTree(undefined);
+    const tensorsOf = (value: unknown, strict: boolean): Tensor[] => {
+      result = flattenTree(value);
+      return result.leaves.flatMap(({ path, value }) => {
+        if (value instanceof Tensor) return [value];
+        if (!strict) return [];
+        throw new TypeError(
+          `${name}: output ${path || "value"} is ${describe(value)}; the output must be tensors`,
         );
-        const grads = bwd(residuals, tree.unflatten(full) as R);
+      });
+    };
+    const rule: CustomRule = {
+      name,
+      fwdIsFn,
+      fwd: (ts) => {
+        const both = fwd(...withTensors(ts));
+        if (!Array.isArray(both) || both.length !== 2) {
+          throw new TypeError(
+            `${name}: fwd must return [output, residuals], got ${describe(both)}`,
+          );
+        }
+        const residuals = flattenTree(both[1]);
+        return {
+          outputs: tensorsOf(both[0], true),
+          residuals: residuals.leaves.flatMap((l) => l.value instanceof Tensor ? [l.value] : []),
+          rest: residuals,
+        };
+      },
+      bwd: (ts, rest, cotangents) => {
+        const tree = rest as ReturnType<typeof flattenTree>;
+        let k = 0;
+        const residuals = tree.unflatten(
+          tree.leaves.map((l) => l.value instanceof Tensor ? ts[k++] : l.value),
+        ) as Res;
+        const grads = bwd(residuals, result.unflatten(cotangents) as R);
         return cotangentsOf(name, grads, args.length, inputs);
       },
     };
-    // Every tape tracing an input uses the rule; the outer ones also saw
-    // fwd's primitives (so residuals stay connected for higher orders), and
-    // their sweep lets the step replace them.
-    for (const t of tapes) t.recordCustom(step);
-    return tree.unflatten(outputs) as R;
+    const outputs = callCustom(
+      rule,
+      inputs.map((i) => i.t),
+      (ts) => tensorsOf(fn(...withTensors(ts)), false),
+    );
+    let k = 0;
+    return result.unflatten(
+      result.leaves.map((l) => l.value instanceof Tensor ? outputs[k++] : l.value),
+    ) as R;
   };
 }
 

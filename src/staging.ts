@@ -23,9 +23,12 @@ import {
 import { abstractEval } from "./abstract_eval.ts";
 import type { Prim, PrimParams } from "./primitives.ts";
 import { checkShape, contiguousStrides, type Shape, shapeString } from "./shape.ts";
+import type { CustomRule } from "./custom.ts";
 import {
   abstractStorages,
+  alias,
   apply,
+  currentEvaluator,
   type Evaluator,
   hostTensor,
   isolateTrace,
@@ -82,6 +85,42 @@ export interface TraceConstant {
   readonly data: HostArray | Tensor;
 }
 
+/**
+ * A call of a function with a custom rule (`customVjp`, `checkpoint`) that
+ * ran while the trace was made: the equations `start` to `end` (exclusive)
+ * are the function's own. The trace keeps the rule with it, so a transform
+ * that replays the trace (`grad` of a `jit`, `vmap` under `grad`) still
+ * uses the custom gradient. Compilers see the equations.
+ */
+export interface TraceRegion {
+  /** The function's name, as in errors. */
+  readonly name: string;
+  /** Index of the region's first equation. */
+  readonly start: number;
+  /** Index after its last equation. */
+  readonly end: number;
+  /** The call's tensor arguments. */
+  readonly inputs: readonly TraceValue[];
+  /** Its tensor results. */
+  readonly outputs: readonly TraceValue[];
+}
+
+/** @internal What a trace keeps of a region's custom call. */
+export interface RegionRule {
+  /** The rule, over flat lists of tensors. */
+  readonly rule: CustomRule;
+  /**
+   * The call on new inputs: `body` computes the function itself (from the
+   * region's equations), used where no tape needs the rule.
+   */
+  readonly call: (
+    inputs: readonly Tensor[],
+    body: (inputs: readonly Tensor[]) => Tensor[],
+  ) => Tensor[];
+}
+
+const regionRules = new WeakMap<TraceRegion, RegionRule>();
+
 /** The IR of a function traced by `makeTrace`. */
 export interface Trace {
   /** The function's tensor arguments, flattened, with their paths (`"0.w"`). */
@@ -92,6 +131,8 @@ export interface Trace {
   readonly constants: readonly TraceConstant[];
   /** Every primitive applied, in execution (topological) order. */
   readonly equations: readonly TraceEquation[];
+  /** The calls with custom rules, in the order they finished (see `TraceRegion`). */
+  readonly regions: readonly TraceRegion[];
   /** The function's results, flattened. */
   readonly outputs: readonly TraceValue[];
   /** Paths of the outputs in the result tree (`""` for a bare tensor). */
@@ -138,6 +179,10 @@ class Staging implements Evaluator {
   readonly values = new Map<Storage, Value>();
   readonly equations: { prim: Prim; inputs: Value[]; output: Value; params: PrimParams }[] = [];
   readonly constants: { value: Value; data: HostArray | Tensor }[] = [];
+  readonly regions: (Omit<TraceRegion, "inputs" | "outputs"> & RegionRule & {
+    inputs: Value[];
+    outputs: Value[];
+  })[] = [];
   readonly #captured = new Map<Tensor, Value>();
   #count = 0;
   refused: Error | null = null;
@@ -194,6 +239,80 @@ class Staging implements Evaluator {
   refuseRead(err: Error): void {
     this.refused ??= err;
   }
+}
+
+/**
+ * @internal Runs `fn` on `inputs`; while a trace is being made, also
+ * records the call as a region of it (see `TraceRegion`), so that replaying
+ * the trace applies `call` again. A rule whose function reads a traced
+ * value it was not given cannot be replayed (its `fwd` would read that
+ * value of a finished trace): its region's rule says so when used.
+ */
+export function stageRegion(
+  rule: CustomRule,
+  inputs: readonly Tensor[],
+  fn: (inputs: readonly Tensor[]) => Tensor[],
+  invoke: (
+    rule: CustomRule,
+    inputs: readonly Tensor[],
+    body: (ts: readonly Tensor[]) => Tensor[],
+  ) => Tensor[],
+): Tensor[] {
+  const staging = currentEvaluator();
+  if (!(staging instanceof Staging)) return fn(inputs);
+  const start = staging.equations.length;
+  const firstConstant = staging.constants.length;
+  const ins = inputs.map((t) => staging.valueOf(t, rule.name));
+  // Each result a value of its own, made inside the region (a result that
+  // is an argument or an outer value becomes an alias of it), so replaying
+  // the call changes no other use of that value.
+  const results = fn(inputs);
+  const made = new Set(staging.equations.slice(start).map((e) => e.output));
+  const outputs = results.map((t) => {
+    const value = staging.valueOf(t, rule.name);
+    const fresh = made.has(value) ? t : alias(t);
+    made.delete(value);
+    return fresh;
+  });
+  const outs = outputs.map((t) => staging.valueOf(t, rule.name));
+  const end = staging.equations.length;
+  // A rule checked before (replayed from a trace, or batched from a checked
+  // one) needs no check; a user's rule does: values its function reads that
+  // are neither its arguments, nor made inside, nor data would be read by
+  // its fwd after this trace ended (a captured tensor with data is fine).
+  let captured: Value | undefined;
+  if (!rule.checked) {
+    const own = new Set<Value>(ins);
+    for (const c of staging.constants.slice(firstConstant)) own.add(c.value);
+    for (const c of staging.constants) {
+      if (c.data instanceof Tensor && !c.data.isTraced) own.add(c.value);
+    }
+    for (const e of staging.equations.slice(start, end)) {
+      captured ??= e.inputs.find((v) => !own.has(v));
+      own.add(e.output);
+    }
+  }
+  const replayable: CustomRule = captured === undefined ? { ...rule, checked: true } : {
+    ...rule,
+    checked: true,
+    fwd: () => {
+      throw new TypeError(
+        `${rule.name}: the function uses a traced value it was not given as an argument ` +
+          `(shape ${shapeString(captured.shape)}), so its custom rule cannot run again when ` +
+          "the trace is differentiated; pass that value as an argument",
+      );
+    },
+  };
+  staging.regions.push({
+    name: rule.name,
+    start,
+    end,
+    inputs: ins,
+    outputs: outs,
+    rule: replayable,
+    call: (inputs, body) => invoke(replayable, inputs, body),
+  });
+  return outputs;
 }
 
 /**
@@ -373,6 +492,11 @@ function buildTrace(
       output: of(e.output),
       params: e.params,
     })),
+    regions: staging.regions.map(({ rule, call, ...r }) => {
+      const region = { ...r, inputs: r.inputs.map(of), outputs: r.outputs.map(of) };
+      regionRules.set(region, { rule, call });
+      return region;
+    }),
     outputs: outputs.map(of),
     outputPaths,
     backend: (inputs[0] ?? staging.constants[0]?.value)?.backend.name ?? resolveBackend().name,
@@ -492,9 +616,62 @@ export function evalTrace(trace: Trace, inputs: readonly Tensor[]): Tensor[] {
     const env = new Map<TraceValue, Tensor>();
     trace.inputs.forEach((v, i) => env.set(v, inputs[i]));
     for (const c of trace.constants) env.set(c.value, constantTensor(c, backend));
-    for (const e of trace.equations) {
+    forEachStep(trace, (e) => {
       env.set(e.output, apply(e.prim, e.inputs.map((v) => env.get(v)!), e.params));
-    }
+    }, (region, inner) => {
+      const outs = region.call(region.inputs.map((v) => env.get(v)!), (ts) => {
+        region.inputs.forEach((v, i) => env.set(v, ts[i]));
+        inner();
+        return region.outputs.map((v) => env.get(v)!);
+      });
+      region.outputs.forEach((v, i) => env.set(v, outs[i]));
+    });
     return trace.outputs.map((v) => env.get(v)!);
   }, (outs) => outs);
+}
+
+/**
+ * @internal Visits a trace's equations in order, except that each custom
+ * call's region goes to `onRegion` whole, with `inner` to visit its own
+ * equations (and the regions inside it) when the call computes the
+ * function itself. A loop over the equations; only nested regions recurse.
+ */
+export function forEachStep(
+  trace: Trace,
+  onEquation: (e: TraceEquation) => void,
+  onRegion: (region: TraceRegion & RegionRule, inner: () => void) => void,
+): void {
+  interface Node {
+    region: TraceRegion;
+    at: number;
+    children: Node[];
+  }
+  // A region inside another lies within its equations and finished before
+  // it (regions are listed as they finish). Outer regions sort first.
+  const order: Node[] = trace.regions.map((region, at) => ({ region, at, children: [] }))
+    .sort((a, b) => a.region.start - b.region.start || b.region.end - a.region.end || b.at - a.at);
+  const roots: Node[] = [];
+  const open: Node[] = [];
+  for (const node of order) {
+    const inside = (outer: Node) => node.region.end <= outer.region.end && node.at < outer.at;
+    while (open.length > 0 && !inside(open[open.length - 1])) open.pop();
+    (open.length > 0 ? open[open.length - 1].children : roots).push(node);
+    open.push(node);
+  }
+  const visit = (lo: number, hi: number, nodes: readonly Node[]): void => {
+    let k = 0;
+    for (let i = lo; i < hi || (k < nodes.length && nodes[k].region.start === i);) {
+      const node = nodes[k];
+      if (node && node.region.start === i) {
+        k++;
+        const { region } = node;
+        onRegion(
+          { ...region, ...regionRules.get(region)! },
+          () => visit(region.start, region.end, node.children),
+        );
+        i = node.region.end;
+      } else onEquation(trace.equations[i++]);
+    }
+  };
+  visit(0, trace.equations.length, roots);
 }

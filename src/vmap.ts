@@ -14,7 +14,14 @@ import { scoped } from "./core/scope.ts";
 import { describe } from "./core/errors.ts";
 import { resolveBackend } from "./backends.ts";
 import { BATCH_RULES, type BatchedValue, moveAxisPerm } from "./batch_rules.ts";
-import { AbstractArg, constantTensor, traceFunction, type TraceValue } from "./staging.ts";
+import { callCustom, type CustomRule } from "./custom.ts";
+import {
+  AbstractArg,
+  constantTensor,
+  forEachStep,
+  traceFunction,
+  type TraceValue,
+} from "./staging.ts";
 import { shapeString } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { flattenTree, type Leaf } from "./tree.ts";
@@ -141,13 +148,36 @@ export function vmap<A extends unknown[], R>(
       for (const c of trace.constants) {
         env.set(c.value, { t: constantTensor(c, backend), batched: false });
       }
-      for (const e of trace.equations) {
+      forEachStep(trace, (e) => {
         const operands = e.inputs.map((v) => env.get(v)!);
         const t = operands.some((v) => v.batched)
           ? BATCH_RULES[e.prim](operands, e.params as never, size, e.prim as never)
           : apply(e.prim, operands.map((v) => v.t), e.params as never);
         env.set(e.output, { t, batched: operands.some((v) => v.batched) });
-      }
+      }, (region, inner) => {
+        // A custom call: batched, its rule becomes the rule of the batched
+        // function (see `batchRule`); unbatched, it is applied as it is.
+        const operands = region.inputs.map((v) => env.get(v)!);
+        const batched = operands.map((v) => v.batched);
+        const any = batched.some((b) => b);
+        let flags: boolean[] | null = null; // the outputs' batching, when body ran
+        const body = (ts: readonly Tensor[]) => {
+          region.inputs.forEach((v, i) => env.set(v, { t: ts[i], batched: batched[i] }));
+          inner();
+          const outs = region.outputs.map((v) => env.get(v)!);
+          flags = outs.map((o) => o.batched || any);
+          return outs.map(({ t, batched }) =>
+            batched || !any ? t : apply("broadcast", [t], { shape: [size, ...t.shape] })
+          );
+        };
+        const ts = operands.map((v) => v.t);
+        const outs = any
+          ? callCustom(batchRule(region.rule, batched, size), ts, body)
+          : region.call(ts, body);
+        region.outputs.forEach((v, i) => {
+          env.set(v, { t: outs[i], batched: (flags as boolean[] | null)?.[i] ?? any });
+        });
+      });
       const seen = new Set<Tensor>();
       const results = trace.outputs.map((v, i) => {
         const { t, batched } = env.get(v)!;
@@ -174,6 +204,44 @@ export function vmap<A extends unknown[], R>(
       });
       return outputs.unflatten(results) as R;
     }, (r) => flattenTree(r).leaves.map((l) => l.value as Tensor));
+  };
+}
+
+/**
+ * A custom rule of a per-example function as the rule of the batched one:
+ * `fwd` and `bwd` run under `vmap` (batched inputs and every output,
+ * residual and cotangent on axis 0), and the cotangent of an input shared
+ * by every example is the sum of the examples' cotangents.
+ */
+function batchRule(rule: CustomRule, batched: readonly boolean[], size: number): CustomRule {
+  const inAxes = batched.map((b) => (b ? 0 : null));
+  return {
+    name: rule.name,
+    fwdIsFn: rule.fwdIsFn,
+    checked: rule.checked,
+    fwd: (inputs) => {
+      let rest: unknown;
+      const [outputs, residuals] = vmap((...ts: Tensor[]) => {
+        const forward = rule.fwd(ts);
+        rest = forward.rest; // the same for every example: traced once
+        return [forward.outputs, forward.residuals];
+      }, { inAxes, axisSize: size })(...inputs);
+      return { outputs, residuals, rest };
+    },
+    bwd: (residuals, rest, cotangents) => {
+      let missing: boolean[] = [];
+      const given = vmap((res: Tensor[], cts: Tensor[]) => {
+        const grads = rule.bwd(res, rest, cts);
+        missing = grads.map((g) => g === null);
+        return grads.filter((g) => g !== null);
+      }, { axisSize: size })([...residuals], [...cotangents]);
+      let k = 0;
+      return missing.map((none, i) => {
+        if (none) return null;
+        const g = given[k++];
+        return batched[i] ? g : g.sum(0);
+      });
+    },
   };
 }
 

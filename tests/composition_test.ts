@@ -1,7 +1,8 @@
 /**
  * The composition matrix: every ordered pair of transforms and every triple
  * of distinct ones, on a small set of functions (elementwise with
- * broadcasting, a reduction, matmul, a gather, a conv), on both backends.
+ * broadcasting, a reduction, matmul, a gather, a conv, a `customVjp` rule
+ * and `checkpoint`ed layers), on every backend.
  *
  * Each transform is one entry of `TRANSFORMS`: a `wrap` that applies it to
  * a function in a fixed way (one tensor in front, one tensor out), and a
@@ -32,7 +33,19 @@
  */
 
 import assert from "node:assert/strict";
-import { conv2d, grad, jit, jvp, stack, type Tensor, tensor, tidy, vmap } from "../mod.ts";
+import {
+  checkpoint,
+  conv2d,
+  customVjp,
+  grad,
+  jit,
+  jvp,
+  stack,
+  type Tensor,
+  tensor,
+  tidy,
+  vmap,
+} from "../mod.ts";
 import { assertClose, flat, testBoth } from "./_helpers.ts";
 
 /** A function of the transformed argument `x` and constants passed through. */
@@ -143,6 +156,14 @@ const TRANSFORMS: Transform[] = [
   },
 ];
 
+/** softplus with its true gradient as a custom rule (so differences agree with it). */
+const softplusRule = customVjp((z: Tensor) => z.softplus(), {
+  fwd: (z: Tensor) => [z.softplus(), z],
+  bwd: (z: Tensor, g: Tensor) => [g.mul(z.sigmoid())],
+});
+/** A layer whose intermediates the backward pass recomputes. */
+const tanhLayer = checkpoint((h: Tensor, w: Tensor) => h.matmul(w).tanh());
+
 interface TestFunction {
   fn: Fn;
   /** The shape of `x` (the values are a fixed pattern in (-1, 1)). */
@@ -176,6 +197,16 @@ const FUNCTIONS: Record<string, TestFunction> = {
     fn: (x, ids) => x.take(ids, 0).sin().mul(1.5),
     shape: [4, 2],
     rest: () => [tensor([3, 0, 3, 1], { dtype: "int32" })],
+  },
+  "customVjp: softplus(x[3]·w[3]) with a hand-written rule σ(z)·g": {
+    fn: (x, w) => softplusRule(x.mul(w)).mul(w),
+    shape: [3],
+    rest: () => [tensor([0.8, -1.1, 0.6])],
+  },
+  "checkpoint: two layers tanh(x·W), each checkpointed, x [2, 3]": {
+    fn: (x, w) => tanhLayer(tanhLayer(x, w), w),
+    shape: [2, 3],
+    rest: () => [tensor([[0.5, -0.3, 0.8], [0.2, 0.9, -0.4], [-0.7, 0.1, 0.6]])],
   },
   "conv: tanh(conv2d(x [1, 1, 4, 4], w [2, 1, 3, 3], padding 1))": {
     fn: (x, w) => conv2d(x, w, { padding: 1 }).tanh(),

@@ -3,19 +3,23 @@
  * the examples, stacked. Every primitive's batching rule is checked through
  * a table keyed by `Prim` (a primitive without a case does not compile),
  * with each operand batched alone and all together; then pytrees, axes,
- * composition with `grad` and `jvp`, nesting, errors and memory.
+ * composition with `grad` and `jvp`, nesting, errors, memory, and the
+ * kernel count under `jit` (the same as for one example).
  * @module
  */
 
 import assert from "node:assert/strict";
 import {
+  conv2d,
   type DType,
   grad,
+  jit,
   jvp,
   memoryStats,
   type Prim,
   type PrimParams,
   PRIMS,
+  randomNormal,
   stack,
   stopGradient,
   type Tensor,
@@ -317,5 +321,44 @@ testBoth(
     y1.dispose();
     assert.deepEqual(y2.shape, [2, 4]);
     await y2.data(); // still alive
+  },
+);
+
+testBoth(
+  "under jit a vmapped function compiles to as many kernels as the unbatched one, and equals a loop",
+  async (backend) => {
+    const size = 8;
+    const w = randomNormal([16, 8], { seed: 1 });
+    const bias = randomNormal([8], { seed: 2 });
+    const filters = randomNormal([2, 1, 3, 3], { seed: 5 });
+    const cases: [string, (x: Tensor) => Tensor, number[]][] = [
+      ["elementwise with broadcasting", (x) => x.mul(2).add(bias).tanh(), [8]],
+      ["a reduction", (x) => x.exp().sum(-1).log(), [4, 8]],
+      ["matmul with an epilogue", (x) => x.matmul(w).add(bias).relu().sum(), [3, 16]],
+      [
+        "a gradient",
+        (x) => grad((v: Tensor) => x.matmul(v).add(bias).tanh().square().sum())(w),
+        [3, 16],
+      ],
+      ["a gather", (x) => x.take([3, 0, 3, 1], 0).sin(), [4, 2]],
+      ["a conv", (x) => conv2d(x, filters, { padding: 1 }).tanh(), [1, 1, 4, 4]],
+    ];
+    for (const [what, f, shape] of cases) {
+      const xs = randomNormal([size, ...shape], { seed: 4 });
+      const one = jit(f);
+      const loop = stack(Array.from({ length: size }, (_, i) => one(xs.get(i))));
+      const batched = jit(vmap(f));
+      assertClose(await batched(xs).data(), await loop.data(), { atol: 1e-5, label: what });
+      assert.equal(batched.stats.compiles, 1, `${what}: one compile`);
+      if (backend !== "cpu") {
+        // The CPU backend replays traces (no kernels); the others compile.
+        assert.ok(one.stats.kernels > 0, `${what}: the unbatched function was compiled`);
+        assert.equal(
+          batched.stats.kernels,
+          one.stats.kernels,
+          `${what}: kernels of vmap (${size} examples) vs one example`,
+        );
+      }
+    }
   },
 );

@@ -185,6 +185,11 @@ const EAGER: Evaluator = {
 
 let evaluator: Evaluator = EAGER;
 
+/** @internal The evaluator in force (a trace being made has its own). */
+export function currentEvaluator(): Evaluator {
+  return evaluator;
+}
+
 /**
  * @internal Makes `next` the evaluator (`null`: the eager one); returns the
  * function that restores the previous one.
