@@ -19,6 +19,7 @@ import {
   type FusedKernel,
   isDense,
   type KernelNode,
+  kernelPhases,
   literalWords,
 } from "../src/compiler/ir.ts";
 import type { DType } from "../src/dtype.ts";
@@ -131,7 +132,7 @@ export function fusedKernelSource(kernel: FusedKernel): string {
   const strategy = fusedStrategy(kernel);
   const outSize = sizeOf(kernel.shape);
   const dtypes = [...buffers.map((b) => b.dtype), ...nodes.map((n) => n.dtype)];
-  if (reduce) dtypes.push(reduce.dtype);
+  if (reduce) dtypes.push(...reduce.reductions.map((r) => r.dtype));
   const decls = buffers.map((b, i) =>
     (kernel.matmul && i < 2)
       ? ""
@@ -185,38 +186,44 @@ export function fusedKernelSource(kernel: FusedKernel): string {
         const expr = storeAs(ELEMENTWISE_EXPR[n.op](false, compute), compute, n.dtype, false);
         return `var v${i}: ${valueType(n)}; { ${lets.join(" ")} v${i} = ${expr}; }`;
       }
-      case "reduced":
+      case "reduced": {
         // A reduction's accumulator, stored as its dtype; a matmul's float32 product.
-        return reduce
-          ? `let v${i} = ${storeAs("acc", computeType(nodes[reduce.input].dtype), n.dtype, false)};`
-          : `let v${i} = acc;`;
+        if (!reduce) return `let v${i} = acc;`;
+        const r = reduce.reductions[n.reduction];
+        const t = computeType(nodes[r.input].dtype);
+        return `let v${i} = ${storeAs(`acc${n.reduction}`, t, n.dtype, false)};`;
+      }
     }
   };
   const constants: string[] = [];
-  const perReduced: string[] = [];
-  const perOutput: string[] = [];
   nodes.forEach((n, i) => {
-    const line = emit(i);
-    if (n.kind === "param" || n.kind === "literal") constants.push(line);
-    else if ((n.kind === "load" || n.kind === "op") && n.space === "reduce") perReduced.push(line);
-    else perOutput.push(line);
+    if (n.kind === "param" || n.kind === "literal") constants.push(emit(i));
   });
-  const stores = kernel.stores.map((s) => `buf${s.buffer}[o] = v${s.node};`);
-  const body = [...perOutput, ...stores].map((l) => `    ${l}`).join("\n");
   constants.unshift(
     ...[0, 1, 2].map((k) => `let lg_zero${k} = ${arg(base + literals.zero + k)};`),
   );
   const consts = constants.map((l) => `  ${l}`).join("\n");
+  const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join("\n");
+  const outStores = kernel.stores.filter((s) => s.space === "out")
+    .map((s) => `buf${s.buffer}[o] = v${s.node};`);
 
   if (kernel.matmul) {
+    const perOutput = nodes.flatMap((n, i) =>
+      n.kind === "param" || n.kind === "literal" ? [] : [emit(i)]
+    );
     const module = `${
       header(dtypes)
-    }\n${decls}\n\nfn lg_epilogue(o: u32, acc: f32) {\n${consts}\n  {\n${body}\n  }\n}`;
+    }\n${decls}\n\nfn lg_epilogue(o: u32, acc: f32) {\n${consts}\n  {\n${
+      indent([...perOutput, ...outStores], "    ")
+    }\n  }\n}`;
     return matmulKernel(fusedMatmulConfig(kernel), { module, a: 1, b: 2 });
   }
   const preamble = `${header(dtypes)}\n${ARGS_DECL}\n${decls}`;
-  // One invocation per output (elementwise, and the "thread" reduction, whose loop goes first).
-  const perInvocation = (loop: string) => /* wgsl */ `
+  if (strategy === "elementwise") {
+    const body = nodes.flatMap((n, i) =>
+      n.kind === "param" || n.kind === "literal" ? [] : [emit(i)]
+    );
+    return /* wgsl */ `
 ${preamble}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -224,33 +231,81 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = ${FLAT_INDEX};
   if (o >= ${outSize}u) { return; }
 ${consts}
-${loop}
   {
-${body}
+${indent([...body, ...outStores], "    ")}
   }
 }
 `;
-  if (strategy === "elementwise") return perInvocation("");
+  }
 
-  const r = reduce!;
-  const t = computeType(nodes[r.input].dtype);
-  const accType = t;
-  const init = REDUCE_INIT[r.op][t];
-  const combine = combiner(r.op, t, false);
-  const loaded = loadAs(`v${r.input}`, nodes[r.input].dtype, t, false);
-  const input = t === "f32" ? opaque(loaded, 0) : loaded;
-  const loopBody = [...perReduced, `acc = ${combine("acc", input)};`]
-    .map((l) => `    ${l}`).join("\n");
-  const accumulate = `  var acc: ${accType} = ${init};`;
-  if (strategy === "thread") {
-    return perInvocation(
-      `${accumulate}\n  for (var r = 0u; r < ${reduceSize}u; r++) {\n${loopBody}\n  }`,
+  // Reductions, in order: each loop after the out-space values it reads.
+  const phases = kernelPhases(kernel);
+  const red = reduce!;
+  const G = FUSED_REDUCE_GROUP;
+  const group = strategy === "workgroup";
+  const [first, step] = group ? ["lid", `${G}u`] : ["0u", "1u"];
+  const lines: string[] = [];
+  const shared: string[] = [];
+  red.reductions.forEach((r, k) => {
+    const t = computeType(nodes[r.input].dtype);
+    const combine = combiner(r.op, t, false);
+    const loaded = loadAs(`v${r.input}`, nodes[r.input].dtype, t, false);
+    const input = t === "f32" ? opaque(loaded, 0) : loaded;
+    lines.push(...phases.before[k].map(emit));
+    lines.push(`var acc${k}: ${t} = ${REDUCE_INIT[r.op][t]};`);
+    lines.push(`for (var r = ${first}; r < ${reduceSize}u; r += ${step}) {`);
+    lines.push(...phases.loop[k].map((i) => `  ${emit(i)}`));
+    lines.push(`  acc${k} = ${combine(`acc${k}`, input)};`, "}");
+    if (group) {
+      // A tree over the workgroup's partial results; every invocation reads the total.
+      shared.push(`var<workgroup> partial${k}: array<${t}, ${G}>;`);
+      lines.push(
+        `partial${k}[lid] = acc${k};`,
+        "workgroupBarrier();",
+        `for (var s = ${G / 2}u; s > 0u; s >>= 1u) {`,
+        `  if (lid < s) { partial${k}[lid] = ${
+          combine(`partial${k}[lid]`, `partial${k}[lid + s]`)
+        }; }`,
+        "  workgroupBarrier();",
+        "}",
+        `acc${k} = partial${k}[0];`,
+      );
+    }
+    lines.push(...phases.reduced[k].map(emit));
+  });
+  lines.push(...phases.after.map(emit));
+  if (outStores.length > 0) {
+    lines.push(
+      ...(group ? [`if (lid == 0u) {`, ...outStores.map((l) => `  ${l}`), "}"] : outStores),
     );
   }
-  const G = FUSED_REDUCE_GROUP;
+  const rowStores = kernel.stores.filter((s) => s.space === "reduce");
+  if (rowStores.length > 0) {
+    // Whole rows: the reduce space's elements, stored at their row-major index.
+    const strides = contiguousStrides(red.inputShape);
+    const at = reduceDigits.map((d, a) => red.inputShape[a] === 1 ? "" : ` + ${d} * ${strides[a]}i`)
+      .join("");
+    lines.push(`for (var r = ${first}; r < ${reduceSize}u; r += ${step}) {`);
+    lines.push(...phases.storeLoop.map((i) => `  ${emit(i)}`));
+    lines.push(`  let at = u32(0i${at});`);
+    lines.push(...rowStores.map((st) => `  buf${st.buffer}[at] = v${st.node};`), "}");
+  }
+  if (!group) {
+    return /* wgsl */ `
+${preamble}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = ${FLAT_INDEX};
+  if (o >= ${outSize}u) { return; }
+${consts}
+${indent(lines, "  ")}
+}
+`;
+  }
   return /* wgsl */ `
 ${preamble}
-var<workgroup> partial: array<${accType}, ${G}>;
+${shared.join("\n")}
 
 @compute @workgroup_size(${G})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -258,20 +313,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let o = wid.x + wid.y * nwg.x;
   if (o >= ${outSize}u) { return; }
 ${consts}
-${accumulate}
-  for (var r = lid; r < ${reduceSize}u; r += ${G}u) {
-${loopBody}
-  }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${G / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] = ${combine("partial[lid]", "partial[lid + s]")}; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    let acc = partial[0];
-${body}
-  }
+${indent(lines, "  ")}
 }
 `;
 }

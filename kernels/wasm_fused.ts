@@ -24,7 +24,16 @@
 import type { BinaryOp, UnaryOp } from "../src/backend.ts";
 import { reduceInit } from "../src/backend.ts";
 import { FLOAT_BINARY, FLOAT_UNARY, INT_BINARY, INT_UNARY } from "../src/backend_cpu.ts";
-import type { Address, FusedKernel, KernelNode } from "../src/compiler/ir.ts";
+import {
+  type Address,
+  denseView,
+  type FusedKernel,
+  type KernelNode,
+  kernelPhases,
+  type KernelReduction,
+  type KernelStore,
+  type StridedView,
+} from "../src/compiler/ir.ts";
 import { convertNumber, type DType, isFloat } from "../src/dtype.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../src/shape.ts";
 import { Func, type Op, type SimdOp, type ValType, WasmModule } from "../src/wasm/encode.ts";
@@ -109,6 +118,11 @@ function vectorizable(node: KernelNode, nodes: readonly KernelNode[]): boolean {
 /** Whether `op` has a SIMD function in `wasm_math.ts`. */
 function isSimdMath(op: string): op is SimdMathOp {
   return (SIMD_MATH as readonly string[]).includes(op);
+}
+
+/** Whether a node is computed once per output (not per element of a loop, not a constant). */
+function isPerOutput(n: KernelNode): boolean {
+  return n.kind === "reduced" || ((n.kind === "load" || n.kind === "op") && n.space === "out");
 }
 
 /** Strides of `address`'s top view, when it is the only one (else null). */
@@ -495,26 +509,34 @@ class Renderer {
   }
 
   /**
-   * Emits the nodes of `space` in order for one step of `width` elements,
-   * loads through `loadAt(node, width)` (which pushes the loaded value).
+   * Emits the loads and ops of `list` in order for one step of `width`
+   * elements, loads through `loadAt(node, width)` (which pushes the loaded value).
    */
-  private emitSpace(
-    space: "out" | "reduce",
+  private emitNodes(
+    list: readonly number[],
     width: 1 | 4,
     loadAt: (i: number, n: KernelNode & { kind: "load" }) => void,
   ): void {
-    this.nodes.forEach((n, i) => {
-      if (n.kind === "load" && n.space === space) {
+    for (const i of list) {
+      const n = this.nodes[i];
+      if (n.kind === "load") {
         loadAt(i, n);
         if (width === 4) {
           if (this.vector[i] < 0) this.vector[i] = this.f.local("v128");
           this.f.set(this.vector[i]);
         } else this.f.set(this.scalar[i]);
-      } else if (n.kind === "op" && n.space === space) {
+      } else if (n.kind === "op") {
         if (width === 4) this.emitVector(i);
         else this.emitScalar(i);
       }
-    });
+    }
+  }
+
+  /** The loads and ops of `space`, in order. */
+  private spaceNodes(space: "out" | "reduce"): number[] {
+    return this.nodes.flatMap((n, i) =>
+      (n.kind === "load" || n.kind === "op") && n.space === space ? [i] : []
+    );
   }
 
   private renderElementwise(): void {
@@ -555,7 +577,7 @@ class Renderer {
     this.outer = extents[0];
     const range = { begin: this.begin, end: this.end };
     this.loopNest(extents, strides, bytes, starts, vector, (ptrs, width) => {
-      this.emitSpace("out", width, (i, n) => {
+      this.emitNodes(this.spaceNodes("out"), width, (i, n) => {
         const j = simple.findIndex(([, k]) => k === i);
         if (j < 0) {
           this.stackedAddress(n, () => this.digitsOf(ptrs[index + 1], shape));
@@ -588,6 +610,12 @@ class Renderer {
     } else this.f.op("i32.store8");
   }
 
+  /**
+   * Kernels with reductions: per output, each reduction's loop over the
+   * reduce space (after the out-space values it reads), then the out-space
+   * values and stores, then a loop storing whole rows if there are
+   * reduce-space stores (`kernelPhases` gives the order).
+   */
   private renderReduction(): void {
     const f = this.f;
     const { kernel, nodes } = this;
@@ -595,150 +623,270 @@ class Renderer {
     const { inputShape, axes } = red;
     const kept = inputShape.map((_, a) => a).filter((a) => !axes.includes(a));
     const keptShape = kept.map((a) => inputShape[a]);
-    const reducedShape = axes.map((a) => inputShape[a]);
     const outSize = sizeOf(kernel.shape);
-    const loads = nodes.map((n, i) => [n, i] as const).filter(([n]) =>
-      n.kind === "load" && n.space === "reduce"
-    ) as [KernelNode & { kind: "load" }, number][];
-    const simple = loads.filter(([n]) => singleStrides(n.address) !== null);
-    const stacked = loads.some(([n]) => singleStrides(n.address) === null);
-    const input = nodes[red.input];
-    const kind = kindOf(input.dtype);
-    const accType = kind;
-    const combine = (a: () => void, b: () => void, vec: boolean) => {
-      a();
-      b();
-      const op = red.op;
-      if (vec) {
-        const t = kind === "f32" ? F32X4 : I32X4;
-        f.simd(t[{ sum: "add", prod: "mul", max: "maximum", min: "minimum" }[op]]!);
-      } else if (op === "sum") f.op(kind === "f32" ? "f32.add" : "i32.add");
-      else if (op === "prod") f.op(kind === "f32" ? "f32.mul" : "i32.mul");
-      else if (kind === "f32") f.op(op === "max" ? "f32.max" : "f32.min");
-      else {
-        const [x, y] = [f.local("i32"), f.local("i32")];
-        f.set(y).set(x).get(x).get(y).get(x).get(y).op(op === "max" ? "i32.gt_s" : "i32.lt_s")
-          .op("select");
-      }
-    };
-    const init = reduceInit(red.op, red.dtype);
-    const pushInit = () => kind === "f32" ? f.f32(init) : f.i32(init);
-
-    // Per output o: the kept digits give each load's base pointer.
+    const phases = kernelPhases(kernel);
+    const rowStores = kernel.stores.filter((s) => s.space === "reduce");
+    const loops = red.reductions.map((r, k) => this.planLoop(phases.loop[k], [], r));
+    const storeLoop = rowStores.length > 0
+      ? this.planLoop(phases.storeLoop, rowStores, null)
+      : null;
+    const all = storeLoop ? [...loops, storeLoop] : loops;
+    this.emitConstants(all.some((l) => l.vector));
+    this.notes.push(
+      `${outSize} outputs × ${red.reductions.length} reduction loop(s) [${loops[0].extents}]` +
+        (loops.some((l) => l.vector) ? ", 4-wide SIMD accumulators" : "") +
+        (storeLoop ? `, a row store loop${storeLoop.vector ? " (4-wide)" : ""}` : "") +
+        (all.some((l) => l.stacked) ? ", stacked views by division" : ""),
+    );
+    const accs = red.reductions.map((r) => {
+      const kind = kindOf(nodes[r.input].dtype);
+      return { kind, acc: f.local(kind), vacc: f.local("v128") };
+    });
     const o = f.local("i32");
     const outEnd = f.local("i32");
-    const acc = f.local(accType);
-    const reduceVectors = simple.map(([n]) => axes.map((a) => n.address[0].strides[a]));
-    const { extents, strides } = collapse(reducedShape, [
-      ...reduceVectors,
-      contiguousStrides(reducedShape),
-    ]);
-    const inner = extents.length - 1;
-    const vector = !stacked && (input.dtype === "float32" || input.dtype === "int32") &&
-      simple.every((_, j) => strides[j][inner] === 0 || strides[j][inner] === 1) &&
-      nodes.every((n) =>
-        !(n.kind === "op" || n.kind === "load") || n.space !== "reduce" || vectorizable(n, nodes)
-      );
-    this.emitConstants(vector);
-    this.notes.push(
-      `${outSize} outputs × reduction loops [${extents.join(", ")}]` +
-        (vector ? ", 4-wide SIMD accumulators" : "") +
-        (stacked ? ", stacked views by division" : ""),
-    );
-    const vacc = vector ? f.local("v128") : -1;
-    const starts = [...simple.map(() => f.local("i32")), f.local("i32")];
-    const keptDigitsLocal = kept.map(() => f.local("i32"));
-    const reduceFlat = starts[starts.length - 1];
+    const keptDigits = kept.map(() => f.local("i32"));
 
     this.outer = outSize;
     f.get(this.begin).set(o).get(this.end).set(outEnd);
     f.forLoop(o, outEnd, 1, () => {
-      // Kept digits of o, then each simple load's base pointer.
-      const ds = this.digitsOf(o, keptShape);
-      ds.forEach((d, k) => f.get(d).set(keptDigitsLocal[k]));
-      simple.forEach(([n], j) => {
-        const v = n.address[0];
-        f.get(n.buffer).i32(v.offset);
-        kept.forEach((a, k) => {
-          if (inputShape[a] === 1 || v.strides[a] === 0) return;
-          f.get(keptDigitsLocal[k]).i32(v.strides[a]).op("i32.mul").op("i32.add");
-        });
-        f.i32(elementBytes(n.dtype)).op("i32.mul").op("i32.add").set(starts[j]);
-      });
-      f.i32(0).set(reduceFlat);
-      pushInit();
-      f.set(acc);
-      if (vector) {
+      this.digitsOf(o, keptShape).forEach((d, k) => f.get(d).set(keptDigits[k]));
+      red.reductions.forEach((r, k) => {
+        this.emitOut(phases.before[k], o);
+        const { kind, acc, vacc } = accs[k];
+        const init = reduceInit(r.op, r.dtype);
+        const pushInit = () => kind === "f32" ? f.f32(init) : f.i32(init);
         pushInit();
-        f.simd(kind === "f32" ? "f32x4.splat" : "i32x4.splat").set(vacc);
-      }
-      const bytes = [...simple.map(([n]) => elementBytes(n.dtype)), 1];
-      this.loopNest(extents, strides, bytes, starts, vector, (ptrs, width) => {
-        this.emitSpace("reduce", width, (i, n) => {
-          const j = simple.findIndex(([, k]) => k === i);
-          if (j < 0) {
-            this.stackedAddress(n, () => {
-              const rd = this.digitsOf(ptrs[ptrs.length - 1], reducedShape);
-              return inputShape.map((_, a) =>
-                axes.includes(a) ? rd[axes.indexOf(a)] : keptDigitsLocal[kept.indexOf(a)]
-              );
-            });
-            this.loadScalar(n.dtype);
-            return;
+        f.set(acc);
+        if (loops[k].vector) {
+          pushInit();
+          f.simd(kind === "f32" ? "f32x4.splat" : "i32x4.splat").set(vacc);
+        }
+        this.emitLoop(loops[k], keptDigits, (width) => {
+          if (width === 4) {
+            this.combine(r.op, kind, () => f.get(vacc), () => f.get(this.vector[r.input]), true);
+            f.set(vacc);
+          } else {
+            this.combine(r.op, kind, () => f.get(acc), () => this.pushAs(r.input, kind), false);
+            f.set(acc);
           }
-          f.get(ptrs[j]);
-          if (width === 1) this.loadScalar(n.dtype);
-          else f.simd(strides[j][inner] === 0 ? "v128.load32_splat" : "v128.load");
         });
-        if (width === 4) {
-          combine(() => f.get(vacc), () => f.get(this.vector[red.input]), true);
-          f.set(vacc);
-        } else {
-          combine(() => f.get(acc), () => this.pushAs(red.input, kind), false);
-          f.set(acc);
+        if (loops[k].vector) {
+          // The four lanes, combined in a fixed order, then the scalar tail's result.
+          for (let lane = 0; lane < 4; lane++) {
+            this.combine(r.op, kind, () => f.get(acc), () =>
+              f.get(vacc).simd(
+                kind === "f32" ? "f32x4.extract_lane" : "i32x4.extract_lane",
+                lane,
+              ), false);
+            f.set(acc);
+          }
         }
-      });
-      if (vector) {
-        // The four lanes, combined in a fixed order, then the scalar tail's result.
-        for (let lane = 0; lane < 4; lane++) {
-          combine(
-            () => f.get(acc),
-            () =>
-              f.get(vacc).simd(kind === "f32" ? "f32x4.extract_lane" : "i32x4.extract_lane", lane),
-            false,
-          );
-          f.set(acc);
-        }
-      }
-      // The epilogue, once per output.
-      nodes.forEach((n, i) => {
-        if (n.kind === "reduced") {
+        for (const i of phases.reduced[k]) {
           f.get(acc);
-          this.storeAs(kind, n.dtype);
+          this.storeAs(kind, nodes[i].dtype);
           f.set(this.scalar[i]);
         }
       });
-      this.emitSpace("out", 1, (_, n) => {
-        if (singleStrides(n.address) && n.address[0].strides.length === kernel.shape.length) {
-          const v = n.address[0];
-          const ds = this.digitsOf(o, kernel.shape);
-          f.get(n.buffer).i32(v.offset);
-          kernel.shape.forEach((d, k) => {
-            if (d === 1 || v.strides[k] === 0) return;
-            f.get(ds[k]).i32(v.strides[k]).op("i32.mul").op("i32.add");
-          });
-          f.i32(elementBytes(n.dtype)).op("i32.mul").op("i32.add");
-        } else this.stackedAddress(n, () => this.digitsOf(o, kernel.shape));
-        this.loadScalar(n.dtype);
-      });
+      this.emitOut(phases.after, o);
       for (const s of kernel.stores) {
+        if (s.space !== "out") continue;
         const dtype = kernel.buffers[s.buffer].dtype;
         f.get(s.buffer).get(o).i32(elementBytes(dtype)).op("i32.mul").op("i32.add");
         f.get(this.scalar[s.node]);
         this.storeScalar(dtype);
       }
+      if (storeLoop) {
+        this.emitLoop(storeLoop, keptDigits, (width, ptrs) => {
+          rowStores.forEach((s, j) => {
+            const dtype = kernel.buffers[s.buffer].dtype;
+            f.get(ptrs[storeLoop.simple.length + j]);
+            if (width === 4) f.get(this.vector[s.node]).simd("v128.store");
+            else {
+              f.get(this.scalar[s.node]);
+              this.storeScalar(dtype);
+            }
+          });
+        });
+      }
     });
   }
+
+  /** Combines the two accumulator values `a` and `b` push, by reduction `op`. */
+  private combine(
+    op: KernelReduction["op"],
+    kind: "f32" | "i32",
+    a: () => void,
+    b: () => void,
+    vec: boolean,
+  ): void {
+    const f = this.f;
+    a();
+    b();
+    if (vec) {
+      const t = kind === "f32" ? F32X4 : I32X4;
+      f.simd(t[{ sum: "add", prod: "mul", max: "maximum", min: "minimum" }[op]]!);
+    } else if (op === "sum") f.op(kind === "f32" ? "f32.add" : "i32.add");
+    else if (op === "prod") f.op(kind === "f32" ? "f32.mul" : "i32.mul");
+    else if (kind === "f32") f.op(op === "max" ? "f32.max" : "f32.min");
+    else {
+      const [x, y] = [f.local("i32"), f.local("i32")];
+      f.set(y).set(x).get(x).get(y).get(x).get(y).op(op === "max" ? "i32.gt_s" : "i32.lt_s")
+        .op("select");
+    }
+  }
+
+  /**
+   * How one loop over the reduce space walks memory: the single-view loads
+   * of `list` and the row `stores` advance pointers by their strides (merged
+   * axes first); stacked loads find their elements from the flat index.
+   * SIMD where every pointer steps by 0 or 1 element, every value is 32-bit
+   * and every op has a SIMD form.
+   */
+  private planLoop(
+    list: readonly number[],
+    stores: readonly KernelStore[],
+    reduction: KernelReduction | null,
+  ): ReduceLoop {
+    const { kernel, nodes } = this;
+    const { inputShape, axes } = kernel.reduce!;
+    const reducedShape = axes.map((a) => inputShape[a]);
+    const loads = list.flatMap((i) => {
+      const n = nodes[i];
+      return n.kind === "load" ? [[n, i] as const] : [];
+    });
+    const simple = loads.filter(([n]) => singleStrides(n.address) !== null);
+    const stacked = loads.some(([n]) => singleStrides(n.address) === null);
+    const row = denseView(inputShape);
+    const views: StridedView[] = [
+      ...simple.map(([n]) => n.address[0]),
+      ...stores.map(() => row),
+    ];
+    const { extents, strides } = collapse(reducedShape, [
+      ...views.map((v) => axes.map((a) => v.strides[a])),
+      contiguousStrides(reducedShape),
+    ]);
+    const inner = extents.length - 1;
+    const storeBytes = stores.map((s) => elementBytes(kernel.buffers[s.buffer].dtype));
+    // Values computed per output that the loop reads (splatted before it).
+    const outer = [
+      ...new Set(list.flatMap((i) => {
+        const n = nodes[i];
+        return n.kind === "op" ? n.args.filter((a) => isPerOutput(nodes[a])) : [];
+      })),
+    ];
+    const vector = !stacked && outer.every((a) => vectorizable(nodes[a], nodes)) &&
+      (reduction === null || vectorizable(nodes[reduction.input], nodes)) &&
+      views.every((_, j) => strides[j][inner] === 0 || strides[j][inner] === 1) &&
+      stores.every((_, j) => strides[simple.length + j][inner] === 1 && storeBytes[j] === 4) &&
+      list.every((i) => vectorizable(nodes[i], nodes));
+    return {
+      list,
+      outer,
+      simple: simple.map(([n, i]) => ({ node: i, buffer: n.buffer, dtype: n.dtype })),
+      views,
+      buffers: [...simple.map(([n]) => n.buffer), ...stores.map((s) => s.buffer)],
+      bytes: [...simple.map(([n]) => elementBytes(n.dtype)), ...storeBytes, 1],
+      extents,
+      strides,
+      vector,
+      stacked,
+    };
+  }
+
+  /**
+   * Emits one loop of `plan` for the output whose kept digits are in
+   * `keptDigits`; `after(width, pointers)` ends each step (accumulate, or store).
+   */
+  private emitLoop(
+    plan: ReduceLoop,
+    keptDigits: readonly number[],
+    after: (width: 1 | 4, pointers: readonly number[]) => void,
+  ): void {
+    const f = this.f;
+    const { inputShape, axes } = this.kernel.reduce!;
+    const kept = inputShape.map((_, a) => a).filter((a) => !axes.includes(a));
+    const reducedShape = axes.map((a) => inputShape[a]);
+    const inner = plan.extents.length - 1;
+    // Each pointer's start: its view at the kept digits; then the flat index.
+    const starts = plan.views.map((v, j) => {
+      const p = f.local("i32");
+      f.get(plan.buffers[j]).i32(v.offset);
+      kept.forEach((a, k) => {
+        if (inputShape[a] === 1 || v.strides[a] === 0) return;
+        f.get(keptDigits[k]).i32(v.strides[a]).op("i32.mul").op("i32.add");
+      });
+      f.i32(plan.bytes[j]).op("i32.mul").op("i32.add").set(p);
+      return p;
+    });
+    const flat = f.local("i32");
+    f.i32(0).set(flat);
+    starts.push(flat);
+    if (plan.vector) {
+      for (const a of plan.outer) {
+        if (this.vector[a] < 0) this.vector[a] = f.local("v128");
+        const int = kindOf(this.nodes[a].dtype) === "i32";
+        f.get(this.scalar[a]).simd(int ? "i32x4.splat" : "f32x4.splat").set(this.vector[a]);
+      }
+    }
+    this.loopNest(plan.extents, plan.strides, plan.bytes, starts, plan.vector, (ptrs, width) => {
+      this.emitNodes(plan.list, width, (i, n) => {
+        const j = plan.simple.findIndex((s) => s.node === i);
+        if (j < 0) {
+          this.stackedAddress(n, () => {
+            const rd = this.digitsOf(ptrs[ptrs.length - 1], reducedShape);
+            return inputShape.map((_, a) =>
+              axes.includes(a) ? rd[axes.indexOf(a)] : keptDigits[kept.indexOf(a)]
+            );
+          });
+          this.loadScalar(n.dtype);
+          return;
+        }
+        f.get(ptrs[j]);
+        if (width === 1) this.loadScalar(n.dtype);
+        else f.simd(plan.strides[j][inner] === 0 ? "v128.load32_splat" : "v128.load");
+      });
+      after(width, ptrs);
+    });
+  }
+
+  /** Emits out-space nodes of `list` (loads at output `o`), one at a time. */
+  private emitOut(list: readonly number[], o: number): void {
+    const f = this.f;
+    const shape = this.kernel.shape;
+    this.emitNodes(list, 1, (_, n) => {
+      if (singleStrides(n.address) && n.address[0].strides.length === shape.length) {
+        const v = n.address[0];
+        const ds = this.digitsOf(o, shape);
+        f.get(n.buffer).i32(v.offset);
+        shape.forEach((d, k) => {
+          if (d === 1 || v.strides[k] === 0) return;
+          f.get(ds[k]).i32(v.strides[k]).op("i32.mul").op("i32.add");
+        });
+        f.i32(elementBytes(n.dtype)).op("i32.mul").op("i32.add");
+      } else this.stackedAddress(n, () => this.digitsOf(o, shape));
+      this.loadScalar(n.dtype);
+    });
+  }
+}
+
+/** A planned loop over the reduce space (see `Renderer.planLoop`). */
+interface ReduceLoop {
+  /** The reduce-space nodes computed per element. */
+  list: readonly number[];
+  /** The per-output values they read (loads and ops of the out space, reductions' results). */
+  outer: readonly number[];
+  /** Its single-view loads: pointers 0.. (then the row stores' pointers). */
+  simple: readonly { node: number; buffer: number; dtype: DType }[];
+  /** The views the pointers walk: the loads', then each row store's dense one. */
+  views: readonly StridedView[];
+  /** Per view, the local holding its buffer's address. */
+  buffers: readonly number[];
+  /** Per pointer, its element size (the last: the flat index, 1). */
+  bytes: readonly number[];
+  extents: readonly number[];
+  strides: readonly (readonly number[])[];
+  vector: boolean;
+  stacked: boolean;
 }
 
 /** A float16 value from its bits. */

@@ -17,7 +17,7 @@ import {
   type View,
 } from "./backend.ts";
 import { createHostBackend, type HostArrays } from "./backend_cpu.ts";
-import type { FusedKernel, KernelNode } from "./compiler/ir.ts";
+import { type FusedKernel, type KernelNode, storeSize } from "./compiler/ir.ts";
 import { type DType, type HostArray, hostArrayClass } from "./dtype.ts";
 import { contiguousStrides, sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
@@ -134,7 +134,7 @@ export function createWasmBackend(): Backend {
       ],
       params: 0,
       nodes,
-      stores: [{ node: inputs.length, buffer: inputs.length }],
+      stores: [{ node: inputs.length, buffer: inputs.length, space: "out" }],
       reduce: null,
       matmul: null,
     };
@@ -179,9 +179,9 @@ export function createWasmBackend(): Backend {
       shape: [outSize],
       buffers: [{ dtype: input.storage.dtype, access: "read" }, { dtype, access: "write" }],
       params: 0,
-      nodes: [load(input, 0, "reduce"), { kind: "reduced", dtype }],
-      stores: [{ node: 1, buffer: 1 }],
-      reduce: { op, input: 0, inputShape: shape, axes, dtype },
+      nodes: [load(input, 0, "reduce"), { kind: "reduced", reduction: 0, dtype }],
+      stores: [{ node: 1, buffer: 1, space: "out" }],
+      reduce: { inputShape: shape, axes, reductions: [{ op, input: 0, dtype }] },
       matmul: null,
     };
     kernelFn(kernel)([address(input), out.data.byteOffset, 0]);
@@ -212,9 +212,9 @@ export function createWasmBackend(): Backend {
         words.set(values);
         let next = 0;
         const outputs: HostStorage[] = [];
-        const ptrs = kernel.buffers.map((b) => {
+        const ptrs = kernel.buffers.map((b, i) => {
           if (b.access === "read") return (inputs[next++] as HostStorage).data.byteOffset;
-          const out = allocate(size, b.dtype);
+          const out = allocate(storeSize(kernel, i), b.dtype);
           outputs.push(out);
           return out.data.byteOffset;
         });

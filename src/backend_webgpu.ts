@@ -64,7 +64,7 @@ import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
 import { gatherArgs, gatherKernel } from "../kernels/gather.ts";
 import { fusedKernelSource, fusedMatmulConfig, fusedWorkgroups } from "../kernels/fused.ts";
-import { type FusedKernel, literalWords } from "./compiler/ir.ts";
+import { type FusedKernel, literalWords, storeSize } from "./compiler/ir.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
@@ -895,13 +895,13 @@ class WebGPUBackend implements Backend {
       run: (inputs, params) => {
         let next = 0;
         const outputs: GpuStorage[] = [];
-        const buffers = kernel.buffers.map((b) => {
+        const buffers = kernel.buffers.map((b, i) => {
           if (b.access === "read") {
             const input = inputs[next++] as GpuStorage;
             this.assertUsable(input);
             return input.buffer;
           }
-          const out = this.#newStorage(size, b.dtype);
+          const out = this.#newStorage(storeSize(kernel, i), b.dtype);
           outputs.push(out);
           return out.buffer;
         });

@@ -9,16 +9,23 @@
  * with the semantics of the eager op it came from: a node's value is what
  * eager mode would have stored for that element (float16 rounded, int8
  * wrapped, bool as 0 or 1), so a fused kernel computes what the separate
- * kernels computed. A kernel may contain one reduction: nodes in the
- * `"reduce"` space run once per reduced element (the reduction's input),
- * the `"reduced"` node is the reduction's result, and the nodes in the
- * `"out"` space run once per output (its epilogue).
+ * kernels computed.
+ *
+ * A kernel may contain reductions, all over one reduce space (the same
+ * input shape and axes; the outputs are the kept elements): nodes in the
+ * `"reduce"` space run once per reduced element, the `"reduced"` node of
+ * reduction k is its result, and the nodes in the `"out"` space run once
+ * per output. The reductions run in order, so a later one's input may use
+ * an earlier one's result broadcast along the reduced axes (softmax: the
+ * maximum, then the sum of `exp(x - max)`), and a store may be in either
+ * space: a reduce-space store writes a whole row (softmax's result) after
+ * the last reduction. `kernelPhases` gives renderers that order.
  * @module
  */
 
 import type { BinaryOp, ReduceOp, TernaryOp, UnaryOp } from "../backend.ts";
 import type { DType } from "../dtype.ts";
-import { contiguousStrides, type Shape } from "../shape.ts";
+import { contiguousStrides, type Shape, sizeOf } from "../shape.ts";
 
 /**
  * A strided view: index `i` of `shape` is at `offset + Σ i[d]·strides[d]`
@@ -68,20 +75,26 @@ export type KernelNode =
     readonly dtype: DType;
     readonly space: Space;
   }
-  /** The kernel's reduction (or matmul) result for this output element. */
-  | { readonly kind: "reduced"; readonly dtype: DType };
+  /** Reduction `reduction`'s result (or the matmul's, reduction 0) for this output element. */
+  | { readonly kind: "reduced"; readonly reduction: number; readonly dtype: DType };
 
-/** The reduction a kernel performs. */
+/** One reduction of a kernel. */
 export interface KernelReduction {
   readonly op: ReduceOp;
   /** The node reduced (in the `"reduce"` space). */
   readonly input: number;
+  /** The result's dtype (the accumulation happens in its compute kind, as eager). */
+  readonly dtype: DType;
+}
+
+/** A kernel's reductions and the space they reduce. */
+export interface KernelReduce {
   /** The reduced tensor's shape (the `"reduce"` space). */
   readonly inputShape: Shape;
   /** The reduced axes of `inputShape`, sorted. */
   readonly axes: readonly number[];
-  /** The result's dtype (the accumulation happens in its compute kind, as eager). */
-  readonly dtype: DType;
+  /** The reductions, in the order they run (a later one may use an earlier one's result). */
+  readonly reductions: readonly KernelReduction[];
 }
 
 /**
@@ -105,6 +118,13 @@ export interface KernelBuffer {
   readonly access: "read" | "write";
 }
 
+/** One store of a kernel. */
+export interface KernelStore {
+  readonly node: number;
+  readonly buffer: number;
+  readonly space: Space;
+}
+
 /** One fused kernel. */
 export interface FusedKernel {
   /** The iteration space: the outputs' shape. */
@@ -115,10 +135,14 @@ export interface FusedKernel {
   readonly params: number;
   /** The body, in topological order. */
   readonly nodes: readonly KernelNode[];
-  /** What is stored: node `node` into write buffer `buffer`, at each index. */
-  readonly stores: readonly { readonly node: number; readonly buffer: number }[];
-  /** The reduction, if the kernel has one. */
-  readonly reduce: KernelReduction | null;
+  /**
+   * What is stored: node `node` into write buffer `buffer`, at each index of
+   * its space: an output (contiguous over `shape`), or a reduced element
+   * (contiguous over the reduce space's `inputShape`).
+   */
+  readonly stores: readonly KernelStore[];
+  /** The reductions, if the kernel has any. */
+  readonly reduce: KernelReduce | null;
   /** The matmul, if the kernel is one with an epilogue (then `reduce` is null). */
   readonly matmul: KernelMatmul | null;
 }
@@ -171,7 +195,93 @@ export function literalWords(
   return { words, slotOf, zero: kernel.params + words.length - 3 };
 }
 
+/** Elements of write buffer `buffer` (stored over the outputs, or over the reduce space). */
+export function storeSize(kernel: FusedKernel, buffer: number): number {
+  const store = kernel.stores.find((s) => s.buffer === buffer);
+  return store?.space === "reduce" ? sizeOf(kernel.reduce!.inputShape) : sizeOf(kernel.shape);
+}
+
 /** How many `"op"` nodes a kernel has (the measure its size cap uses). */
 export function opCount(kernel: FusedKernel): number {
   return kernel.nodes.filter((n) => n.kind === "op").length;
+}
+
+/**
+ * The order a renderer evaluates a kernel with reductions in, per output:
+ * for each reduction k, the out-space nodes its loop needs that are not
+ * computed yet (`before[k]`), then its loop over the nodes of `loop[k]`
+ * (reduce-space loads and ops, in order), then its `"reduced"` nodes
+ * (`reduced[k]`); then the remaining out-space nodes (`after`) and the
+ * out-space stores; then, if there are reduce-space stores, one more loop
+ * over the reduce space computing `storeLoop`. Parameters and literals
+ * are not listed (they are computed once, first).
+ */
+export interface KernelPhases {
+  readonly before: readonly (readonly number[])[];
+  readonly loop: readonly (readonly number[])[];
+  readonly reduced: readonly (readonly number[])[];
+  readonly after: readonly number[];
+  readonly storeLoop: readonly number[];
+}
+
+/** The phases of a kernel with reductions (see `KernelPhases`). */
+export function kernelPhases(kernel: FusedKernel): KernelPhases {
+  const { nodes } = kernel;
+  const reductions = kernel.reduce?.reductions ?? [];
+  const done = new Uint8Array(nodes.length);
+  /** The nodes of `space` that `roots` need and are not done, in order (marked done). */
+  const closure = (roots: readonly number[], space: Space, limit: number): number[] => {
+    const seen = new Set<number>();
+    const stack = [...roots];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      const n = nodes[i];
+      if (seen.has(i) || done[i]) continue;
+      if (n.kind === "reduced") {
+        if (n.reduction >= limit) {
+          throw new Error(`internal: reduction ${n.reduction} used before its loop ran`);
+        }
+        continue;
+      }
+      if (n.kind !== "load" && n.kind !== "op") continue;
+      if (n.space !== space) {
+        if (space === "out") throw new Error("internal: an output node reads a reduced element");
+        continue; // an out-space value, evaluated before the loop
+      }
+      seen.add(i);
+      if (n.kind === "op") stack.push(...n.args);
+    }
+    const list = [...seen].sort((a, b) => a - b);
+    if (space === "out") { for (const i of list) done[i] = 1; }
+    return list;
+  };
+  /** The out-space nodes that reduce-space `list` reads. */
+  const outArgs = (list: readonly number[]) =>
+    list.flatMap((i) => {
+      const n = nodes[i];
+      return n.kind === "op" ? n.args.filter((a) => nodeSpace(nodes[a]) === "out") : [];
+    });
+  const before: number[][] = [];
+  const loop: number[][] = [];
+  const reduced: number[][] = reductions.map(() => []);
+  nodes.forEach((n, i) => {
+    if (n.kind === "reduced" && n.reduction < reduced.length) reduced[n.reduction].push(i);
+  });
+  reductions.forEach((r, k) => {
+    const inner = closure([r.input], "reduce", k);
+    before.push(closure(outArgs(inner), "out", k));
+    loop.push(inner);
+  });
+  const rowStores = kernel.stores.filter((s) => s.space === "reduce").map((s) => s.node);
+  const storeLoop = closure(rowStores, "reduce", reductions.length);
+  const remaining = nodes.flatMap((n, i) =>
+    (n.kind === "load" || n.kind === "op") && n.space === "out" ? [i] : []
+  );
+  const after = closure(remaining, "out", reductions.length);
+  return { before, loop, reduced, after, storeLoop };
+}
+
+/** The space a node is evaluated in (constants and reduction results: per output). */
+function nodeSpace(n: KernelNode): Space {
+  return n.kind === "load" || n.kind === "op" ? n.space : "out";
 }

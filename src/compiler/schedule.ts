@@ -11,7 +11,11 @@
  * own. A reduction starts a kernel whose producers run inside its loop (a
  * prologue) and joins its single consumer's kernel as that kernel's
  * reduction (an epilogue) when the consumer iterates over the reduction's
- * own outputs. Kernels stay within a cap on ops and the binding budget:
+ * own outputs. Reductions over the same space share a kernel (a row
+ * kernel): a later one's input may read an earlier one's result broadcast
+ * along the reduced axes, and an elementwise consumer over the whole
+ * reduced space is stored row by row after them (softmax in one kernel).
+ * Kernels stay within a cap on ops and the binding budget:
  * where one would not, a value in its middle is materialised and the trace
  * is scheduled again.
  *
@@ -23,14 +27,17 @@
 
 import type { BinaryOp, TernaryOp, UnaryOp } from "../backend.ts";
 import { LOWERING, type Prim, REDUCE_PRIMS } from "../primitives.ts";
-import { sizeOf } from "../shape.ts";
+import { contiguousStrides, sizeOf } from "../shape.ts";
 import type { Trace, TraceEquation, TraceValue } from "../staging.ts";
 import { Tensor } from "../tensor.ts";
 import {
+  type Address,
   type FusedKernel,
+  isDense,
   type KernelBuffer,
   type KernelMatmul,
   type KernelNode,
+  type KernelStore,
   literalWords,
   type Space,
 } from "./ir.ts";
@@ -47,6 +54,8 @@ export interface ScheduleLimits {
   maxOps: number;
   /** The longest reduction a fused kernel performs (longer ones are library calls). */
   maxReduce: number;
+  /** Reductions one kernel may perform (one after another, over one space). */
+  maxReductions: number;
 }
 
 /** The limits used unless a backend says otherwise. */
@@ -55,6 +64,7 @@ export const DEFAULT_LIMITS: ScheduleLimits = {
   maxParams: 48,
   maxOps: 1024,
   maxReduce: 1 << 20,
+  maxReductions: 8,
 };
 
 /** Where a step's value comes from: a trace value, by id. */
@@ -91,12 +101,21 @@ interface Group {
   kind: GroupKind;
   /** The equation whose output is materialised. */
   root: number;
-  /** The reduction equation the kernel performs, or -1. */
-  reduce: number;
+  /** The matmul the kernel performs, or -1. */
+  matmul: number;
+  /** The reductions it performs (equations, latest first), all over one space. */
+  reductions: number[];
+  /**
+   * Whether the root (and the other stores) lie in the reductions' input
+   * space: the kernel iterates over the kept elements and stores rows.
+   */
+  rows: boolean;
   /** Elementwise members so far (for the op cap). */
   size: number;
   /** Members that are program outputs too: the kernel stores them as well as the root. */
   stores: number[];
+  /** Every member, for relabelling their space when the group becomes a row kernel. */
+  members: number[];
 }
 
 /** A use of a value by a non-movement equation, through a chain of movement equations. */
@@ -200,6 +219,8 @@ function tryPlan(
   // Whether an equation's value is the kernel's value at the same index (no movement to the root).
   const direct: boolean[] = new Array(eqs.length).fill(true);
   const groups: Group[] = [];
+  /** Per recomputed (INLINE) equation, the groups that compute it. */
+  const inlineReaders = new Map<number, Set<number>>();
   for (let i = eqs.length - 1; i >= 0; i--) {
     if (isMovement(i)) continue;
     const e = eqs[i];
@@ -213,21 +234,62 @@ function tryPlan(
       groups.push({
         kind,
         root: i,
-        reduce: kind === "fused" && REDUCTIONS.has(e.prim) ? i : -1,
+        matmul: -1,
+        reductions: kind === "fused" && REDUCTIONS.has(e.prim) ? [i] : [],
+        rows: false,
         size: 1,
         stores: [],
+        members: [i],
       });
     };
-    if (e.prim === "matmul" && !asBuffer && !forced.has(i) && us.length === 1) {
-      // A matmul with an epilogue: its single consumer iterates over its outputs.
-      const c = us[0].consumer;
-      const g = groupOf[c];
+    // The group that computes this value: its consumers' one group; or,
+    // where it is needed as a buffer too (by other kernels, a library call,
+    // or as a program output), the first of its consumers' groups to run,
+    // which stores it for the rest (they all run later).
+    // The groups that compute a consumer (a recomputed one: in each group computing it).
+    const readers = new Set<number>();
+    for (const u of us) {
+      const c = groupOf[u.consumer];
+      for (const r of c === INLINE ? inlineReaders.get(u.consumer)! : [c]) readers.add(r);
+    }
+    const single = readers.size === 1 && !asBuffer;
+    if (!single && !asBuffer && !forced.has(i) && isElementwise(e) && cost[i] <= MAX_RECOMPUTE) {
+      // Recomputed wherever it is used: cheap, and its operands are either
+      // recomputed too or read from buffers (they are used by an INLINE value).
+      groupOf[i] = INLINE;
+      inlineReaders.set(i, readers);
+      continue;
+    }
+    let g = -1;
+    if (!forced.has(i) && readers.size > 0) {
+      if (single) g = [...readers][0];
+      else {
+        const all = [
+          ...readers,
+          ...(libraryUses.get(v) ?? []).filter((c) => groupOf[c] !== DEAD).map((c) => groupOf[c]),
+        ];
+        const firstRun = all.reduce((a, b) => (groups[b].root < groups[a].root ? b : a));
+        if (readers.has(firstRun)) g = firstRun;
+      }
+      if (g >= 0 && groups[g].kind !== "fused") g = -1;
+    }
+    const store = !single;
+    const mine = us.filter((u) => groupOf[u.consumer] === g);
+    const join = (group: Group) => {
+      groupOf[i] = g;
+      group.members.push(i);
+      if (store) group.stores.push(i);
+    };
+    if (e.prim === "matmul" && g >= 0) {
+      // A matmul with an epilogue: its consumers iterate over its outputs.
+      const group = groups[g];
       if (
-        g >= 0 && groups[g].kind === "fused" && groups[g].reduce === -1 && space[c] === "out" &&
-        us[0].aligned && aligned[c] && matmulOperands(e, producer, eqs, paramValues) !== null
+        isElementwiseGroup(group) &&
+        mine.every((u) => space[u.consumer] === "out" && u.aligned && aligned[u.consumer]) &&
+        matmulOperands(e, producer, eqs, paramValues) !== null
       ) {
-        groupOf[i] = g;
-        groups[g].reduce = i;
+        group.matmul = i;
+        join(group);
         continue;
       }
     }
@@ -235,54 +297,69 @@ function tryPlan(
       start("library");
       continue;
     }
-    const g = groupOf[us[0]?.consumer ?? -1] ?? DEAD;
-    // A program output whose consumers are all in one kernel, at the same
-    // index, is stored by that kernel too (an optimizer's new state beside
-    // the new parameter).
-    const outputOnly = outputs.has(v) &&
-      !(libraryUses.get(v) ?? []).some((c) => groupOf[c] !== DEAD);
-    const extraStore = outputOnly && isElementwise(e) && us.length > 0 &&
-      us.every((u) =>
-        u.direct && direct[u.consumer] && space[u.consumer] === "out" &&
-        u.consumer !== groups[groupOf[u.consumer]]?.reduce
-      );
-    const joinable = (!asBuffer || extraStore) && !forced.has(i) && g >= 0 &&
-      groups[g].kind === "fused" && us.every((u) => groupOf[u.consumer] === g);
-    if (!joinable) {
-      // Recomputed wherever it is used: cheap, and its operands are either
-      // recomputed too or read from buffers (they are used by an INLINE value).
-      if (!asBuffer && !forced.has(i) && isElementwise(e) && cost[i] <= MAX_RECOMPUTE) {
-        groupOf[i] = INLINE;
-        continue;
-      }
+    if (g < 0) {
       start("fused");
       continue;
     }
     const group = groups[g];
-    const spaces = us.map((u) => (u.consumer === group.reduce ? "reduce" : space[u.consumer]));
+    const spaces = mine.map((u) =>
+      group.reductions.includes(u.consumer) ? "reduce" : space[u.consumer]
+    );
     const sameSpace = spaces.every((s) => s === spaces[0]);
     if (REDUCTIONS.has(e.prim)) {
-      // An epilogue: the single consumer iterates over this reduction's outputs.
-      const epilogue = us.length === 1 && spaces[0] === "out" && us[0].aligned &&
-        aligned[us[0].consumer] && group.reduce === -1;
-      if (!epilogue) {
+      if (group.matmul >= 0 || group.reductions.length >= limits.maxReductions) {
         start("fused");
         continue;
       }
-      groupOf[i] = g;
-      group.reduce = i;
+      if (group.reductions.length > 0) {
+        // Another reduction of the same space, run before the group's own:
+        // its consumers read it per output or broadcast over the rows.
+        const r = eqs[group.reductions[0]];
+        const same = sameShape(r.inputs[0].shape, e.inputs[0].shape) &&
+          sameShape(axesOf(r), axesOf(e));
+        if (!same) {
+          start("fused");
+          continue;
+        }
+      } else if (
+        mine.every((u, k) => spaces[k] === "out" && u.aligned && aligned[u.consumer])
+      ) {
+        // An epilogue: the consumers iterate over this reduction's outputs.
+      } else if (sameShape(eqs[group.root].output.shape, e.inputs[0].shape)) {
+        // A row kernel: the group iterates over this reduction's input, so it
+        // becomes the rows stored after the reduction (its consumers read the
+        // result broadcast; the build checks that they do).
+        group.rows = true;
+        for (const m of group.members) if (space[m] === "out") space[m] = "reduce";
+      } else {
+        start("fused");
+        continue;
+      }
+      group.reductions.push(i);
+      join(group);
       continue;
     }
-    if (!sameSpace || group.size >= limits.maxOps) {
+    // A value stored by this kernel lies at the kernel's own index (an
+    // optimizer's new state beside the new parameter).
+    const rootSpace: Space = group.rows ? "reduce" : "out";
+    const storable = !store || (isElementwise(e) &&
+      sameShape(v.shape, eqs[group.root].output.shape) &&
+      mine.every((u) =>
+        u.direct && direct[u.consumer] && space[u.consumer] === rootSpace &&
+        !isCore(group, u.consumer)
+      ));
+    if (!storable || !sameSpace || group.size >= limits.maxOps) {
       start("fused");
       continue;
     }
-    groupOf[i] = g;
     group.size++;
-    if (asBuffer) group.stores.push(i);
-    space[i] = spaces[0];
-    aligned[i] = spaces[0] === "out" && us.every((u) => u.aligned && aligned[u.consumer]);
-    direct[i] = spaces[0] === "out" && us.every((u) => u.direct && direct[u.consumer]);
+    join(group);
+    // Only read by recomputed values: its place relative to the root is unknown.
+    const seen = mine.length > 0;
+    space[i] = spaces[0] ?? rootSpace;
+    aligned[i] = seen && spaces[0] === "out" && mine.every((u) => u.aligned && aligned[u.consumer]);
+    direct[i] = seen && spaces[0] === rootSpace &&
+      mine.every((u) => u.direct && direct[u.consumer]);
   }
 
   // The steps, in the order of their roots (a valid order: a group reads
@@ -299,6 +376,7 @@ function tryPlan(
       continue;
     }
     const built = buildKernel(trace, g, group, groupOf, producer, paramInputs);
+    if ("refused" in built) return { ok: false, split: built.refused };
     const reads = built.kernel.buffers.filter((b) => b.access === "read").length;
     const words = built.kernel.params + literalWords(built.kernel).words.length;
     const writes = 1 + group.stores.length;
@@ -377,6 +455,25 @@ function matmulOperands(
   };
 }
 
+/** Whether a fused group has neither a matmul nor a reduction (yet). */
+function isElementwiseGroup(group: Group): boolean {
+  return group.matmul < 0 && group.reductions.length === 0;
+}
+
+/** Whether equation `i` is its group's matmul or one of its reductions. */
+function isCore(group: Group, i: number): boolean {
+  return i === group.matmul || group.reductions.includes(i);
+}
+
+/** The reduced axes of a reduction equation. */
+function axesOf(e: TraceEquation): readonly number[] {
+  return (e.params as { axes: readonly number[] }).axes;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 /** Whether `e` is an elementwise primitive (one fused op). */
 function isElementwise(e: TraceEquation): boolean {
   return !MOVEMENT_PRIMS.has(e.prim) && !REDUCTIONS.has(e.prim) && !LIBRARY.has(e.prim);
@@ -403,7 +500,7 @@ function splitPoint(
 ): number {
   const members: number[] = [];
   for (let i = 0; i < eqs.length; i++) {
-    if ((groupOf[i] === g || inlined.has(i)) && i !== group.root && i !== group.reduce) {
+    if ((groupOf[i] === g || inlined.has(i)) && i !== group.root && !isCore(group, i)) {
       members.push(i);
     }
   }
@@ -440,8 +537,23 @@ function buildKernel(
   groupOf: Int32Array,
   producer: ReadonlyMap<TraceValue, number>,
   paramInputs: ReadonlySet<number>,
-): { kernel: FusedKernel; bindings: ValueId[]; params: number[]; inlined: Set<number> } {
+):
+  | { kernel: FusedKernel; bindings: ValueId[]; params: number[]; inlined: Set<number> }
+  | { refused: number } {
   const eqs = trace.equations;
+  // The reductions in the order they run, and the spaces they define.
+  const reductions = [...group.reductions].sort((a, b) => a - b);
+  const reductionIndex = new Map(reductions.map((p, k) => [p, k]));
+  const first = reductions.length > 0 ? eqs[reductions[0]] : null;
+  const inputShape = first?.inputs[0].shape ?? [];
+  const axes = first ? axesOf(first) : [];
+  const keptShape = inputShape.filter((_, a) => !axes.includes(a));
+  const shape = group.rows ? keptShape : eqs[group.root].output.shape;
+  const rootSpace: Space = group.rows ? "reduce" : "out";
+  /** Per reduction, its `"reduced"` node. */
+  const reducedNode = new Map<number, number>();
+  /** A reduction that cannot be read where this kernel reads it (materialise it). */
+  let refused = -1;
   const chains = new Chains();
   const nodes: KernelNode[] = [];
   const buffers: KernelBuffer[] = [];
@@ -485,12 +597,33 @@ function buildKernel(
       bindings.push(v.id);
       bufferOf.set(v.id, buffer);
     }
+    return push({ kind: "load", buffer, address: addressOf(v, chain), dtype: v.dtype, space: s });
+  };
+  /** How the value at an index of the iteration space finds `v`'s element, through `chain`. */
+  const addressOf = (v: TraceValue, chain: number): Address => {
     let address = bufferAddress(v.shape);
     for (let c = chain; c !== 0; c = chains.links[c].next) {
       const m = eqs[chains.links[c].eq];
       address = moveAddress(address, m.prim, m.params, m.output.shape);
     }
-    return push({ kind: "load", buffer, address, dtype: v.dtype, space: s });
+    return address;
+  };
+  /**
+   * Whether reading reduction `v` through `chain` in space `s` reads its
+   * result for the current output: at the output's own index, or broadcast
+   * along the reduced axes of a reduced element.
+   */
+  const readsOwnResult = (v: TraceValue, chain: number, s: Space): boolean => {
+    const address = addressOf(v, chain);
+    if (address.length !== 1 || sizeOf(v.shape) !== sizeOf(shape)) return false;
+    const view = address[0];
+    if (s === "out") return (chain === 0 || sameShape(view.shape, shape)) && isDense(view);
+    const kept = contiguousStrides(keptShape);
+    return view.offset === 0 && sameShape(view.shape, inputShape) && view.shape.every((d, a) => {
+      if (d === 1) return true;
+      const k = axes.indexOf(a) >= 0 ? -1 : a - axes.filter((x) => x < a).length;
+      return view.strides[a] === (k < 0 ? 0 : kept[k]);
+    });
   };
   const push = (node: KernelNode) => nodes.push(node) - 1;
 
@@ -523,19 +656,36 @@ function buildKernel(
         continue;
       }
       const e = eqs[p!];
-      if (p === group.reduce && e.prim === "matmul") {
-        memo.set(key, push({ kind: "reduced", dtype: e.output.dtype }));
+      if (p === group.matmul) {
+        if (task.space !== "out" || !readsOwnResult(task.v, task.chain, "out")) {
+          refused = p;
+          return -1;
+        }
+        memo.set(key, push({ kind: "reduced", reduction: 0, dtype: e.output.dtype }));
         stack.pop();
         continue;
       }
-      if (p === group.reduce) {
-        // The reduction's input is built in its own space, over the reduced shape.
-        const input = { v: e.inputs[0], chain: 0, space: "reduce" as const };
-        if (!memo.has(keyOf(input.v, 0, "reduce"))) stack.push(input);
-        else {
-          memo.set(key, push({ kind: "reduced", dtype: e.output.dtype }));
-          stack.pop();
+      const k = reductionIndex.get(p!);
+      if (k !== undefined) {
+        // A reduction of this kernel: its result, wherever it is read from,
+        // must be the current output's (else it is materialised instead).
+        if (!readsOwnResult(task.v, task.chain, task.space)) {
+          refused = p!;
+          return -1;
         }
+        // Its input is built in the reduce space, over the reduced shape.
+        const input = { v: e.inputs[0], chain: 0, space: "reduce" as const };
+        let node = reducedNode.get(p!);
+        if (node === undefined && !memo.has(keyOf(input.v, 0, "reduce"))) {
+          stack.push(input);
+          continue;
+        }
+        if (node === undefined) {
+          node = push({ kind: "reduced", reduction: k, dtype: e.output.dtype });
+          reducedNode.set(p!, node);
+        }
+        memo.set(key, node);
+        stack.pop();
         continue;
       }
       const operands = e.inputs.map((u) => ({ v: u, chain: task.chain, space: task.space }));
@@ -555,40 +705,44 @@ function buildKernel(
 
   // A matmul's operands are buffers 0 and 1, bound apart from the epilogue's
   // reads (the matmul reads them as vec4s).
-  const core = group.reduce >= 0 ? eqs[group.reduce] : null;
   let matmul: FusedKernel["matmul"] = null;
-  if (core?.prim === "matmul") {
-    const operands = matmulOperands(core, producer, eqs, new Set())!;
+  if (group.matmul >= 0) {
+    const operands = matmulOperands(eqs[group.matmul], producer, eqs, new Set())!;
     for (const v of [operands.aBase, operands.bBase]) {
       buffers.push({ dtype: v.dtype, access: "read" });
       bindings.push(v.id);
     }
     matmul = operands.matmul;
   }
-  const stores: { node: number; buffer: number }[] = [];
+  const stores: KernelStore[] = [];
   for (const i of [group.root, ...group.stores]) {
     const value = eqs[i].output;
-    const node = build(value, "out");
-    stores.push({ node, buffer: buffers.length });
+    // A reduction stored is the output's result; anything else lies in the root's space.
+    const space = reductionIndex.has(i) ? "out" : rootSpace;
+    const node = build(value, space);
+    if (refused >= 0) return { refused };
+    stores.push({ node, buffer: buffers.length, space });
     buffers.push({ dtype: value.dtype, access: "write" });
     bindings.push(value.id);
   }
-  const rootValue = eqs[group.root].output;
   let reduce: FusedKernel["reduce"] = null;
-  if (core && !matmul) {
-    const r = eqs[group.reduce];
-    const input = memo.get(keyOf(r.inputs[0], 0, "reduce"))!;
+  if (first) {
     reduce = {
-      op: LOWERING[r.prim as (typeof REDUCE_PRIMS)[number]],
-      input,
-      inputShape: r.inputs[0].shape,
-      axes: (r.params as { axes: readonly number[] }).axes,
-      dtype: r.output.dtype,
+      inputShape,
+      axes,
+      reductions: reductions.map((p) => {
+        const r = eqs[p];
+        return {
+          op: LOWERING[r.prim as (typeof REDUCE_PRIMS)[number]],
+          input: memo.get(keyOf(r.inputs[0], 0, "reduce"))!,
+          dtype: r.output.dtype,
+        };
+      }),
     };
   }
   return {
     kernel: {
-      shape: rootValue.shape,
+      shape,
       buffers,
       params: params.length,
       nodes,
@@ -651,7 +805,9 @@ export function describeSchedule(plan: Schedule): string {
     const ops = k.nodes.filter((n) => n.kind === "op").map((n) => (n as { op: string }).op);
     const root = producer.get(writes[0])?.prim ?? "?";
     const reduce = k.reduce
-      ? ` ${k.reduce.op}[${k.reduce.axes}] of ${k.reduce.inputShape}`
+      ? ` ${
+        k.reduce.reductions.map((r) => r.op).join(",")
+      }[${k.reduce.axes}] of ${k.reduce.inputShape}`
       : k.matmul
       ? ` matmul ${k.matmul.batch}x[${k.matmul.m},${k.matmul.k}]·[${k.matmul.k},${k.matmul.n}]`
       : "";
