@@ -36,7 +36,8 @@
  *
  * Run it with `deno task charlm` (`deno run --lock=examples/charlm.lock
  * --allow-write=charlm.svg examples/charlm.ts`). Flags: `--quick` (a short
- * run for tests and CI), `--steps N`, `--backend webgpu|wasm|cpu`, `--seed N`.
+ * run for tests and CI), `--steps N`, `--backend webgpu|wasm|cpu`, `--seed N`,
+ * `--no-jit` (run each step op by op instead of as one compiled program).
  *
  * @module
  */
@@ -57,6 +58,7 @@ import {
   concat,
   disposeTree,
   initializers,
+  jit,
   memoryStats,
   nn,
   optim,
@@ -79,6 +81,7 @@ const { values: flags } = parseArgs({
     steps: { type: "string" },
     backend: { type: "string" },
     seed: { type: "string", default: "0" },
+    jit: { type: "boolean", default: true }, // `--no-jit`: run each step op by op
   },
 });
 
@@ -253,8 +256,17 @@ const schedule = optim.warmupCosineDecaySchedule({
 });
 const optimizer = optim.adamw(schedule, { weightDecay: WEIGHT_DECAY });
 let params = initParams(initKey);
-let state = optimizer.init(params);
+const optimizerState = optimizer.init(params);
+let state = optimizerState;
 const lossAndGrad = valueAndGrad(loss);
+/** One step: gradients, optimizer update, new params and state. */
+const trainStep = (p: Params, s: typeof optimizerState, x: Tensor, y: Tensor) => {
+  const [value, grads] = lossAndGrad(p, x, y);
+  const [updates, nextState] = optimizer.update(grads, s, p);
+  return [value, optim.applyUpdates(p, updates), nextState] as const;
+};
+/** The same step compiled once by `jit` (fused kernels on WebGPU and wasm). */
+const jittedStep = jit(trainStep);
 
 /** A loss read back from the device: the step it belongs to and its value. */
 type LossAt = { step: number; loss: number };
@@ -294,11 +306,11 @@ for (let step = 1; step <= STEPS; step++) {
   const x = train.x.take(rows, 0);
   const y = train.y.take(rows, 0);
 
-  // One step: gradients, optimizer update, new params; dispose what was replaced.
-  const [value, grads] = lossAndGrad(params, x, y);
-  const [updates, nextState] = optimizer.update(grads, state, params);
-  const nextParams = optim.applyUpdates(params, updates);
-  disposeTree([rows, x, y, grads, updates, params, state]);
+  // One step (compiled, or op by op with `--no-jit`); dispose what was replaced.
+  const [value, nextParams, nextState] = flags.jit
+    ? jittedStep(params, state, x, y)
+    : tidy(() => trainStep(params, state, x, y));
+  disposeTree([rows, x, y, params, state]);
   [params, state] = [nextParams, nextState];
 
   // Reading a value waits for the device, so read the loss only every few

@@ -264,12 +264,13 @@ function tryPlan(
     if (!forced.has(i) && readers.size > 0) {
       if (single) g = [...readers][0];
       else {
-        const all = [
-          ...readers,
-          ...(libraryUses.get(v) ?? []).filter((c) => groupOf[c] !== DEAD).map((c) => groupOf[c]),
-        ];
-        const firstRun = all.reduce((a, b) => (groups[b].root < groups[a].root ? b : a));
-        if (readers.has(firstRun)) g = firstRun;
+        // Library calls (a matmul's operands included, even one fused with an
+        // epilogue) read it before their kernel runs: they cannot compute it.
+        const library = (libraryUses.get(v) ?? []).filter((c) => groupOf[c] !== DEAD)
+          .map((c) => groupOf[c]);
+        const firstRun = [...readers, ...library]
+          .reduce((a, b) => (groups[b].root < groups[a].root ? b : a));
+        if (readers.has(firstRun) && !library.includes(firstRun)) g = firstRun;
       }
       if (g >= 0 && groups[g].kind !== "fused") g = -1;
     }
@@ -348,15 +349,17 @@ function tryPlan(
         u.direct && direct[u.consumer] && space[u.consumer] === rootSpace &&
         !isCore(group, u.consumer)
       ));
-    if (!storable || !sameSpace || group.size >= limits.maxOps) {
+    // A cheap value read both per output and per reduced element is computed in each.
+    const mixed = !sameSpace && cost[i] <= MAX_RECOMPUTE;
+    if (!storable || (!sameSpace && !mixed) || group.size >= limits.maxOps) {
       start("fused");
       continue;
     }
     group.size++;
     join(group);
     // Only read by recomputed values: its place relative to the root is unknown.
-    const seen = mine.length > 0;
-    space[i] = spaces[0] ?? rootSpace;
+    const seen = mine.length > 0 && !mixed;
+    space[i] = mixed ? "out" : spaces[0] ?? rootSpace;
     aligned[i] = seen && spaces[0] === "out" && mine.every((u) => u.aligned && aligned[u.consumer]);
     direct[i] = seen && spaces[0] === rootSpace &&
       mine.every((u) => u.direct && direct[u.consumer]);
