@@ -231,6 +231,12 @@ class WebGPUBackend implements Backend {
   #lost: string | null = null;
   #recovery: Promise<void> = Promise.resolve();
   #pipelines = new Map<string, GPUComputePipeline>();
+  /** Shaders that did not compile, by pipeline key: using one again throws at once. */
+  #failedShaders = new Map<string, Error>();
+  /** Compile checks in flight (error scopes not yet popped). */
+  #compileChecks: Promise<void>[] = [];
+  /** A compile error found since the last read or sync, which rejects the next one. */
+  #compileError: Error | null = null;
   /** Bind group layouts and pipeline layouts by number of inputs. */
   #layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   #bindGroups = new Map<string, GPUBindGroup>();
@@ -442,16 +448,49 @@ class WebGPUBackend implements Backend {
   #pipeline(key: string, access: string, source: () => string): GPUComputePipeline {
     let pipeline = this.#pipelines.get(key);
     if (!pipeline) {
-      const module = this.#device.createShaderModule({ code: source(), label: key.slice(0, 80) });
-      pipeline = this.#device.createComputePipeline({
+      const failed = this.#failedShaders.get(key);
+      if (failed) throw failed;
+      const device = this.#device;
+      const code = source();
+      // Compile errors arrive later: caught by an error scope, they reject the
+      // next read or sync, and this pipeline is never used again.
+      device.pushErrorScope("validation");
+      const module = device.createShaderModule({ code, label: key.slice(0, 80) });
+      pipeline = device.createComputePipeline({
         layout: this.#layout(access).pipeline,
         compute: { module, entryPoint: "main" },
         label: key.slice(0, 80),
       });
+      const check = device.popErrorScope().then((error) => {
+        if (!error || device !== this.#device) return;
+        const first = code.split("\n").find((l) => l.startsWith("fn ") || l.startsWith("@compute"));
+        const failure = new Error(
+          `WebGPU: a littlegrad shader did not compile ('${
+            first?.slice(0, 60) ?? key.slice(0, 60)
+          }…'), so the work queued with it did not run and results computed since the last ` +
+            `read are wrong (a littlegrad bug: please report it with this message): ${error.message.trim()}`,
+        );
+        this.#failedShaders.set(key, failure);
+        this.#pipelines.delete(key);
+        this.#compileError ??= failure;
+      });
+      this.#compileChecks.push(check);
       this.#pipelines.set(key, pipeline);
       this.stats.pipelinesCreated++;
     }
     return pipeline;
+  }
+
+  /** Throws (once) a compile error found since the last check. */
+  async #checkCompiles(): Promise<void> {
+    if (this.#compileChecks.length > 0) {
+      const checks = this.#compileChecks;
+      this.#compileChecks = [];
+      await Promise.all(checks);
+    }
+    const error = this.#compileError;
+    this.#compileError = null;
+    if (error) throw error;
   }
 
   #bufferId(buffer: GPUBuffer): number {
@@ -602,6 +641,7 @@ class WebGPUBackend implements Backend {
     const result = convert(staging.getMappedRange(0, bytes).slice(0));
     staging.unmap();
     this.#release(staging, "read");
+    await this.#checkCompiles();
     return result;
   }
 
@@ -971,6 +1011,7 @@ class WebGPUBackend implements Backend {
       this.#lastWait = this.#device.queue.onSubmittedWorkDone();
     }
     await this.#lastWait;
+    await this.#checkCompiles();
   }
 
   memory(): BackendMemory {

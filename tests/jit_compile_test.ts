@@ -78,6 +78,7 @@ import {
 } from "../mod.ts";
 import { resolveBackend } from "../src/backends.ts";
 import { compileProgram } from "../src/compiler/execute.ts";
+import { denseView, type FusedKernel } from "../src/compiler/ir.ts";
 import { DEFAULT_LIMITS, schedule } from "../src/compiler/schedule.ts";
 import { MOVEMENT_PRIMS } from "../src/compiler/views.ts";
 import { settleGarbage, testBoth } from "./_helpers.ts";
@@ -974,6 +975,23 @@ testBoth(
       ["tanh(a·b) · c", (a, c, d) => a.mul(c).tanh().mul(d)],
     ];
     for (const [label, f] of finite) await attempt(() => compare(b, label, f, [u, v, w]));
+    // Chains of adds and of multiplies reach the shader compiler unhidden (kernels/fused.ts,
+    // mustHide): regrouped, these would change (cancellation, overflow, underflow).
+    const big = tensor([1e8, 1e30, 3e38, 1e-30, -1e8, 1]);
+    const neg = tensor([-1e8, 1e30, -3e38, 1e-30, 1e8, 1e-8]);
+    const one = tensor([1, 1e-30, 3e38, 1e30, 1, -1]);
+    const chains: [string, (a: Tensor, c: Tensor, d: Tensor) => Tensor][] = [
+      ["(a + b) + c", (a, c, d) => a.add(c).add(d)],
+      ["a + (b + c)", (a, c, d) => a.add(c.add(d))],
+      ["(a · b) · c", (a, c, d) => a.mul(c).mul(d)],
+      ["a · (b · c)", (a, c, d) => a.mul(c.mul(d))],
+      ["(a · b) · c + a", (a, c, d) => a.mul(c).mul(d).add(a)],
+      ["a + b + c + a · b", (a, c, d) => a.add(c).add(d).add(a.mul(c))],
+    ];
+    for (const [label, f] of chains) {
+      await attempt(() => compare(b, label, f, [big, neg, one]));
+      await attempt(() => compare(b, `${label}, random`, f, [u, v, w]));
+    }
     assert.deepEqual(failures, [], `fused results differ from eager:\n${failures.join("\n")}`);
   },
 );
@@ -1779,6 +1797,38 @@ testWebGPU(
 );
 
 // ---- errors ---------------------------------------------------------------------------
+
+testWebGPU(
+  "a shader that does not compile rejects the next read and is never run again",
+  async () => {
+    const backend = resolveBackend("webgpu");
+    const x = tensor([1, 2, 3]);
+    // A kernel whose load names a buffer it does not bind: its WGSL does not compile.
+    const broken: FusedKernel = {
+      shape: [3],
+      buffers: [{ dtype: "float32", access: "read" }, { dtype: "float32", access: "write" }],
+      params: 0,
+      nodes: [{
+        kind: "load",
+        buffer: 7,
+        address: [denseView([3])],
+        dtype: "float32",
+        space: "out",
+      }],
+      stores: [{ node: 0, buffer: 1, space: "out" }],
+      reduce: null,
+      matmul: null,
+    };
+    const kernel = backend.compileKernel!(broken);
+    const [out] = kernel.run([x.view("test").storage], []);
+    await assert.rejects(() => backend.read(out), /did not compile.*buf7/s);
+    backend.free(out);
+    // Compiling it again throws at once, with the same message; other work goes on.
+    assert.throws(() => backend.compileKernel!(broken), /did not compile/);
+    assert.deepEqual(await x.add(1).array(), [2, 3, 4]);
+    x.dispose();
+  },
+);
 
 testBoth("jit: a disposed captured tensor or argument is a clear error", async (b) => {
   const w = tensor([1, 2, 3]);
