@@ -258,19 +258,34 @@ export function matmulKernel(c: MatmulConfig, epilogue?: MatmulEpilogue): string
       `  for (; kk < k; kk++) {\n${body(1)}\n  }`;
 
   // Stores: rows past m and columns past n are skipped unless the tile fits.
-  const stores = R.map((i) => {
+  // A fused epilogue is called from one loop over the tile, not once per
+  // element, so the shader compiler compiles it once (inlined at 32 sites,
+  // a large epilogue made lavapipe take ~250 ms per pipeline).
+  const tile = c.rows * c.cols;
+  const epilogueLoop = epilogue
+    ? [
+      `  var lg_tile: array<f32, ${tile}>;`,
+      ...R.flatMap((i) =>
+        G.flatMap((g) =>
+          range(4).map((t) => `  lg_tile[${i * c.cols + 4 * g + t}] = acc${i}_${g}.${LANE[t]};`)
+        )
+      ),
+      `  for (var t = 0u; t < ${tile}u; t++) {`,
+      `    let row = row0 + t / ${c.cols}u;`,
+      `    let col = col0 + t % ${c.cols}u;`,
+      ...(c.fitRows && c.fitCols ? [] : [
+        `    if (${
+          [c.fitRows ? "" : "row >= m", c.fitCols ? "" : "col >= n"].filter(Boolean)
+            .join(" || ")
+        }) { continue; }`,
+      ]),
+      `    lg_epilogue(outBase + row * n + col, lg_tile[t]);`,
+      "  }",
+    ].join("\n")
+    : "";
+  const stores = epilogue ? epilogueLoop : R.map((i) => {
     const rowOk = c.fitRows ? "" : `row0 + ${i}u < m`;
     const lines = G.map((g) => {
-      if (epilogue) {
-        return range(4).map((t) => {
-          const colOk = c.fitCols ? "" : `col0 + ${4 * g + t}u < n`;
-          const cond = [rowOk, colOk].filter(Boolean).join(" && ");
-          const call = `lg_epilogue(outBase + (row0 + ${i}u) * n + col0 + ${
-            4 * g + t
-          }u, acc${i}_${g}.${LANE[t]});`;
-          return cond ? `  if (${cond}) { ${call} }` : `  ${call}`;
-        }).join("\n");
-      }
       if (c.out4) {
         const colOk = c.fitCols ? "" : `col0 + ${4 * g}u < n`;
         const cond = [rowOk, colOk].filter(Boolean).join(" && ");
