@@ -75,6 +75,7 @@ import { axes, type Frame, frameRect, r, ticks } from "./_plot.ts";
 // ---- settings ----------------------------------------------------------------
 
 const { values: flags } = parseArgs({
+  allowNegative: true,
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },

@@ -506,8 +506,14 @@ class WebGPUBackend implements Backend {
   #bindGroup(buffers: GPUBuffer[], access: string): GPUBindGroup {
     const key = `${access}:${buffers.map((b) => this.#bufferId(b)).join(",")}`;
     let group = this.#bindGroups.get(key);
-    if (!group) {
-      if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+    if (group) {
+      // Least recently used first: a group used again moves to the end.
+      this.#bindGroups.delete(key);
+      this.#bindGroups.set(key, group);
+    } else {
+      if (this.#bindGroups.size >= BIND_GROUP_CACHE) {
+        this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
+      }
       this.stats.bindGroupsCreated++;
       group = this.#device.createBindGroup({
         layout: this.#layout(access).group,
