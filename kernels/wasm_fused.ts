@@ -15,9 +15,11 @@
  *
  * Semantics are the CPU reference backend's (`src/backend_cpu.ts`): IEEE
  * float32 arithmetic (WebAssembly never contracts or reorders), and the
- * reference's own float64 functions, imported, for the transcendental ops,
- * so an elementwise result is bitwise the reference's. Reductions
- * accumulate in float32 (the reference in float64) in a fixed order.
+ * reference's own float64 functions, imported, for the transcendental ops
+ * other than `exp`, `sigmoid`, `tanh` and `log` (SIMD polynomials within a
+ * few ulp, `wasm_math.ts`), so any other elementwise result is bitwise the
+ * reference's. Reductions accumulate in float32 (the reference in float64)
+ * in a fixed order.
  * @module
  */
 
@@ -38,7 +40,14 @@ import { convertNumber, type DType, isFloat } from "../src/dtype.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../src/shape.ts";
 import { Func, type Op, type SimdOp, type ValType, WasmModule } from "../src/wasm/encode.ts";
 import { type Heap, MAX_PAGES } from "../src/wasm/heap.ts";
-import { expFunc, sigmoidFunc, SIMD_MATH, type SimdMathOp } from "./wasm_math.ts";
+import {
+  expFunc,
+  logFunc,
+  sigmoidFunc,
+  SIMD_MATH,
+  type SimdMathOp,
+  tanhFunc,
+} from "./wasm_math.ts";
 
 /** A compiled kernel: call with the buffers' byte addresses and the parameter block's. */
 export type WasmKernelFn = (...addresses: number[]) => void;
@@ -222,6 +231,8 @@ class Renderer {
       if (math.has("sigmoid")) {
         this.math.set("sigmoid", this.module.addFunc(null, sigmoidFunc(exp)));
       }
+      if (math.has("tanh")) this.math.set("tanh", this.module.addFunc(null, tanhFunc(exp)));
+      if (math.has("log")) this.math.set("log", this.module.addFunc(null, logFunc()));
     }
     const params: ValType[] = [...kernel.buffers.map(() => "i32" as const), "i32", "i32", "i32"];
     this.f = new Func(params, []);

@@ -1,7 +1,7 @@
 /**
  * The wasm backend's own promises, beyond the suite every backend runs:
  * IEEE operations are bitwise the CPU reference's on the SIMD loop, its
- * scalar tail and strided views; `exp` and `sigmoid`, written in SIMD, stay
+ * scalar tail and strided views; `exp`, `sigmoid`, `tanh` and `log`, written in SIMD, stay
  * within a few ulp of the correctly rounded value over the float32 range;
  * and freed memory is reused.
  */
@@ -82,6 +82,47 @@ Deno.test("wasm: exp and sigmoid are within 2 and 3 ulp of the rounded float64 r
   }
   assert.deepEqual(Array.from((await x.exp().data()).slice(0, 5)), [NaN, Infinity, 0, 1, 1]);
   x.dispose();
+});
+
+Deno.test("wasm: log and tanh are within 2 and 4 ulp of the rounded float64 result", async () => {
+  const n = 1 << 16;
+  const sweep = (from: number, to: number, at: (v: number) => number = (v) => v) =>
+    Float32Array.from({ length: n }, (_, i) => at(from + ((to - from) * i) / n));
+  // Every binade of the positive floats (subnormals too), and densely around 1.
+  const logArgs = [sweep(-149, 128, (e) => 2 ** e), sweep(0.5, 2)];
+  // Both signs around 0 down to 2^-40, and ±12 (where tanh is ±1).
+  const tanhArgs = [sweep(-12, 12), sweep(-40, 0, (e) => 2 ** e), sweep(-40, 0, (e) => -(2 ** e))];
+  for (
+    const [op, ref, sets, bound] of [
+      ["log", Math.log, logArgs, 2],
+      ["tanh", Math.tanh, tanhArgs, 4],
+    ] as const
+  ) {
+    for (const xs of sets) {
+      const y = await tensor(xs, { backend: "wasm" })[op]().data();
+      let worst = 0;
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const u = ulps(y[i], Math.fround(ref(xs[i])));
+        if (u > worst) [worst, at] = [u, i];
+      }
+      assert.ok(worst <= bound, `${op}(${xs[at]}) = ${y[at]}: ${worst} ulp from ${ref(xs[at])}`);
+    }
+  }
+  const special = tensor([NaN, Infinity, -Infinity, 0, -0, -1, 1], { backend: "wasm" });
+  assert.deepEqual(Array.from(await special.log().data()), [
+    NaN,
+    Infinity,
+    NaN,
+    -Infinity,
+    -Infinity,
+    NaN,
+    0,
+  ]);
+  const t = await special.tanh().data();
+  assert.deepEqual(Array.from(t.slice(0, 4)), [NaN, 1, -1, 0]);
+  assert.ok(Object.is(t[4], -0), "tanh(-0) is -0");
+  special.dispose();
 });
 
 Deno.test("wasm: freed blocks are reused, so repeated work does not grow memory", async () => {
