@@ -300,13 +300,18 @@ export function createHostBackend(
         outStrides[k] = s;
         s *= outShape[k];
       }
-      // Walk the input in row-major order and place each element.
+      // Walk the input in row-major order, one innermost row at a time: a row
+      // whose elements land next to each other (step 1) is one copy.
+      if (x.length === 0) return make(out, dtype);
+      const row = nd === 0 ? 1 : input.shape[nd - 1];
+      const step = nd === 0 ? 1 : steps[nd - 1] * outStrides[nd - 1];
       const idx = new Array<number>(nd).fill(0);
-      for (let i = 0; i < x.length; i++) {
+      for (let i = 0; i < x.length; i += row) {
         let at = 0;
         for (let k = 0; k < nd; k++) at += (starts[k] + idx[k] * steps[k]) * outStrides[k];
-        out[at] = x[i];
-        for (let k = nd - 1; k >= 0; k--) {
+        if (step === 1) out.set(x.subarray(i, i + row), at);
+        else for (let j = 0; j < row; j++) out[at + j * step] = x[i + j];
+        for (let k = nd - 2; k >= 0; k--) {
           if (++idx[k] < input.shape[k]) break;
           idx[k] = 0;
         }
