@@ -238,11 +238,8 @@ export function fusedKernelSource(kernel: FusedKernel): string {
     return matmulKernel(fusedMatmulConfig(kernel), { module, a: 1, b: 2 });
   }
   const preamble = `${header(dtypes)}\n${ARGS_DECL}\n${decls}`;
-  if (strategy === "elementwise") {
-    const body = nodes.flatMap((n, i) =>
-      n.kind === "param" || n.kind === "literal" ? [] : [emit(i)]
-    );
-    return /* wgsl */ `
+  // One invocation per output (elementwise, and the "thread" reductions, whose loops run in it).
+  const perInvocation = (body: string) => /* wgsl */ `
 ${preamble}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -250,11 +247,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = ${FLAT_INDEX};
   if (o >= ${outSize}u) { return; }
 ${consts}
-  {
-${indent([...body, ...outStores], "    ")}
-  }
+${body}
 }
 `;
+  if (strategy === "elementwise") {
+    const body = nodes.flatMap((n, i) =>
+      n.kind === "param" || n.kind === "literal" ? [] : [emit(i)]
+    );
+    return perInvocation(`  {\n${indent([...body, ...outStores], "    ")}\n  }`);
   }
 
   // Reductions, in order: each loop after the out-space values it reads.
@@ -309,19 +309,7 @@ ${indent([...body, ...outStores], "    ")}
     lines.push(`  let at = u32(0i${at});`);
     lines.push(...rowStores.map((st) => `  buf${st.buffer}[at] = v${st.node};`), "}");
   }
-  if (!group) {
-    return /* wgsl */ `
-${preamble}
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = ${FLAT_INDEX};
-  if (o >= ${outSize}u) { return; }
-${consts}
-${indent(lines, "  ")}
-}
-`;
-  }
+  if (!group) return perInvocation(indent(lines, "  "));
   return /* wgsl */ `
 ${preamble}
 ${shared.join("\n")}

@@ -118,7 +118,11 @@ testBoth("straightThrough passes the gradient a rounding step lacks", async () =
   w.dispose();
 });
 
-testBoth("checkpoint: bitwise-equal gradients at under 60% of the peak memory", async () => {
+/**
+ * The checkpoint tests' network: 8 layers of width 128 on a batch of 128,
+ * its weights and input, one layer, and the loss of the layers applied by `f`.
+ */
+function deepNet() {
   const [layers, width, batch] = [8, 128, 128];
   const ws = Array.from(
     { length: layers },
@@ -126,8 +130,13 @@ testBoth("checkpoint: bitwise-equal gradients at under 60% of the peak memory", 
   );
   const x = randomNormal([batch, width], { seed: 99 });
   const layer = (w: Tensor, h: Tensor) => h.matmul(w).tanh().mul(1.5).sigmoid();
-  const saved = checkpoint(layer);
   const net = (f: typeof layer) => (ws: Tensor[]) => ws.reduce((h, w) => f(w, h), x).sum();
+  return { layers, width, ws, x, layer, net };
+}
+
+testBoth("checkpoint: bitwise-equal gradients at under 60% of the peak memory", async () => {
+  const { layers, ws, x, layer, net } = deepNet();
+  const saved = checkpoint(layer);
   const run = async (f: typeof layer) => {
     resetPeakMemory();
     const base = memoryStats().peakBytes;
@@ -264,14 +273,7 @@ testBoth("a custom rule inside vmap or jit is used by a grad outside it", async 
 testBoth(
   "checkpoint inside jit or vmap under grad: the same gradients, and the memory saving under jit",
   async () => {
-    const [layers, width, batch] = [8, 128, 128];
-    const ws = Array.from(
-      { length: layers },
-      (_, i) => randomNormal([width, width], { seed: i, std: 0.08 }),
-    );
-    const x = randomNormal([batch, width], { seed: 99 });
-    const layer = (w: Tensor, h: Tensor) => h.matmul(w).tanh().mul(1.5).sigmoid();
-    const net = (f: typeof layer) => (ws: Tensor[]) => ws.reduce((h, w) => f(w, h), x).sum();
+    const { layers, width, ws, x, layer, net } = deepNet();
     const run = async (loss: (ws: Tensor[]) => Tensor) => {
       resetPeakMemory();
       const base = memoryStats().peakBytes;
