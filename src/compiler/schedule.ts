@@ -242,10 +242,6 @@ function tryPlan(
         members: [i],
       });
     };
-    // The group that computes this value: its consumers' one group; or,
-    // where it is needed as a buffer too (by other kernels, a library call,
-    // or as a program output), the first of its consumers' groups to run,
-    // which stores it for the rest (they all run later).
     // The groups that compute a consumer (a recomputed one: in each group computing it).
     const readers = new Set<number>();
     for (const u of us) {
@@ -260,6 +256,10 @@ function tryPlan(
       inlineReaders.set(i, readers);
       continue;
     }
+    // The group that computes this value: its consumers' one group; or,
+    // where it is needed as a buffer too (by other kernels, a library call,
+    // or as a program output), the first of its consumers' groups to run,
+    // which stores it for the rest (they all run later).
     let g = -1;
     if (!forced.has(i) && readers.size > 0) {
       if (single) g = [...readers][0];
