@@ -778,15 +778,20 @@ class Renderer {
     ]);
     const inner = extents.length - 1;
     const storeBytes = stores.map((s) => elementBytes(kernel.buffers[s.buffer].dtype));
-    // Values computed per output that the loop reads (splatted before it).
-    const outer = [
-      ...new Set(list.flatMap((i) => {
+    // What each step reads that the loop does not compute: per-output values
+    // (splatted before the loop) and constants (splatted once, if vectorisable),
+    // as operands, as the reduction's input, or as a stored value.
+    const computed = new Set(list);
+    const reads = new Set<number>([
+      ...list.flatMap((i) => {
         const n = nodes[i];
-        return n.kind === "op" ? n.args.filter((a) => isPerOutput(nodes[a])) : [];
-      })),
-    ];
-    const vector = !stacked && outer.every((a) => vectorizable(nodes[a], nodes)) &&
-      (reduction === null || vectorizable(nodes[reduction.input], nodes)) &&
+        return n.kind === "op" ? n.args : [];
+      }),
+      ...(reduction ? [reduction.input] : []),
+      ...stores.map((s) => s.node),
+    ].filter((a) => !computed.has(a)));
+    const outer = [...reads].filter((a) => isPerOutput(nodes[a]));
+    const vector = !stacked && [...reads].every((a) => vectorizable(nodes[a], nodes)) &&
       views.every((_, j) => strides[j][inner] === 0 || strides[j][inner] === 1) &&
       stores.every((_, j) => strides[simple.length + j][inner] === 1 && storeBytes[j] === 4) &&
       list.every((i) => vectorizable(nodes[i], nodes));

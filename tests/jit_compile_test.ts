@@ -1346,6 +1346,18 @@ testBoth(
       ],
       // Another row's maximum is not this kernel's result: materialised, still correct.
       ["x minus the maximum of the flipped rows", (a) => a.sub(rowMax(a).flip(0)), x, 2, true],
+      // Regression tests (a review found both crashing the wasm renderer): a reduction whose
+      // input is another one's result, and int8/bool constants converted inside a loop.
+      ["sum of the broadcast maximum", (a) => rowMax(a).broadcastTo(a.shape).sum(1), x, 1, false],
+      [
+        "rows times an int8 3",
+        (a) => a.sub(rowMax(a)).mul(tensor(3, { dtype: "int8" })),
+        x,
+        1,
+        true,
+      ],
+      ["sum of x times an int8 3", (a) => a.mul(tensor(3, { dtype: "int8" })).sum(1), x, 1, false],
+      ["sum of x times true", (a) => a.mul(tensor(true)).sum(1), x, 1, false],
       // Reductions over different spaces stay in different kernels.
       ["column sums of x - max(x)", (a) => a.sub(rowMax(a)).sum(0), x, 2, false],
       // Several outputs: the rows, and the reductions stored for the caller.
