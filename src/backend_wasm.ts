@@ -17,7 +17,7 @@ import {
   type View,
 } from "./backend.ts";
 import { createHostBackend, type HostArrays } from "./backend_cpu.ts";
-import { type FusedKernel, type KernelNode, storeSize } from "./compiler/ir.ts";
+import { type FusedKernel, type KernelNode, storeSizes } from "./compiler/ir.ts";
 import { type DType, type HostArray, hostArrayClass } from "./dtype.ts";
 import { contiguousStrides, sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
@@ -206,6 +206,7 @@ export function createWasmBackend(): Backend {
     const params = heap.alloc(Math.max(4, kernel.params * 4)).ptr;
     const words = new Uint32Array(heap.buffer, params, Math.max(1, kernel.params));
     const size = sizeOf(kernel.shape);
+    const sizes = storeSizes(kernel);
     return {
       source,
       run(inputs, values) {
@@ -214,7 +215,7 @@ export function createWasmBackend(): Backend {
         const outputs: HostStorage[] = [];
         const ptrs = kernel.buffers.map((b, i) => {
           if (b.access === "read") return (inputs[next++] as HostStorage).data.byteOffset;
-          const out = allocate(storeSize(kernel, i), b.dtype);
+          const out = allocate(sizes[i], b.dtype);
           outputs.push(out);
           return out.data.byteOffset;
         });

@@ -64,7 +64,7 @@ import { FINITE_FLAG_CLEAR, finiteCheckKernel } from "../kernels/finite.ts";
 import { PAD_MAX_RANK, padArgs, padKernel } from "../kernels/pad.ts";
 import { gatherArgs, gatherKernel } from "../kernels/gather.ts";
 import { fusedKernelSource, fusedMatmulConfig, fusedWorkgroups } from "../kernels/fused.ts";
-import { type FusedKernel, literalWords, storeSize } from "./compiler/ir.ts";
+import { type FusedKernel, literalWords, storeSizes } from "./compiler/ir.ts";
 
 interface GpuStorage extends Storage {
   buffer: GPUBuffer;
@@ -929,6 +929,7 @@ class WebGPUBackend implements Backend {
     const source = fusedKernelSource(kernel);
     const access = kernel.buffers.map((b) => (b.access === "write" ? "w" : "r")).join("");
     const size = sizeOf(kernel.shape);
+    const sizes = storeSizes(kernel);
     const groups = kernel.matmul
       ? [1, 1, 1] as [number, number, number]
       : grid(fusedWorkgroups(kernel));
@@ -947,7 +948,7 @@ class WebGPUBackend implements Backend {
             this.assertUsable(input);
             return input.buffer;
           }
-          const out = this.#newStorage(storeSize(kernel, i), b.dtype);
+          const out = this.#newStorage(sizes[i], b.dtype);
           outputs.push(out);
           return out.buffer;
         });

@@ -195,10 +195,18 @@ export function literalWords(
   return { words, slotOf, zero: kernel.params + words.length - 3 };
 }
 
-/** Elements of write buffer `buffer` (stored over the outputs, or over the reduce space). */
-export function storeSize(kernel: FusedKernel, buffer: number): number {
-  const store = kernel.stores.find((s) => s.buffer === buffer);
-  return store?.space === "reduce" ? sizeOf(kernel.reduce!.inputShape) : sizeOf(kernel.shape);
+/**
+ * Per buffer of `kernel`, the elements written to it (over the outputs, or
+ * over the reduce space for a row store); 0 for a buffer it reads.
+ */
+export function storeSizes(kernel: FusedKernel): number[] {
+  const sizes = kernel.buffers.map(() => 0);
+  for (const s of kernel.stores) {
+    sizes[s.buffer] = s.space === "reduce"
+      ? sizeOf(kernel.reduce!.inputShape)
+      : sizeOf(kernel.shape);
+  }
+  return sizes;
 }
 
 /** How many `"op"` nodes a kernel has (the measure its size cap uses). */

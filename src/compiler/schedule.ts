@@ -28,6 +28,7 @@
 import type { BinaryOp, TernaryOp, UnaryOp } from "../backend.ts";
 import { LOWERING, type Prim, REDUCE_PRIMS } from "../primitives.ts";
 import { contiguousStrides, sizeOf } from "../shape.ts";
+import { sameShape } from "../ops/_operands.ts";
 import type { Trace, TraceEquation, TraceValue } from "../staging.ts";
 import { Tensor } from "../tensor.ts";
 import {
@@ -471,10 +472,6 @@ function isCore(group: Group, i: number): boolean {
 /** The reduced axes of a reduction equation. */
 function axesOf(e: TraceEquation): readonly number[] {
   return (e.params as { axes: readonly number[] }).axes;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Whether `e` is an elementwise primitive (one fused op). */
