@@ -202,11 +202,12 @@ const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
     const loss = (p: LgParams, x: lg.Tensor, labels: lg.Tensor) =>
       lg.softmaxCrossEntropy(x.matmul(p.w1).add(p.b1).relu().matmul(p.w2).add(p.b2), labels);
     const step = lg.valueAndGrad(loss);
-    // Under jit, the whole step (loss, gradients, update) is one compiled program.
+    // Under jit, the whole step (loss, gradients, update) is one compiled program,
+    // which updates the donated parameters in place.
     const jitted = lg.jit((p: LgParams, x: lg.Tensor, labels: lg.Tensor): [lg.Tensor, LgParams] => {
       const [value, grads] = step(p, x, labels);
       return [value, lg.sgd(p, grads, { lr: LR })];
-    });
+    }, { donateArgnums: 0 });
     return {
       async run(n, readEvery) {
         const reads: Promise<Float32Array>[] = [];
@@ -214,8 +215,7 @@ const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
           let value: lg.Tensor;
           if (opts.jit) {
             let next: LgParams;
-            [value, next] = jitted(params, x, labels);
-            lg.disposeTree(params);
+            [value, next] = jitted(params, x, labels); // disposes the donated params
             params = next;
           } else {
             let grads: LgParams;

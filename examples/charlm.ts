@@ -266,8 +266,11 @@ const trainStep = (p: Params, s: typeof optimizerState, x: Tensor, y: Tensor) =>
   const [updates, nextState] = optimizer.update(grads, s, p);
   return [value, optim.applyUpdates(p, updates), nextState] as const;
 };
-/** The same step compiled once by `jit` (fused kernels on WebGPU and wasm). */
-const jittedStep = jit(trainStep);
+/**
+ * The same step compiled once by `jit` (fused kernels on WebGPU and wasm),
+ * updating the donated parameters and optimizer state in their own buffers.
+ */
+const jittedStep = jit(trainStep, { donateArgnums: [0, 1] });
 
 /** A loss read back from the device: the step it belongs to and its value. */
 type LossAt = { step: number; loss: number };

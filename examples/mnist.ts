@@ -250,13 +250,18 @@ let params = initParams(initKey);
 const optimizerState = optimizer.init(params);
 let state = optimizerState;
 const lossAndGrad = valueAndGrad(loss);
-/** One whole training step, compiled once by `jit` (fused kernels on WebGPU). */
+/**
+ * One whole training step, compiled once by `jit` (fused kernels on WebGPU
+ * and wasm). The parameters and the optimizer state are donated: updated in
+ * their own buffers, and disposed by the call.
+ */
 const trainStep = jit(
   (params: Params, state: typeof optimizerState, x: Tensor, labels: Tensor) => {
     const [value, grads] = lossAndGrad(params, x, labels);
     const [updates, nextState] = optimizer.update(grads, state, params);
     return [value, optim.applyUpdates(params, updates), nextState] as const;
   },
+  { donateArgnums: [0, 1] },
 );
 const [testX, testLabels] = makeBatch(testIds);
 testLabels.dispose(); // labels are compared on the host
@@ -285,7 +290,7 @@ for (let epoch = 1; epoch <= EPOCHS; epoch++) {
     let value: Tensor;
     if (flags.jit) {
       const [loss, nextParams, nextState] = trainStep(params, state, x, labels);
-      disposeTree([x, labels, params, state]);
+      disposeTree([x, labels]); // params and state were donated: the step disposed them
       [value, params, state] = [loss, nextParams, nextState];
     } else {
       const [loss, grads] = lossAndGrad(params, x, labels);

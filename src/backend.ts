@@ -82,10 +82,18 @@ export interface CompiledKernel {
   readonly source: string;
   /**
    * Runs the kernel on the storages of its read buffers (in binding order)
-   * and the parameter block (u32 words); returns new storages for its
-   * written buffers, in binding order.
+   * and the parameter block (u32 words); returns the storages of its
+   * written buffers, in binding order: `outputs[k]` for the k-th where it
+   * is given (a storage of this backend with the buffer's dtype and size,
+   * alive on its device), a new one otherwise. A written buffer may be
+   * loaded too (a donated input updated in place): its loads see the
+   * contents it had before the kernel.
    */
-  run(inputs: readonly Storage[], params: readonly number[]): Storage[];
+  run(
+    inputs: readonly Storage[],
+    params: readonly number[],
+    outputs?: readonly (Storage | undefined)[],
+  ): Storage[];
 }
 
 /** Counters a backend keeps about its buffers. */

@@ -189,13 +189,13 @@ export function createWasmBackend(): Backend {
   };
 
   const matmul = createWasmMatmul(heap, pool);
+  const operand = (v: View) => ({
+    ptr: address(v),
+    strides: v.strides as [number, number, number],
+  });
   backend.matmul = (a, b, batch, m, k, n) => {
     const out = allocate(batch * m * n, "float32");
     if (out.size === 0) return out;
-    const operand = (v: View) => ({
-      ptr: address(v),
-      strides: v.strides as [number, number, number],
-    });
     matmul(operand(a), operand(b), out.data.byteOffset, batch, m, k, n);
     return out;
   };
@@ -209,13 +209,14 @@ export function createWasmBackend(): Backend {
     const sizes = storeSizes(kernel);
     return {
       source,
-      run(inputs, values) {
+      run(inputs, values, given = []) {
         words.set(values);
         let next = 0;
         const outputs: HostStorage[] = [];
         const ptrs = kernel.buffers.map((b, i) => {
           if (b.access === "read") return (inputs[next++] as HostStorage).data.byteOffset;
-          const out = allocate(sizes[i], b.dtype);
+          const out = (given[outputs.length] as HostStorage | undefined) ??
+            allocate(sizes[i], b.dtype);
           outputs.push(out);
           return out.data.byteOffset;
         });
@@ -232,6 +233,20 @@ export function createWasmBackend(): Backend {
    */
   const compileMatmulKernel = (kernel: FusedKernel): CompiledKernel => {
     const mm = kernel.matmul!;
+    const view = (storage: Storage, v: typeof mm.a): View => ({ storage, ...v });
+    if (kernel.nodes.length === 1 && kernel.stores.length === 1) {
+      // No epilogue: the product goes straight to the output.
+      return {
+        source: `matmul [${mm.batch}, ${mm.m}, ${mm.k}] · [${mm.batch}, ${mm.k}, ${mm.n}]`,
+        run(inputs, _values, given = []) {
+          const out = (given[0] as HostStorage | undefined) ??
+            allocate(mm.batch * mm.m * mm.n, "float32");
+          const [a, b] = [operand(view(inputs[0], mm.a)), operand(view(inputs[1], mm.b))];
+          matmul(a, b, out.data.byteOffset, mm.batch, mm.m, mm.k, mm.n);
+          return [out];
+        },
+      };
+    }
     const product = kernel.buffers.length;
     const nodes = kernel.nodes.map((n): KernelNode =>
       n.kind === "reduced"
@@ -257,8 +272,7 @@ export function createWasmBackend(): Backend {
     return {
       source: `matmul [${mm.batch}, ${mm.m}, ${mm.k}] · [${mm.batch}, ${mm.k}, ${mm.n}], then ` +
         epilogue.source,
-      run(inputs, values) {
-        const view = (storage: Storage, v: typeof mm.a): View => ({ storage, ...v });
+      run(inputs, values, given) {
         const temp = backend.matmul(
           view(inputs[0], mm.a),
           view(inputs[1], mm.b),
@@ -267,7 +281,7 @@ export function createWasmBackend(): Backend {
           mm.k,
           mm.n,
         );
-        const outs = epilogue.run([...inputs, temp], values);
+        const outs = epilogue.run([...inputs, temp], values, given);
         backend.free(temp);
         return outs;
       },

@@ -939,7 +939,7 @@ class WebGPUBackend implements Backend {
     pipeline();
     return {
       source,
-      run: (inputs, params) => {
+      run: (inputs, params, given = []) => {
         let next = 0;
         const outputs: GpuStorage[] = [];
         const buffers = kernel.buffers.map((b, i) => {
@@ -948,7 +948,11 @@ class WebGPUBackend implements Backend {
             this.assertUsable(input);
             return input.buffer;
           }
-          const out = this.#newStorage(sizes[i], b.dtype);
+          // A given output of a lost device is replaced by a new one.
+          const mine = given[outputs.length] as GpuStorage | undefined;
+          const out = mine && mine.generation === this.#generation
+            ? mine
+            : this.#newStorage(sizes[i], b.dtype);
           outputs.push(out);
           return out.buffer;
         });

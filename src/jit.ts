@@ -36,6 +36,16 @@ export interface JitOptions {
    * arguments are dynamic: tensors by shape and dtype, numbers traced.
    */
   staticArgnums?: number | readonly number[];
+  /**
+   * Arguments whose tensors the call consumes: where a backend compiles
+   * kernels, an output of the same dtype and size may be written into a
+   * donated tensor's buffer (an optimizer step updating its parameters in
+   * place), so a training step needs no second copy of them. After each
+   * call the donated tensors are disposed (on every backend, so code
+   * behaves the same everywhere); pass the returned ones next time.
+   * `jitted.stats.donated` counts the buffers the last call reused.
+   */
+  donateArgnums?: number | readonly number[];
   /** The name used in errors and logs (default: the function's name). */
   name?: string;
   /** Log every trace, with the reason, to the console. */
@@ -59,6 +69,8 @@ export interface JitStats {
    * kernels plus library calls (matmul, gather, pad), i.e. dispatches per call.
    */
   kernels: number;
+  /** Outputs of the last call written into donated arguments' buffers (`donateArgnums`). */
+  donated: number;
 }
 
 /** A jitted function: `fn`'s signature, plus its counters and its traces. */
@@ -124,7 +136,11 @@ interface Program {
  * under a transform the trace is replayed, so the transform sees it.
  *
  * @param fn A pure function of tensors, numbers and pytrees of them.
- * @param opts `staticArgnums`, `name`, `log`.
+ * A compiled program keeps its intermediate buffers between calls;
+ * `donateArgnums` lets it write outputs into arguments' buffers (the
+ * donated tensors are disposed by the call).
+ *
+ * @param opts `staticArgnums`, `donateArgnums`, `name`, `log`.
  * @returns The jitted function, with `stats` and `trace(...args)`.
  * @example
  * ```ts
@@ -136,6 +152,11 @@ interface Program {
  * console.log(await step(w, g, 0.2).array()); // [0.9, 1.9]: a new lr, no retrace
  * console.log(step.stats.traces, step.stats.cacheHits); // 1 1
  * console.log(step.lower(w, g, 0.1).steps); // 1: one fused kernel on WebGPU
+ *
+ * // Donated: the update is written into w's own buffer, and w is disposed.
+ * const update = jit((w: Tensor, g: Tensor) => w.sub(g.mul(0.1)), { donateArgnums: 0 });
+ * const w2 = update(w, g);
+ * console.log(w.disposed, await w2.array()); // true [0.95, 1.95]
  * ```
  */
 export function jit<A extends unknown[], R>(
@@ -146,18 +167,21 @@ export function jit<A extends unknown[], R>(
     throw new TypeError(`jit: expected a function, got ${describe(fn)}`);
   }
   const name = opts.name ?? (fn.name || "jit");
-  const statics = new Set(
-    opts.staticArgnums === undefined
-      ? []
-      : typeof opts.staticArgnums === "number"
-      ? [opts.staticArgnums]
-      : opts.staticArgnums,
-  );
-  for (const i of statics) {
-    if (!Number.isInteger(i) || i < 0) {
-      throw new RangeError(
-        `${name}: staticArgnums entries must be non-negative integers, got ${i}`,
-      );
+  const argnums = (option: "staticArgnums" | "donateArgnums") => {
+    const given = opts[option];
+    const set = new Set(given === undefined ? [] : typeof given === "number" ? [given] : given);
+    for (const i of set) {
+      if (!Number.isInteger(i) || i < 0) {
+        throw new RangeError(`${name}: ${option} entries must be non-negative integers, got ${i}`);
+      }
+    }
+    return set;
+  };
+  const statics = argnums("staticArgnums");
+  const donates = argnums("donateArgnums");
+  for (const i of donates) {
+    if (statics.has(i)) {
+      throw new RangeError(`${name}: argument ${i} is in both staticArgnums and donateArgnums`);
     }
   }
   const cache = new Map<string, Program>();
@@ -169,8 +193,12 @@ export function jit<A extends unknown[], R>(
     cacheHits: 0,
     lastRetrace: null,
     kernels: 0,
+    donated: 0,
   };
+  // The buffers the compiled programs keep go back when the jitted function is collected.
+  const programs: CompiledProgram[] = [];
   const onCompile = (compiled: CompiledProgram) => {
+    programs.push(compiled);
     stats.kernels += compiled.schedule.steps.length;
     if (opts.log) {
       console.log(`jit: compiled ${name}: ${compiled.schedule.steps.length} steps`);
@@ -199,20 +227,39 @@ export function jit<A extends unknown[], R>(
   const jitted = ((...args: A): R => {
     stats.calls++;
     const { program, leaves } = traceFor(args);
-    return run(name, program, leaves, onCompile);
+    const result = run<R>(name, program, leaves, onCompile, donatedInputs(leaves, donates));
+    if (donates.size === 0 || !isEagerContext()) return result;
+    stats.donated = program.compiled?.donatedLastCall ?? 0;
+    const consumed = new Set<Tensor>();
+    for (const i of donates) {
+      for (const { value } of leaves[i] ?? []) if (value instanceof Tensor) consumed.add(value);
+    }
+    // A donated tensor returned as it is (the replay returns the very object)
+    // comes back as a new tensor on its buffer, so disposing it keeps the result.
+    const tree = flattenTree(result);
+    const kept = tree.leaves.map(({ value }) =>
+      value instanceof Tensor && consumed.has(value) ? new Tensor(value.view(name)) : value
+    );
+    for (const t of consumed) t.dispose();
+    return tree.unflatten(kept) as R;
   }) as Jitted<A, R>;
+  releasePrograms.register(jitted, programs);
   Object.defineProperty(jitted, "lower", {
     value: (...args: A): Lowered => {
       const { program, leaves } = traceFor(args);
       const backend = resolveBackend(program.trace.backend);
       const params = numberInputs(leaves);
       if (backend.compileKernel && !program.compiled) {
-        program.compiled = compileProgram(program.trace, params, backend);
+        const donated = donatedInputs(leaves, donates);
+        program.compiled = compileProgram(program.trace, params, backend, {}, donated);
         onCompile(program.compiled);
       }
       const plan = program.compiled?.schedule ?? schedule(program.trace, params);
+      const donations = program.compiled?.buffers.donations.map((d) =>
+        `donated: input ${d.input} -> %${d.output}${d.inPlace ? " (in place)" : ""}`
+      ) ?? [];
       return {
-        text: describeSchedule(plan),
+        text: [describeSchedule(plan), ...donations].join("\n"),
         steps: plan.steps.length,
         kernels: program.compiled?.kernels.flatMap((k) => (k ? [k.source] : [])) ?? [],
       };
@@ -439,12 +486,33 @@ function defaultBackend(leaves: readonly Leaf[][]): BackendName {
   return resolveBackend().name;
 }
 
+/** Frees the buffers kept by a collected jitted function's programs. */
+const releasePrograms = new FinalizationRegistry<CompiledProgram[]>((programs) => {
+  for (const p of programs) p.release();
+});
+
+/** The trace inputs (by position) that are tensors of the arguments in `donates`. */
+function donatedInputs(leaves: readonly Leaf[][], donates: ReadonlySet<number>): Set<number> {
+  const donated = new Set<number>();
+  let position = 0;
+  leaves.forEach((list, arg) => {
+    for (const { value } of list) {
+      if (value instanceof Tensor) {
+        if (donates.has(arg)) donated.add(position);
+      } else if (typeof value !== "number") continue;
+      position++;
+    }
+  });
+  return donated;
+}
+
 /** Runs a cached program on this call's arguments. */
 function run<R>(
   name: string,
   program: Program,
   leaves: readonly Leaf[][],
   onCompile: (compiled: CompiledProgram) => void,
+  donated: ReadonlySet<number>,
 ): R {
   const { trace, structure, fixed } = program;
   for (const { data } of trace.constants) {
@@ -474,7 +542,7 @@ function run<R>(
   // each primitive) the primitives are replayed one by one.
   if (backend.compileKernel && isEagerContext() && !debuggingNans()) {
     if (!program.compiled) {
-      program.compiled = compileProgram(trace, numberInputs(leaves), backend);
+      program.compiled = compileProgram(trace, numberInputs(leaves), backend, {}, donated);
       onCompile(program.compiled);
     }
     // A number argument returned as it is comes back as that number.

@@ -1,10 +1,12 @@
 /**
  * Running a schedule: each fused kernel compiled once by the backend, then
- * per call one dispatch per kernel and one backend call per library step,
- * with intermediate buffers taken from the backend's pool and handed back
- * after their last use (so a call reuses them within itself, and a warm
- * call creates no buffer and no bind group). Traced numbers travel in each
- * kernel's parameter block, not in buffers.
+ * per call one dispatch per kernel and one backend call per library step.
+ * What the kernels write goes where `planBuffers` says: outputs into new
+ * buffers from the backend's pool, or into donated inputs' buffers; other
+ * values into buffers the program keeps across calls (so a warm call binds
+ * the buffers it bound before: no new buffer, no new bind group). Library
+ * results are taken from the pool and handed back after their last use.
+ * Traced numbers travel in each kernel's parameter block, not in buffers.
  * @module
  */
 
@@ -14,6 +16,7 @@ import { type Prim, type PrimParams, runPrimitive } from "../primitives.ts";
 import { contiguousStrides } from "../shape.ts";
 import type { Trace, TraceValue } from "../staging.ts";
 import { Tensor } from "../tensor.ts";
+import { type BufferPlan, planBuffers } from "./buffers.ts";
 import { type Schedule, schedule, type ScheduleLimits } from "./schedule.ts";
 import { DEFAULT_LIMITS } from "./schedule.ts";
 import { MOVEMENT_PRIMS } from "./views.ts";
@@ -21,30 +24,48 @@ import { MOVEMENT_PRIMS } from "./views.ts";
 /** A trace compiled for one backend. */
 export interface CompiledProgram {
   readonly schedule: Schedule;
+  /** Where the kernels' results go: donated inputs, slots kept by the program. */
+  readonly buffers: BufferPlan;
   /** Per step, its compiled kernel (null for a library step). */
   readonly kernels: readonly (CompiledKernel | null)[];
   /**
    * Runs the program on `inputs`, in `trace.inputs` order: tensors, and
-   * plain numbers for the traced-number inputs. Returns the outputs.
+   * plain numbers for the traced-number inputs. Returns the outputs. The
+   * donated inputs' buffers may now hold outputs: the caller disposes them.
    */
   run(inputs: readonly (Tensor | number)[]): (Tensor | number)[];
+  /** Outputs the last call wrote into donated inputs' buffers. */
+  readonly donatedLastCall: number;
+  /** Frees the buffers the program keeps (it stays usable: they are made again). */
+  release(): void;
 }
 
-/** Schedules `trace` and compiles its kernels on `backend` (which must have `compileKernel`). */
+/**
+ * Schedules `trace` and compiles its kernels on `backend` (which must have
+ * `compileKernel`); the tensor inputs in `donated` may have their buffers
+ * reused for outputs.
+ */
 export function compileProgram(
   trace: Trace,
   paramInputs: ReadonlySet<number>,
   backend: Backend,
   limits: Partial<ScheduleLimits> = {},
+  donated: ReadonlySet<number> = new Set(),
 ): CompiledProgram {
-  const plan = schedule(trace, paramInputs, {
+  const scheduled = schedule(trace, paramInputs, {
     ...DEFAULT_LIMITS,
     maxBuffers: backend.maxKernelBuffers ?? DEFAULT_LIMITS.maxBuffers,
     ...limits,
   });
+  const buffers = planBuffers(trace, scheduled, donated);
+  const plan: Schedule = { ...scheduled, steps: buffers.steps };
   const kernels = plan.steps.map((
     s,
   ) => (s.kind === "kernel" ? backend.compileKernel!(s.kernel) : null));
+  /** The buffers the program keeps, per slot (made at the first call that needs them). */
+  const slots: (Storage | undefined)[] = new Array(buffers.slots);
+  const donationOf = new Map(buffers.donations.map((d) => [d.output, d]));
+  let donatedLastCall = 0;
   const producer = new Map(trace.equations.map((e) => [e.output, e]));
   const inputIndex = new Map(trace.inputs.map((v, i) => [v, i]));
   const constants = new Map(trace.constants.map((c) => [c.value, c.data]));
@@ -106,20 +127,61 @@ export function compileProgram(
       return dense(own(copy), view.shape);
     };
 
+    /** The buffer donated input `d.input` gives its output, if it can give one. */
+    const donatedBuffer = (d: (typeof buffers.donations)[number]): Storage | undefined => {
+      const x = inputs[d.input] as Tensor;
+      const view = x.view("jit");
+      const storage = view.storage;
+      const shared =
+        inputs.some((y, i) =>
+          i !== d.input && y instanceof Tensor && y.view("jit").storage === storage
+        ) || trace.constants.some((c) =>
+          c.data instanceof Tensor && c.data.view("jit").storage === storage
+        );
+      if (
+        storage.refs === 1 && !shared && storage.backend === backend && view.offset === 0 &&
+        storage.size === x.size && isContiguous(view)
+      ) {
+        donatedLastCall++;
+        return storage;
+      }
+      // Shared with another tensor, or not dense: an update in place gets a copy.
+      return d.inPlace
+        ? own(backend.map("copy", [view], view.shape, view.storage.dtype))
+        : undefined;
+    };
+
+    donatedLastCall = 0;
     try {
       plan.steps.forEach((step, s) => {
         if (step.kind === "kernel") {
           const kernel = step.kernel;
           const reads: Storage[] = [];
           const writes: TraceValue[] = [];
+          const given: (Storage | undefined)[] = [];
           step.bindings.forEach((id, b) => {
             const v = valueById(trace, id);
-            if (kernel.buffers[b].access === "read") reads.push(resolve(v).storage);
-            else writes.push(v);
+            if (kernel.buffers[b].access === "read") return reads.push(resolve(v).storage);
+            writes.push(v);
+            const slot = buffers.slotOf.get(id);
+            const donation = donationOf.get(id);
+            given.push(
+              slot !== undefined ? slots[slot] : donation ? donatedBuffer(donation) : undefined,
+            );
           });
           const words = step.params.map((i) => paramWord(inputs[i], trace.inputs[i].dtype));
-          const outs = kernels[s]!.run(reads, words);
-          outs.forEach((storage, k) => env.set(writes[k], dense(own(storage), writes[k].shape)));
+          const outs = kernels[s]!.run(reads, words, given);
+          outs.forEach((storage, k) => {
+            const slot = buffers.slotOf.get(writes[k].id);
+            if (slot !== undefined && storage !== slots[slot]) {
+              // A slot's first buffer (or a new one after a device loss): the program's.
+              const old = slots[slot];
+              if (old && --old.refs === 0) backend.free(old);
+              storage.refs++;
+              slots[slot] = storage;
+            } else if (slot === undefined && storage !== given[k]) own(storage);
+            env.set(writes[k], dense(storage, writes[k].shape));
+          });
         } else {
           const e = step.equation;
           const views = e.inputs.map(resolve);
@@ -144,7 +206,22 @@ export function compileProgram(
       for (const storage of created) if (storage.refs === 0) backend.free(storage);
     }
   };
-  return { schedule: plan, kernels, run };
+  const release = () => {
+    slots.forEach((storage, i) => {
+      if (storage && --storage.refs === 0) backend.free(storage);
+      slots[i] = undefined;
+    });
+  };
+  return {
+    schedule: plan,
+    buffers,
+    kernels,
+    run,
+    release,
+    get donatedLastCall() {
+      return donatedLastCall;
+    },
+  };
 }
 
 const byId = new WeakMap<Trace, Map<number, TraceValue>>();

@@ -296,7 +296,13 @@ function tryPlan(
       }
     }
     if (isLibrary(e, limits)) {
-      start("library");
+      // A matmul no epilogue takes is still a kernel where it can be one, so
+      // its result goes to a buffer the program keeps (a library call's comes
+      // from the pool).
+      if (e.prim === "matmul" && matmulOperands(e, producer, eqs, paramValues) !== null) {
+        start("fused");
+        groups[groups.length - 1].matmul = i;
+      } else start("library");
       continue;
     }
     if (g < 0) {
