@@ -18,6 +18,7 @@ import {
   memoryStats,
   optim,
   randomNormal,
+  resetPeakMemory,
   sgd,
   softmaxCrossEntropy,
   sync,
@@ -289,5 +290,38 @@ testBoth(
       assert.deepEqual(created.slice(10), new Array(20).fill(0), `bind groups: ${created}`);
     }
     disposeTree([p, x, labels]);
+  },
+);
+
+testBoth(
+  "jit: the peak memory of jitted training steps is at most eager's, and donating the " +
+    "parameters saves at least a copy of the largest one (the new one is written over the old)",
+  async (b) => {
+    if (!compiles(b)) return;
+    const { x, labels } = mlp();
+    const w1Bytes = 64 * 32 * 4;
+    const peakOf = async (step: (p: Params) => [Tensor, Params]) => {
+      let p = mlp().params;
+      await sync();
+      const base = memoryStats().liveBytes;
+      resetPeakMemory();
+      for (let i = 0; i < 5; i++) {
+        const [loss, next] = step(p);
+        disposeTree([p, loss]);
+        p = next;
+      }
+      const peak = memoryStats().peakBytes - base;
+      disposeTree(p);
+      return peak;
+    };
+    const eager = await peakOf((p) => tidy(() => sgdStep(p, x, labels)));
+    const jitted = await peakOf(jit((p: Params) => sgdStep(p, x, labels)));
+    const donated = await peakOf(jit((p: Params) => sgdStep(p, x, labels), { donateArgnums: 0 }));
+    assert.ok(jitted <= eager, `jit's peak ${jitted} B, eager's ${eager} B`);
+    assert.ok(
+      donated + w1Bytes <= jitted,
+      `donated ${donated} B, not ${w1Bytes} B below ${jitted} B`,
+    );
+    disposeTree([x, labels]);
   },
 );
