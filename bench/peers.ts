@@ -148,7 +148,7 @@ interface Lib {
   /** `n` dependent adds `x ← x + y` on the device, then one read of `x`. */
   chain(x: unknown, y: unknown, n: number): Promise<Float32Array>;
   /** An MLP training loop (SGD, lr 0.05) from the given initial state. */
-  mlp(init: MlpInit, opts?: { jit?: boolean }): MlpRunner;
+  mlp(init: MlpInit, opts?: { jit?: boolean; donate?: boolean }): MlpRunner;
 }
 
 const BATCH = 128;
@@ -164,6 +164,44 @@ function oneHot(labels: number[], classes: number): Float32Array {
 // littlegrad -------------------------------------------------------------------------
 
 type LgParams = { w1: lg.Tensor; b1: lg.Tensor; w2: lg.Tensor; b2: lg.Tensor };
+
+/**
+ * littlegrad's peak memory over `steps` MLP steps above what the loop starts
+ * with (parameters and data): eager, jit (donating the parameters) and jit
+ * without donation, on each littlegrad backend among `libs`. Not timed.
+ */
+async function mlpPeaks(
+  init: MlpInit,
+  steps: number,
+  readEvery: number,
+  libs: readonly Lib[],
+): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [lib, name] of [[littlegrad, "webgpu"], [littlegradWasm, "wasm"]] as const) {
+    if (!libs.includes(lib)) continue;
+    const backend = resolveBackend(name);
+    const kib = async (opts: { jit?: boolean; donate?: boolean }) => {
+      const runner = lib.mlp(init, opts);
+      await lg.sync();
+      const base = backend.memory().liveBytes;
+      backend.resetPeak();
+      await runner.run(steps, readEvery);
+      const peak = backend.memory().peakBytes - base;
+      runner.dispose();
+      return `${(peak / 1024).toFixed(0)} KiB`;
+    };
+    const [eager, jitted, kept] = [
+      await kib({}),
+      await kib({ jit: true }),
+      await kib({ jit: true, donate: false }),
+    ];
+    lines.push(
+      `${lib.name} peak memory over ${steps} steps, above the parameters and data: eager ${eager}, ` +
+        `jit ${jitted} (parameters donated; ${kept} without donation)`,
+    );
+  }
+  return lines;
+}
 
 /** littlegrad on one of its backends: `webgpu` (named `littlegrad`) or `wasm` (`littlegrad-wasm`). */
 const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
@@ -207,7 +245,7 @@ const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
     const jitted = lg.jit((p: LgParams, x: lg.Tensor, labels: lg.Tensor): [lg.Tensor, LgParams] => {
       const [value, grads] = step(p, x, labels);
       return [value, lg.sgd(p, grads, { lr: LR })];
-    }, { donateArgnums: 0 });
+    }, { donateArgnums: opts.donate === false ? [] : 0 });
     return {
       async run(n, readEvery) {
         const reads: Promise<Float32Array>[] = [];
@@ -216,6 +254,7 @@ const littlegradLib = (backend: "webgpu" | "wasm"): Lib => ({
           if (opts.jit) {
             let next: LgParams;
             [value, next] = jitted(params, x, labels); // disposes the donated params
+            if (opts.donate === false) lg.disposeTree(params);
             params = next;
           } else {
             let grads: LgParams;
@@ -1092,6 +1131,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
       (100 * (1 - deltas.created / Math.max(1, deltas.acquired))).toFixed(1)
     }%); ${deltas.bindGroupsCreated} bind groups created for ${deltas.dispatches} dispatches`
   ).join("\n");
+  const memory = await mlpPeaks(init, steps, readEvery, live.map((v) => v.lib));
   for (const v of live) {
     runners.get(v.name)!.dispose();
     const ms = median(times.get(v.name)!);
@@ -1099,7 +1139,7 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     else cells[v.name].ms = ms;
   }
   return {
-    note,
+    note: [note, ...memory].filter(Boolean).join("\n"),
     key: "mlp",
     title:
       `MLP step ${IN}→${HIDDEN}→${OUT}, batch ${BATCH}, grads + SGD (per step, ${steps} steps, loss read every ${readEvery})`,
