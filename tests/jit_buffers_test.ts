@@ -244,14 +244,16 @@ testBoth(
 );
 
 testBoth(
-  "jit: the buffers a program keeps are freed when the jitted function is collected",
+  "jit: the buffers a program keeps (intermediates, uploaded constants) are freed when the " +
+    "jitted function is collected",
   async (b) => {
     if (!gc || !compiles(b)) return;
     const x = randomNormal([6, 5], { seed: 8 });
     await settleGarbage();
     const before = memoryStats().liveBuffers;
     (() => {
-      const jitted = jit((x: Tensor) => x.exp().sum(1).mul(2).sum());
+      const c = [1, 2, 3, 4, 5];
+      const jitted = jit((x: Tensor) => x.exp().sum(1).mul(2).sum().add(tensor(c).sum()));
       jitted(x).dispose();
       assert.ok(memoryStats().liveBuffers > before, "the program keeps its intermediates");
     })();

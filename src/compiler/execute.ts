@@ -211,6 +211,8 @@ export function compileProgram(
       if (storage && --storage.refs === 0) backend.free(storage);
       slots[i] = undefined;
     });
+    for (const storage of uploaded.values()) if (--storage.refs === 0) backend.free(storage);
+    uploaded.clear();
   };
   return {
     schedule: plan,
