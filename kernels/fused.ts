@@ -293,11 +293,6 @@ ${body}
     lines.push(...phases.reduced[k].map(emit));
   });
   lines.push(...phases.after.map(emit));
-  // A buffer updated in place: every invocation of the workgroup has loaded
-  // its old element before the first one stores the new.
-  if (group && nodes.some((n) => n.kind === "load" && buffers[n.buffer].access === "write")) {
-    lines.push("storageBarrier();");
-  }
   if (outStores.length > 0) {
     lines.push(
       ...(group ? [`if (lid == 0u) {`, ...outStores.map((l) => `  ${l}`), "}"] : outStores),

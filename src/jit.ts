@@ -18,7 +18,7 @@
 
 import { hostTensor, isEagerContext, weakTensors } from "./core/interpreter.ts";
 import { debuggingNans } from "./core/debug_nans.ts";
-import { type CompiledProgram, compileProgram } from "./compiler/execute.ts";
+import { type CompiledProgram, compileProgram, SlotPool } from "./compiler/execute.ts";
 import { describeSchedule, schedule } from "./compiler/schedule.ts";
 import { weakKindOf, weakStorageDType } from "./dtype.ts";
 import { describe } from "./core/errors.ts";
@@ -195,7 +195,9 @@ export function jit<A extends unknown[], R>(
     kernels: 0,
     donated: 0,
   };
-  // The buffers the compiled programs keep go back when the jitted function is collected.
+  // The programs' intermediate buffers (shared by all of them: calls do not
+  // overlap) and uploaded constants go back when the jitted function is collected.
+  const pool = new SlotPool();
   const programs: CompiledProgram[] = [];
   const onCompile = (compiled: CompiledProgram) => {
     programs.push(compiled);
@@ -227,7 +229,14 @@ export function jit<A extends unknown[], R>(
   const jitted = ((...args: A): R => {
     stats.calls++;
     const { program, leaves } = traceFor(args);
-    const result = run<R>(name, program, leaves, onCompile, donatedInputs(leaves, donates));
+    const result = run<R>(
+      name,
+      program,
+      leaves,
+      onCompile,
+      donatedInputs(leaves, donates),
+      pool,
+    );
     if (donates.size === 0 || !isEagerContext()) return result;
     stats.donated = program.compiled?.donatedLastCall ?? 0;
     const consumed = new Set<Tensor>();
@@ -251,7 +260,7 @@ export function jit<A extends unknown[], R>(
       const params = numberInputs(leaves);
       if (backend.compileKernel && !program.compiled) {
         const donated = donatedInputs(leaves, donates);
-        program.compiled = compileProgram(program.trace, params, backend, {}, donated);
+        program.compiled = compileProgram(program.trace, params, backend, {}, donated, pool);
         onCompile(program.compiled);
       }
       const plan = program.compiled?.schedule ?? schedule(program.trace, params);
@@ -513,6 +522,7 @@ function run<R>(
   leaves: readonly Leaf[][],
   onCompile: (compiled: CompiledProgram) => void,
   donated: ReadonlySet<number>,
+  pool: SlotPool,
 ): R {
   const { trace, structure, fixed } = program;
   for (const { data } of trace.constants) {
@@ -542,7 +552,7 @@ function run<R>(
   // each primitive) the primitives are replayed one by one.
   if (backend.compileKernel && isEagerContext() && !debuggingNans()) {
     if (!program.compiled) {
-      program.compiled = compileProgram(trace, numberInputs(leaves), backend, {}, donated);
+      program.compiled = compileProgram(trace, numberInputs(leaves), backend, {}, donated, pool);
       onCompile(program.compiled);
     }
     // A number argument returned as it is comes back as that number.

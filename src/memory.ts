@@ -4,6 +4,7 @@
  */
 
 import { allBackends } from "./backends.ts";
+import { releaseSlotPools } from "./compiler/execute.ts";
 import { liveTensorCount } from "./tensor.ts";
 import { reportNonFinite } from "./core/debug_nans.ts";
 
@@ -91,7 +92,8 @@ export async function sync(): Promise<void> {
 }
 
 /**
- * Gives the buffers kept for reuse (the WebGPU pool) back to the device, so
+ * Gives the buffers kept for reuse (the WebGPU pool, and the intermediate
+ * buffers jitted functions keep between calls) back to the device, so
  * `memoryStats().pooledBytes` drops to 0 — after a large one-off computation,
  * for instance. Live tensors are untouched; later ops allocate afresh until
  * the pool fills again. Work already queued keeps its buffers until it
@@ -107,5 +109,6 @@ export async function sync(): Promise<void> {
  * ```
  */
 export function trimMemory(): number {
+  releaseSlotPools();
   return allBackends().reduce((bytes, b) => bytes + b.trim(), 0);
 }

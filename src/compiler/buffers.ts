@@ -9,13 +9,21 @@
  *   it stores, in the output space (an optimizer update `w - lr·g`, also as
  *   the epilogue of a matmul or a reduction); the kernel is then rewritten
  *   so the input's loads read the output buffer (one read-write binding:
- *   WebGPU refuses a buffer bound both ways in one dispatch).
- * - **Program-owned intermediates.** Every other value a kernel writes that
- *   no output holds gets a slot: a buffer the program keeps across calls.
- *   Slots are coloured by liveness (a value whose last read has passed
- *   gives its slot to a later value of the same dtype and size), so a warm
- *   call binds the same buffers as the one before and creates no buffer or
- *   bind group for them.
+ *   WebGPU refuses a buffer bound both ways in one dispatch). Every
+ *   renderer stores an output element after loading what it reads for that
+ *   element. Where a WebGPU workgroup computes one output of a reduction,
+ *   only its first invocation stores. The other invocations load the
+ *   element either before the workgroup's barriers (to feed the loop) or
+ *   after them, for values nobody stores, so no read that matters sees the
+ *   new value.
+ * - **Kept intermediates.** Every other value a kernel writes that no
+ *   output holds gets a slot. Slots are coloured by liveness (a value whose
+ *   last read has passed gives its slot to a later value of the same dtype
+ *   and size), and each call fills them from a `SlotPool` the jitted
+ *   function keeps (`execute.ts`), preferring the buffers the program had
+ *   last time: a warm call binds the same buffers as the one before and
+ *   creates no buffer or bind group for them, and a function's programs
+ *   for different signatures share one set of buffers.
  * @module
  */
 
@@ -47,8 +55,10 @@ export interface BufferPlan {
   readonly donations: readonly Donation[];
   /** Per value written by a kernel that is neither an output nor donated: its slot. */
   readonly slotOf: ReadonlyMap<ValueId, number>;
-  /** How many slots (buffers kept by the program). */
+  /** How many slots (buffers kept between calls). */
   readonly slots: number;
+  /** Per slot, what it holds: `dtype:elements`. */
+  readonly slotKeys: readonly string[];
 }
 
 /** Dtypes updated in place: loads and stores of whole 32-bit words on every backend. */
@@ -126,16 +136,19 @@ export function planBuffers(
   // Slots for the other kernel-written values, by liveness.
   const slotOf = new Map<ValueId, number>();
   const free = new Map<string, number[]>();
-  let slots = 0;
+  const slotKeys: string[] = [];
   const key = (v: TraceValue) => `${v.dtype}:${sizeOf(v.shape)}`;
   steps.forEach((step, s) => {
     if (step.kind === "kernel") {
       step.bindings.forEach((id, b) => {
         if (step.kernel.buffers[b].access !== "write") return;
         if (outputBases.has(id) || outputsTaken.has(id)) return;
-        const list = free.get(key(valueOf.get(id)!)) ?? [];
-        slotOf.set(id, list.pop() ?? slots++);
-        free.set(key(valueOf.get(id)!), list);
+        const k = key(valueOf.get(id)!);
+        const list = free.get(k) ?? [];
+        let slot = list.pop();
+        if (slot === undefined) slot = slotKeys.push(k) - 1;
+        slotOf.set(id, slot);
+        free.set(k, list);
       });
     }
     for (const id of plan.frees[s]) {
@@ -145,7 +158,7 @@ export function planBuffers(
       free.set(k, [...(free.get(k) ?? []), slot]);
     }
   });
-  return { steps, donations, slotOf, slots };
+  return { steps, donations, slotOf, slots: slotKeys.length, slotKeys };
 }
 
 /**

@@ -21,6 +21,57 @@ import { type Schedule, schedule, type ScheduleLimits } from "./schedule.ts";
 import { DEFAULT_LIMITS } from "./schedule.ts";
 import { MOVEMENT_PRIMS } from "./views.ts";
 
+/**
+ * The buffers the programs of one jitted function keep between calls, by
+ * backend, dtype and size: a call takes its slots' buffers (the ones it had
+ * last time, where they are free) and gives them back when it ends, so
+ * programs of one function share them and a warm call binds what the last
+ * one bound. `trimMemory()` frees every pool's buffers (they are made again
+ * when needed).
+ */
+export class SlotPool {
+  readonly #free = new Map<string, Set<Storage>>();
+
+  constructor() {
+    pools.add(new WeakRef(this));
+  }
+
+  /** `preferred` if it is free, else any free buffer for `key`, taken out of the pool. */
+  take(key: string, preferred: Storage | undefined): Storage | undefined {
+    const free = this.#free.get(key);
+    if (!free || free.size === 0) return undefined;
+    const storage = preferred && free.has(preferred) ? preferred : free.values().next().value!;
+    free.delete(storage);
+    return storage;
+  }
+
+  /** Puts a buffer (held for the pool: `refs` counts it) back. */
+  give(key: string, storage: Storage): void {
+    const free = this.#free.get(key) ?? new Set();
+    free.add(storage);
+    this.#free.set(key, free);
+  }
+
+  /** Frees every buffer in the pool. */
+  release(): void {
+    for (const free of this.#free.values()) {
+      for (const storage of free) if (--storage.refs === 0) storage.backend.free(storage);
+    }
+    this.#free.clear();
+  }
+}
+
+const pools = new Set<WeakRef<SlotPool>>();
+
+/** Frees the buffers of every jitted function's slot pool (for `trimMemory`). */
+export function releaseSlotPools(): void {
+  for (const ref of pools) {
+    const pool = ref.deref();
+    if (pool) pool.release();
+    else pools.delete(ref);
+  }
+}
+
 /** A trace compiled for one backend. */
 export interface CompiledProgram {
   readonly schedule: Schedule;
@@ -36,7 +87,10 @@ export interface CompiledProgram {
   run(inputs: readonly (Tensor | number)[]): (Tensor | number)[];
   /** Outputs the last call wrote into donated inputs' buffers. */
   readonly donatedLastCall: number;
-  /** Frees the buffers the program keeps (it stays usable: they are made again). */
+  /**
+   * Frees the constants the program uploaded and its slot pool's buffers
+   * (it stays usable: they are made again).
+   */
   release(): void;
 }
 
@@ -51,6 +105,7 @@ export function compileProgram(
   backend: Backend,
   limits: Partial<ScheduleLimits> = {},
   donated: ReadonlySet<number> = new Set(),
+  pool: SlotPool = new SlotPool(),
 ): CompiledProgram {
   const scheduled = schedule(trace, paramInputs, {
     ...DEFAULT_LIMITS,
@@ -62,8 +117,10 @@ export function compileProgram(
   const kernels = plan.steps.map((
     s,
   ) => (s.kind === "kernel" ? backend.compileKernel!(s.kernel) : null));
-  /** The buffers the program keeps, per slot (made at the first call that needs them). */
+  /** Per slot, its buffer during a call, and the one it had in the last call. */
   const slots: (Storage | undefined)[] = new Array(buffers.slots);
+  const lastSlots: (Storage | undefined)[] = new Array(buffers.slots);
+  const slotKey = (i: number) => `${backend.name}:${buffers.slotKeys[i]}`;
   const donationOf = new Map(buffers.donations.map((d) => [d.output, d]));
   let donatedLastCall = 0;
   const producer = new Map(trace.equations.map((e) => [e.output, e]));
@@ -152,6 +209,7 @@ export function compileProgram(
     };
 
     donatedLastCall = 0;
+    for (let i = 0; i < slots.length; i++) slots[i] = pool.take(slotKey(i), lastSlots[i]);
     try {
       plan.steps.forEach((step, s) => {
         if (step.kind === "kernel") {
@@ -174,7 +232,7 @@ export function compileProgram(
           outs.forEach((storage, k) => {
             const slot = buffers.slotOf.get(writes[k].id);
             if (slot !== undefined && storage !== slots[slot]) {
-              // A slot's first buffer (or a new one after a device loss): the program's.
+              // A slot's new buffer (none was free, or the old one's device was lost): the pool's.
               const old = slots[slot];
               if (old && --old.refs === 0) backend.free(old);
               storage.refs++;
@@ -202,15 +260,18 @@ export function compileProgram(
         return typeof x === "number" ? x : new Tensor(resolve(v));
       });
     } finally {
-      // Whatever no output holds goes back to the pool.
+      // Whatever no output holds goes back to the backend's pool; the slots to the slot pool.
       for (const storage of created) if (storage.refs === 0) backend.free(storage);
+      slots.forEach((storage, i) => {
+        if (storage) pool.give(slotKey(i), storage);
+        lastSlots[i] = storage;
+        slots[i] = undefined;
+      });
     }
   };
   const release = () => {
-    slots.forEach((storage, i) => {
-      if (storage && --storage.refs === 0) backend.free(storage);
-      slots[i] = undefined;
-    });
+    pool.release();
+    lastSlots.fill(undefined);
     for (const storage of uploaded.values()) if (--storage.refs === 0) backend.free(storage);
     uploaded.clear();
   };
