@@ -575,7 +575,16 @@ function run<R>(
     return scalar;
   });
   try {
-    return assemble(evalTrace(trace, inputs), numbers);
+    let outputs = evalTrace(trace, inputs);
+    if (isEagerContext()) {
+      // As from a compiled program, each result is a tensor of its own (the
+      // replay returns an input, or a value returned twice, as the same object).
+      const seen = new Set(inputs.filter((t) => !numbers.has(t)));
+      outputs = outputs.map((t) =>
+        numbers.has(t) ? t : seen.has(t) ? new Tensor(t.view(name)) : (seen.add(t), t)
+      );
+    }
+    return assemble(outputs, numbers);
   } finally {
     for (const t of numbers.keys()) t.dispose();
   }

@@ -349,3 +349,20 @@ testBoth(
     if (compiles(b)) assert.ok(live[0] > kept, "the programs kept buffers until the trim");
   },
 );
+
+testBoth(
+  "jit: every result is a tensor of its own, on every backend: an input returned as it is, " +
+    "or a value returned twice, can be disposed apart",
+  async () => {
+    const f = jit((x: Tensor) => [x, x.add(1), x, x.add(1)]);
+    const x = tensor([1, 2]);
+    const [a, b, c, d] = f(x);
+    assert.ok(a !== x && c !== a && d !== b, "distinct objects");
+    a.dispose();
+    b.dispose();
+    assert.deepEqual(Array.from(await c.data()), [1, 2]);
+    assert.deepEqual(Array.from(await d.data()), [2, 3]);
+    assert.deepEqual(Array.from(await x.data()), [1, 2], "the argument is the caller's");
+    disposeTree([c, d, x]);
+  },
+);
