@@ -1066,9 +1066,18 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     return r;
   };
   const live: typeof variants = [];
+  const firsts: string[] = [];
   for (const v of variants) {
     try {
       await v.lib.enter?.();
+      // The first step of a new runner (a new jitted function: trace, compile, one read).
+      const pipelines = lgStats().pipelinesCreated;
+      const t0 = performance.now();
+      await fresh(v).run(1, 1);
+      const made = v.lib === littlegrad
+        ? `, ${lgStats().pipelinesCreated - pipelines} pipelines`
+        : "";
+      firsts.push(`${v.name} ${fmtMs(performance.now() - t0)}${made}`);
       const losses = await fresh(v).run(steps, readEvery);
       if (!reference) reference = losses;
       const bad = losses.findIndex((l, i) =>
@@ -1139,7 +1148,8 @@ async function mlpRow(libs: Lib[], steps: number, readEvery: number): Promise<Ro
     else cells[v.name].ms = ms;
   }
   return {
-    note: [note, ...memory].filter(Boolean).join("\n"),
+    note: [note, ...memory, `first step (trace, compile, read): ${firsts.join("; ")}`]
+      .filter(Boolean).join("\n"),
     key: "mlp",
     title:
       `MLP step ${IN}→${HIDDEN}→${OUT}, batch ${BATCH}, grads + SGD (per step, ${steps} steps, loss read every ${readEvery})`,
