@@ -32,7 +32,7 @@ import { sizeOf } from "../shape.ts";
 import type { Trace, TraceValue } from "../staging.ts";
 import { type FusedKernel, isDense, type KernelNode } from "./ir.ts";
 import type { Schedule, Step } from "./schedule.ts";
-import { MOVEMENT_PRIMS } from "./views.ts";
+import { viewBase } from "./views.ts";
 
 type ValueId = number;
 
@@ -73,16 +73,7 @@ export function planBuffers(
   plan: Schedule,
   donated: ReadonlySet<number>,
 ): BufferPlan {
-  const producer = new Map(trace.equations.map((e) => [e.output.id, e]));
-  /** The value whose storage `v` shares (through views). */
-  const baseId = (v: TraceValue): ValueId => {
-    let e = producer.get(v.id);
-    while (e && MOVEMENT_PRIMS.has(e.prim)) {
-      v = e.inputs[0];
-      e = producer.get(v.id);
-    }
-    return v.id;
-  };
+  const baseId = viewBase(trace);
   const valueOf = new Map<ValueId, TraceValue>();
   for (const v of trace.inputs) valueOf.set(v.id, v);
   for (const e of trace.equations) valueOf.set(e.output.id, e.output);

@@ -43,7 +43,7 @@ import {
   type Space,
 } from "./ir.ts";
 import { MAX_LOOP_ITERATIONS } from "../../kernels/common.ts";
-import { bufferAddress, moveAddress, MOVEMENT_PRIMS } from "./views.ts";
+import { bufferAddress, moveAddress, MOVEMENT_PRIMS, viewBase } from "./views.ts";
 
 /** Limits a schedule respects. */
 export interface ScheduleLimits {
@@ -768,16 +768,7 @@ function lastUses(
   steps: readonly Step[],
   materialised: ReadonlySet<ValueId>,
 ): ValueId[][] {
-  const producer = new Map<number, TraceEquation>();
-  for (const e of trace.equations) producer.set(e.output.id, e);
-  const baseId = (v: TraceValue): ValueId => {
-    let e = producer.get(v.id);
-    while (e && MOVEMENT_PRIMS.has(e.prim)) {
-      v = e.inputs[0];
-      e = producer.get(v.id);
-    }
-    return v.id;
-  };
+  const baseId = viewBase(trace);
   const last = new Map<ValueId, number>();
   steps.forEach((step, s) => {
     const read = step.kind === "kernel"

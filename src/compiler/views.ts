@@ -9,6 +9,7 @@
 
 import type { Prim, PrimParams } from "../primitives.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../shape.ts";
+import type { Trace, TraceValue } from "../staging.ts";
 import { type Address, denseView, type StridedView } from "./ir.ts";
 
 /** The primitives that only move data: they never launch a kernel of their own. */
@@ -20,6 +21,22 @@ export const MOVEMENT_PRIMS: ReadonlySet<Prim> = new Set<Prim>([
   "flip",
   "stopGradient",
 ]);
+
+/**
+ * For `trace`: the id of the value whose storage `v` shares, through
+ * movement primitives (a view's base; `v`'s own id if it is not a view).
+ */
+export function viewBase(trace: Trace): (v: TraceValue) => number {
+  const producer = new Map(trace.equations.map((e) => [e.output.id, e]));
+  return (v) => {
+    let e = producer.get(v.id);
+    while (e && MOVEMENT_PRIMS.has(e.prim)) {
+      v = e.inputs[0];
+      e = producer.get(v.id);
+    }
+    return v.id;
+  };
+}
 
 /**
  * Strides for `view` reshaped to `shape` without moving data, or null when
