@@ -12,8 +12,8 @@
  *   speed as a fraction of NumPy's (NumPy time ÷ littlegrad-wasm time).
  *
  * Run: `deno task bench:peers` (add `-- --rounds 7` for more rounds, or
- * `-- --only matmul,mlp` for some rows; set `XDG_RUNTIME_DIR` where Mesa
- * needs it).
+ * `-- --only matmul,mlp` for some rows, `-- --libs littlegrad,jax-js-wasm` for
+ * some libraries; set `XDG_RUNTIME_DIR` where Mesa needs it).
  *
  * Timing model: every GPU library only enqueues work when an op is called,
  * so each timed iteration queues K independent ops, then waits once for the
@@ -80,6 +80,8 @@ function flag(name: string, fallback: string): string {
 const ROUNDS = Number(flag("rounds", "5"));
 /** Rows to run (comma-separated prefixes of row keys), or all. */
 const ONLY = flag("only", "").split(",").filter(Boolean);
+/** Libraries to run (comma-separated names, e.g. `littlegrad,jax-js-wasm`), or all. */
+const LIBS = flag("libs", "").split(",").filter(Boolean);
 /** Optional path to write the figures as JSON (for collecting several runs). */
 const JSON_OUT = flag("json", "");
 
@@ -1327,7 +1329,8 @@ if (import.meta.main) {
   await setupNumpy();
   const gpuLibs = [littlegrad, ...[tfjs, jaxjs].filter((l) => peers.includes(l))];
   const cpuLibs = [littlegradWasm, ...[jaxWasm, tfjsWasm].filter((l) => peers.includes(l))];
-  const libs = [...gpuLibs, ...cpuLibs];
+  const chosen = (l: Lib) => LIBS.length === 0 || LIBS.includes(l.name);
+  const libs = [...gpuLibs, ...cpuLibs].filter(chosen);
   const hand = await handTuned();
   const want = (key: string) => ONLY.length === 0 || ONLY.some((o) => key.startsWith(o));
   console.error(
@@ -1341,6 +1344,7 @@ if (import.meta.main) {
   // slower (jax-js-wasm's matmul 512³ at 26 against 37 GFLOP/s).
   const phase = async (libs: Lib[], hand: HandTuned | null): Promise<Row[]> => {
     const rows: Row[] = [];
+    if (libs.length === 0) return rows;
     const progress = (row: Row) => {
       rows.push(row);
       console.error(`  done: ${row.title} (${libs.map((l) => l.name).join(", ")})`);
@@ -1399,13 +1403,14 @@ if (import.meta.main) {
     return rows;
   };
   numpyPhase = true;
-  const cpuRows = await phase(cpuLibs, null);
+  const cpuRows = await phase(cpuLibs.filter(chosen), null);
   numpyPhase = false;
-  const gpuRows = await phase(gpuLibs, hand);
+  const gpuRows = await phase(gpuLibs.filter(chosen), hand);
   // One row per workload, with the cells (and notes) of both phases.
-  const rows = gpuRows.map((row) => {
+  const cpuOnly = cpuRows.filter((r) => !gpuRows.some((g) => g.key === r.key));
+  const rows = [...gpuRows, ...cpuOnly].map((row) => {
     const cpu = cpuRows.find((r) => r.key === row.key);
-    if (!cpu) return row;
+    if (!cpu || cpu === row) return row;
     const note = [row.note, cpu.note].filter(Boolean).join("\n");
     return { ...row, cells: { ...row.cells, ...cpu.cells }, note: note || undefined };
   });
