@@ -1281,12 +1281,14 @@ function printReport(rows: Row[], gpuLibs: Lib[], cpuLibs: Lib[]): void {
   const gpuColumns = gpuLibs.flatMap(columnsOf).filter(present);
   const gpuPeerColumns = gpuLibs.filter((l) => l !== littlegrad).flatMap(columnsOf);
   const rounds = `Deno ${Deno.version.deno} | medians of ${ROUNDS} rounds`;
-  printTable(
-    `WebGPU, adapter: ${resolveBackend("webgpu").adapter} | ${rounds}`,
-    rows,
-    gpuColumns,
-    webgpuSummaries(gpuPeerColumns),
-  );
+  if (gpuLibs.length) {
+    printTable(
+      `WebGPU, adapter: ${resolveBackend("webgpu").adapter} | ${rounds}`,
+      rows,
+      gpuColumns,
+      webgpuSummaries(gpuPeerColumns),
+    );
+  }
   const cpuColumns = [...cpuLibs.flatMap(columnsOf), "numpy"].filter(present);
   const cpu = [
     `littlegrad-wasm on ${resolveBackend("wasm").adapter}`,
@@ -1299,12 +1301,14 @@ function printReport(rows: Row[], gpuLibs: Lib[], cpuLibs: Lib[]): void {
       ]
       : []),
   ];
-  printTable(
-    `CPU, ${navigator.hardwareConcurrency} cores: ${cpu.join("; ")} | ${rounds}`,
-    rows,
-    cpuColumns,
-    cpuSummaries(),
-  );
+  if (cpuLibs.length) {
+    printTable(
+      `CPU, ${navigator.hardwareConcurrency} cores: ${cpu.join("; ")} | ${rounds}`,
+      rows,
+      cpuColumns,
+      cpuSummaries(),
+    );
+  }
   const details = rows.flatMap((row) =>
     Object.entries({ ...row.cells, "hand-tuned WGSL": row.hand ?? { ms: 0 } })
       .filter(([, c]) => c.status)
@@ -1414,7 +1418,7 @@ if (import.meta.main) {
     const note = [row.note, cpu.note].filter(Boolean).join("\n");
     return { ...row, cells: { ...row.cells, ...cpu.cells }, note: note || undefined };
   });
-  printReport(rows, gpuLibs, cpuLibs);
+  printReport(rows, gpuLibs.filter(chosen), cpuLibs.filter(chosen));
   const stats = lg.memoryStats();
   console.log(
     `\nlittlegrad memory after the run: ${stats.liveTensors} live tensors, ${

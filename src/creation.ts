@@ -39,6 +39,29 @@ export interface TensorOptions extends CreateOptions {
   shape?: Shape;
 }
 
+/**
+ * Refuses an options argument that is not a plain object: a shape or a
+ * dtype passed where `{ shape }` or `{ dtype }` belongs would otherwise be
+ * ignored without a word (untyped callers get no compile-time check).
+ */
+function checkOptions(op: string, opts: unknown): void {
+  if (opts !== null && typeof opts === "object" && !Array.isArray(opts)) return;
+  const hint = Array.isArray(opts)
+    ? op === "tensor"
+      ? `; for a shape write tensor(data, { shape: ${JSON.stringify(opts)} })`
+      : op === "arange"
+      ? ""
+      : "; the shape is the first argument"
+    : typeof opts === "string"
+    ? `; for a dtype write { dtype: ${JSON.stringify(opts)} }`
+    : "";
+  throw new TypeError(
+    `${op}: options must be an object such as { dtype, backend }, got ${
+      Array.isArray(opts) ? `the array ${JSON.stringify(opts)}` : describe(opts)
+    }${hint}`,
+  );
+}
+
 /** Checks dtype and size before any host memory is allocated. */
 function prepare(op: string, shape: Shape, opts: CreateOptions): void {
   checkDType(op, opts.dtype ?? "float32");
@@ -201,6 +224,7 @@ export function tensor(
   data: NestedArray | boolean | boolean[] | boolean[][] | ArrayLike<number>,
   opts: TensorOptions = {},
 ): Tensor {
+  checkOptions("tensor", opts);
   let flat: ArrayLike<number>;
   let shape: Shape;
   let inferred: DType = "float32";
@@ -275,6 +299,7 @@ export function full(
 }
 
 function filled(op: string, shape: Shape, value: number, opts: CreateOptions): Tensor {
+  checkOptions(op, opts);
   checkShape(op, shape);
   if (typeof value !== "number") {
     throw new TypeError(`${op}: value must be a number, got ${describe(value)}`);
@@ -327,6 +352,7 @@ export function arange(
   step = 1,
   opts: CreateOptions = {},
 ): Tensor {
+  checkOptions("arange", opts);
   if (stop === undefined) [start, stop] = [0, start];
   if (![start, stop, step].every(Number.isFinite) || step === 0) {
     throw new RangeError(
@@ -405,6 +431,7 @@ export function randomUniform(
   shape: Shape,
   opts: RandomOptions & { low?: number; high?: number } = {},
 ): Tensor {
+  checkOptions("randomUniform", opts);
   const k = seedKey("randomUniform", opts.seed);
   checkShape("randomUniform", shape);
   prepare("randomUniform", shape, opts);
@@ -433,6 +460,7 @@ export function randomNormal(
   shape: Shape,
   opts: RandomOptions & { mean?: number; std?: number } = {},
 ): Tensor {
+  checkOptions("randomNormal", opts);
   const k = seedKey("randomNormal", opts.seed);
   checkShape("randomNormal", shape);
   prepare("randomNormal", shape, opts);

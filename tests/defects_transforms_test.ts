@@ -345,6 +345,40 @@ testBoth("tensor refuses array-likes whose elements are not numbers", async () =
   assert.deepEqual(await tensor(new Uint8Array([3, 4])).array(), [3, 4]);
 });
 
+testBoth(
+  "creation functions refuse options that are not an object (a shape or dtype there)",
+  async () => {
+    const refused = (f: () => unknown, message: RegExp) =>
+      assert.throws(f, (e: Error) => {
+        assert.ok(e instanceof TypeError, String(e));
+        assert.match(e.message, message);
+        return true;
+      });
+    // The shape as the second argument was ignored: a flat [4] tensor came back.
+    refused(
+      () => tensor([1, 2, 3, 4], [2, 2] as never),
+      /^tensor: options must be an object .* got the array \[2,2\]; for a shape write tensor\(data, \{ shape: \[2,2\] \}\)$/,
+    );
+    refused(() => tensor(new Float32Array(4), null as never), /^tensor: options .* got null$/);
+    refused(
+      () => zeros([2], "int32" as never),
+      /^zeros: .* for a dtype write \{ dtype: "int32" \}$/,
+    );
+    refused(() => ones([2], [3] as never), /^ones: .* the shape is the first argument$/);
+    refused(
+      () => full([2], 1, 5 as never),
+      /^full: options must be an object .* got number \(5\)$/,
+    );
+    refused(() => arange(3, undefined, 1, "int32" as never), /^arange: .* \{ dtype: "int32" \}$/);
+    refused(() => randomNormal([2], [1] as never), /^randomNormal: .* got the array \[1\]/);
+    refused(() => randomUniform([2], "x" as never), /^randomUniform: options/);
+    // Objects, and no options at all, are taken as before.
+    assert.deepEqual(await tensor([1, 2, 3, 4], { shape: [2, 2] }).array(), [[1, 2], [3, 4]]);
+    assert.deepEqual(await tensor([1, 2], undefined).array(), [1, 2]);
+    assert.equal(zeros([2], { dtype: "int32" }).dtype, "int32");
+  },
+);
+
 // ---- 14: one seeded generator ------------------------------------------------------------------
 
 testBoth(
