@@ -8,6 +8,7 @@
  * - elementwise over 16M (2^24) elements: add, exp, and a bias add
  *   `[4096, 4096] + [4096]` (a broadcast row);
  * - a full sum over 16M elements (chunked two-stage reduction);
+ * - gather: 1M single elements of a 1M vector, and 100k rows of 64 floats;
  * - add and sum over 16M elements in float32, float16, int32 and int8
  *   (WebGPU only, float32 as the group baseline);
  * - 1000 dependent adds on 16 elements, then one read (per-op overhead).
@@ -24,7 +25,7 @@
  */
 
 import { available, bench, benchQueued, LeakCheck, printHeader } from "./_common.ts";
-import { type DType, randomNormal, sync, type Tensor, tidy } from "../mod.ts";
+import { type DType, randomNormal, sync, type Tensor, tensor, tidy } from "../mod.ts";
 // Internal, bench-only: which dtypes the adapter can store.
 import { resolveBackend } from "../src/backends.ts";
 
@@ -126,6 +127,33 @@ benchQueued({
   k: 8,
   setup: (backend) => randomNormal([N], { seed: 8, backend }),
   op: (x) => x.sum(),
+  runs: LARGE,
+});
+
+// ---- gather: one element per index (takeAlongAxis, a flat take) and whole rows ----------
+
+const PICKS = 1 << 20;
+benchQueued({
+  name: "take 1M of 1M",
+  group: "gather: take 1M scalars (rows of one f32)",
+  k: 8,
+  setup: (backend) => ({
+    x: randomNormal([PICKS], { seed: 9, backend }),
+    ids: tensor(Int32Array.from({ length: PICKS }, (_, i) => (i * 7919) % PICKS), { backend }),
+  }),
+  op: ({ x, ids }) => x.take(ids),
+  runs: LARGE,
+});
+
+benchQueued({
+  name: "take 100k rows of [10000, 64]",
+  group: "gather: take 100k rows of 64 f32 (an embedding lookup)",
+  k: 8,
+  setup: (backend) => ({
+    x: randomNormal([10_000, 64], { seed: 10, backend }),
+    ids: tensor(Int32Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 10_000), { backend }),
+  }),
+  op: ({ x, ids }) => x.take(ids, 0),
   runs: LARGE,
 });
 

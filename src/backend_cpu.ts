@@ -329,7 +329,9 @@ export function createHostBackend(
           if (k < 0) k += n;
           k = Math.min(Math.max(k, 0), n - 1);
           const from = input.offset + (p * n + k) * post;
-          out.set(x.subarray(from, from + post), (p * count + j) * post);
+          // One element per row (takeAlongAxis, a flat take): a subarray each costs ~40 ns.
+          if (post === 1) out[p * count + j] = x[from];
+          else out.set(x.subarray(from, from + post), (p * count + j) * post);
         }
       }
       return make(out, dtype);

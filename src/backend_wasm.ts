@@ -3,9 +3,9 @@
  * (`src/wasm/heap.ts`) and the hot operations run as WebAssembly kernels
  * generated at run time: elementwise maps and reductions through the fused
  * kernel renderer (`kernels/wasm_fused.ts`, the same one `jit` uses here),
- * matmul through a register-blocked SIMD kernel (`kernels/wasm_matmul.ts`).
- * What has no kernel yet (pad, gather) runs the CPU reference's loops on
- * the same memory, so every operation has the reference's semantics.
+ * matmul through a register-blocked SIMD kernel (`kernels/wasm_matmul.ts`),
+ * gather through `kernels/wasm_gather.ts`. Pad runs the CPU reference's
+ * loops on the same memory (its rows are typed-array copies already).
  * @module
  */
 
@@ -22,6 +22,7 @@ import { type DType, type HostArray, hostArrayClass } from "./dtype.ts";
 import { contiguousStrides, sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
 import { elementBytes, renderWasmKernel } from "../kernels/wasm_fused.ts";
+import { createWasmGather } from "../kernels/wasm_gather.ts";
 import { createWasmMatmul } from "../kernels/wasm_matmul.ts";
 import { splitRange, ThreadPool } from "./wasm/threads.ts";
 
@@ -185,6 +186,16 @@ export function createWasmBackend(): Backend {
       matmul: null,
     };
     kernelFn(kernel)([address(input), out.data.byteOffset, 0]);
+    return out;
+  };
+
+  const gather = createWasmGather(heap);
+  backend.gather = (input, indices, pre, n, post, count) => {
+    const dtype = input.storage.dtype;
+    const out = allocate(pre * count * post, dtype);
+    if (out.size === 0) return out;
+    const rowBytes = post * elementBytes(dtype);
+    gather(address(input), address(indices), out.data.byteOffset, pre, n, rowBytes, count);
     return out;
   };
 
