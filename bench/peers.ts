@@ -1328,6 +1328,15 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
+  if (
+    JSON_OUT && Deno.permissions.querySync({ name: "write", path: JSON_OUT }).state !== "granted"
+  ) {
+    console.error(
+      `bench:peers: --json ${JSON_OUT} needs write access: run bench/peers.ts with ` +
+        `deno run and --allow-write=${JSON_OUT} (the task grants none)`,
+    );
+    Deno.exit(1);
+  }
   const adapter = resolveBackend("webgpu").adapter;
   const peers = [...(await setupTfjs()), ...(await setupJax())];
   await setupNumpy();
