@@ -9,6 +9,7 @@
  *   `[4096, 4096] + [4096]` (a broadcast row);
  * - a full sum over 16M elements (chunked two-stage reduction);
  * - gather: 1M single elements of a 1M vector, and 100k rows of 64 floats;
+ *   pad of a transposed (strided) 2048² view;
  * - add and sum over 16M elements in float32, float16, int32 and int8
  *   (WebGPU only, float32 as the group baseline);
  * - 1000 dependent adds on 16 elements, then one read (per-op overhead).
@@ -25,7 +26,7 @@
  */
 
 import { available, bench, benchQueued, LeakCheck, printHeader } from "./_common.ts";
-import { type DType, randomNormal, sync, type Tensor, tensor, tidy } from "../mod.ts";
+import { type DType, pad, randomNormal, sync, type Tensor, tensor, tidy } from "../mod.ts";
 // Internal, bench-only: which dtypes the adapter can store.
 import { resolveBackend } from "../src/backends.ts";
 
@@ -154,6 +155,15 @@ benchQueued({
     ids: tensor(Int32Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 10_000), { backend }),
   }),
   op: ({ x, ids }) => x.take(ids, 0),
+  runs: LARGE,
+});
+
+benchQueued({
+  name: "pad 2048² transposed by 1",
+  group: "pad: a transposed [2048, 2048] by one on each side",
+  k: 4,
+  setup: (backend) => randomNormal([2048, 2048], { seed: 11, backend }),
+  op: (x) => tidy(() => pad(x.transpose(), [1, 1])),
   runs: LARGE,
 });
 

@@ -5,13 +5,15 @@
  * kernel renderer (`kernels/wasm_fused.ts`, the same one `jit` uses here),
  * matmul through a register-blocked SIMD kernel (`kernels/wasm_matmul.ts`),
  * gather through `kernels/wasm_gather.ts`. Pad runs the CPU reference's
- * loops on the same memory (its rows are typed-array copies already).
+ * row copies on the same memory, after a kernel has copied a strided input
+ * into a dense one.
  * @module
  */
 
 import {
   type Backend,
   type CompiledKernel,
+  isContiguous,
   reduceInit,
   type Storage,
   type View,
@@ -141,6 +143,38 @@ export function createWasmBackend(): Backend {
     };
     kernelFn(kernel)([...inputs.map(address), out.data.byteOffset, 0]);
     return out;
+  };
+
+  // Pad runs the reference's row copies, which need a contiguous input: a
+  // strided view is first copied by a kernel (a transposed 2048² input took
+  // 70 ms through the reference's per-element offsets, 4.5 ms when dense).
+  const hostPad = backend.pad;
+  backend.pad = (input, outShape, starts, steps, fill) => {
+    if (isContiguous(input) || sizeOf(input.shape) === 0) {
+      return hostPad(input, outShape, starts, steps, fill);
+    }
+    const dtype = input.storage.dtype;
+    const dense = allocate(sizeOf(input.shape), dtype);
+    kernelFn({
+      shape: input.shape,
+      buffers: [{ dtype, access: "read" }, { dtype, access: "write" }],
+      params: 0,
+      nodes: [load(input, 0, "out")],
+      stores: [{ node: 0, buffer: 1, space: "out" }],
+      reduce: null,
+      matmul: null,
+    })([address(input), dense.data.byteOffset, 0]);
+    const view = {
+      storage: dense,
+      offset: 0,
+      shape: input.shape,
+      strides: contiguousStrides(input.shape),
+    };
+    try {
+      return hostPad(view, outShape, starts, steps, fill);
+    } finally {
+      backend.free(dense);
+    }
   };
 
   backend.reduce = (op, input, outSize, reduceSize, dtype) => {

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { memoryStats, type Tensor, tensor, where } from "../mod.ts";
+import { memoryStats, pad, type Tensor, tensor, tidy, where } from "../mod.ts";
 import { ulps } from "./_helpers.ts";
 
 /** Values with the special cases every elementwise path must keep. */
@@ -142,4 +142,36 @@ Deno.test("wasm: freed blocks are reused, so repeated work does not grow memory"
   }
   assert.equal(total(), warm);
   x.dispose();
+});
+
+Deno.test("wasm: pad and take of strided views equal the reference, in every dtype", async () => {
+  type Backend = "wasm" | "cpu";
+  const ids = (values: number[], backend: Backend) => tensor(values, { dtype: "int32", backend });
+  const cases: [string, (x: Tensor, backend: Backend) => Tensor][] = [
+    ["pad transposed", (x) => pad(x.transpose(), [[1, 2], [0, 3]], x.dtype === "bool" ? 1 : 7)],
+    ["pad flipped", (x) => pad(x.flip(0), [[2, 0], [1, 1]])],
+    ["pad strided slice", (x) => pad(x.get([1, null, 2], [null, null, 3]), [[1, 1], [2, 2]])],
+    ["pad column broadcast", (x) => pad(x.get([null, null], [0, 1]).broadcastTo([6, 5]), [1, 1])],
+    ["take rows of a transposed copy", (x, b) => x.transpose().take(ids([3, -1, 0, 40, -9], b), 0)],
+    ["take scalars", (x, b) => x.take(ids([0, 5, -2, 100, -100, 17], b))],
+  ];
+  const before = memoryStats().liveBytes;
+  for (const dtype of ["float32", "int32", "float16", "int8", "bool"] as const) {
+    const values = Array.from(
+      { length: 6 * 7 },
+      (_, i) => dtype === "bool" ? +(i % 3 === 0) : i - 9,
+    );
+    for (const [name, f] of cases) {
+      const run = async (backend: Backend) => {
+        const x = tensor(values, { shape: [6, 7], dtype, backend });
+        const y = tidy(() => f(x, backend));
+        const out = { shape: y.shape, dtype: y.dtype, data: Array.from(await y.data()) };
+        x.dispose();
+        y.dispose();
+        return out;
+      };
+      assert.deepEqual(await run("wasm"), await run("cpu"), `${name}, ${dtype}`);
+    }
+  }
+  assert.equal(memoryStats().liveBytes, before, "the dense copies are freed");
 });
