@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real-GPU figures on a lent machine that reaches no registry (how the
-# README's NVIDIA rows were made). Expects, carried beside the checkout:
+# Real-GPU figures on a lent machine that reaches no registry. Expects,
+# carried beside the checkout (both are gitignored: name `.gl` and `.dev` in
+# the device call's `carry`):
 #   .gl/*.deb      the Vulkan and GL loader packages (libvulkan1, libglvnd0, …)
 #   .dev/deno.xz   the Deno binary, xz-compressed
 #   .dev/dd        a DENO_DIR holding the peers' npm files (bench/peers.lock)
@@ -22,7 +23,8 @@ if [ "${1:-}" = "--prepare" ]; then
   deno cache --lock=tests/deps.lock tests/property_test.ts || exit 1
   strace -f -e trace=openat,stat,newfstatat,statx -o /tmp/lg-strace.log \
     deno run --cached-only --lock=bench/peers.lock --allow-read --allow-env --allow-run=python3 \
-    bench/peers.ts --only add,mlp --rounds 1 >/dev/null 2>&1
+    bench/peers.ts --only add,mlp --rounds 1 >/tmp/lg-prepare.log 2>&1 ||
+    { echo "the traced bench run failed (see /tmp/lg-prepare.log): .dev/dd would be incomplete"; exit 1; }
   { grep -o '"/tmp/lg-dd[^"]*"' /tmp/lg-strace.log | tr -d '"'
     find /tmp/lg-dd/npm -name package.json -o -name registry.json; } | sort -u |
     while read -r f; do

@@ -1342,6 +1342,12 @@ if (import.meta.main) {
   await setupNumpy();
   const gpuLibs = [littlegrad, ...[tfjs, jaxjs].filter((l) => peers.includes(l))];
   const cpuLibs = [littlegradWasm, ...[jaxWasm, tfjsWasm].filter((l) => peers.includes(l))];
+  const known = [...gpuLibs, ...cpuLibs].map((l) => l.name);
+  const unknown = LIBS.filter((name) => !known.includes(name));
+  if (unknown.length) {
+    console.error(`bench:peers: --libs ${unknown.join(", ")}: not among ${known.join(", ")}`);
+    Deno.exit(1);
+  }
   const chosen = (l: Lib) => LIBS.length === 0 || LIBS.includes(l.name);
   const libs = [...gpuLibs, ...cpuLibs].filter(chosen);
   const hand = await handTuned();

@@ -173,7 +173,8 @@ export interface Backend {
    * Gathers along the middle axis of a contiguous `input` viewed as `[pre,
    * n, post]`, at the `count` int32 values of a contiguous `indices` view
    * (negative ones count from the end, the rest are clamped to `[0, n)`),
-   * giving a contiguous `[pre, count, post]` of the input's dtype.
+   * giving a contiguous `[pre, count, post]` of the input's dtype. `n` is at
+   * least 1 when `count` is not 0 (the ops refuse to take from an empty axis).
    */
   gather(input: View, indices: View, pre: number, n: number, post: number, count: number): Storage;
   /** The dtypes this backend can store (float16 needs `shader-f16` on WebGPU). */

@@ -319,6 +319,7 @@ export function createHostBackend(
       return make(out, dtype);
     },
     gather(input, indices, pre, n, post, count) {
+      if (n === 0 && count > 0) throw new Error("internal: gather from an empty axis");
       const x = (input.storage as CpuStorage).data;
       const ids = (indices.storage as CpuStorage).data;
       const dtype = input.storage.dtype;

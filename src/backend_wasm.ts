@@ -155,22 +155,18 @@ export function createWasmBackend(): Backend {
     }
     const dtype = input.storage.dtype;
     const dense = allocate(sizeOf(input.shape), dtype);
-    kernelFn({
-      shape: input.shape,
-      buffers: [{ dtype, access: "read" }, { dtype, access: "write" }],
-      params: 0,
-      nodes: [load(input, 0, "out")],
-      stores: [{ node: 0, buffer: 1, space: "out" }],
-      reduce: null,
-      matmul: null,
-    })([address(input), dense.data.byteOffset, 0]);
-    const view = {
-      storage: dense,
-      offset: 0,
-      shape: input.shape,
-      strides: contiguousStrides(input.shape),
-    };
     try {
+      kernelFn({
+        shape: input.shape,
+        buffers: [{ dtype, access: "read" }, { dtype, access: "write" }],
+        params: 0,
+        nodes: [load(input, 0, "out")],
+        stores: [{ node: 0, buffer: 1, space: "out" }],
+        reduce: null,
+        matmul: null,
+      })([address(input), dense.data.byteOffset, 0]);
+      const strides = contiguousStrides(input.shape);
+      const view = { storage: dense, offset: 0, shape: input.shape, strides };
       return hostPad(view, outShape, starts, steps, fill);
     } finally {
       backend.free(dense);
@@ -225,6 +221,7 @@ export function createWasmBackend(): Backend {
 
   const gather = createWasmGather(heap);
   backend.gather = (input, indices, pre, n, post, count) => {
+    if (n === 0 && count > 0) throw new Error("internal: gather from an empty axis");
     const dtype = input.storage.dtype;
     const out = allocate(pre * count * post, dtype);
     if (out.size === 0) return out;

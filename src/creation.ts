@@ -21,7 +21,7 @@ import {
 import { checkShape, type Shape, shapeString, sizeOf } from "./shape.ts";
 import { checkBackendDType } from "./ops/_operands.ts";
 import type { NestedArray, Tensor } from "./tensor.ts";
-import { describe } from "./core/errors.ts";
+import { checkOptions, describe } from "./core/errors.ts";
 import { hostTensor } from "./core/interpreter.ts";
 import { key as randomKey, normal, threefry2x32, uniform } from "./random.ts";
 
@@ -37,29 +37,6 @@ export interface CreateOptions {
 export interface TensorOptions extends CreateOptions {
   /** Shape for flat input (a typed array or flat array); inferred otherwise. */
   shape?: Shape;
-}
-
-/**
- * Refuses an options argument that is not a plain object: a shape or a
- * dtype passed where `{ shape }` or `{ dtype }` belongs would otherwise be
- * ignored without a word (untyped callers get no compile-time check).
- */
-function checkOptions(op: string, opts: unknown): void {
-  if (opts !== null && typeof opts === "object" && !Array.isArray(opts)) return;
-  const hint = Array.isArray(opts)
-    ? op === "tensor"
-      ? `; for a shape write tensor(data, { shape: ${JSON.stringify(opts)} })`
-      : op === "arange"
-      ? ""
-      : "; the shape is the first argument"
-    : typeof opts === "string"
-    ? `; for a dtype write { dtype: ${JSON.stringify(opts)} }`
-    : "";
-  throw new TypeError(
-    `${op}: options must be an object such as { dtype, backend }, got ${
-      Array.isArray(opts) ? `the array ${JSON.stringify(opts)}` : describe(opts)
-    }${hint}`,
-  );
 }
 
 /** Checks dtype and size before any host memory is allocated. */

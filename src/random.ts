@@ -27,7 +27,7 @@ import { checkDType, type DType, type HostArray, hostArray, isFloat } from "./dt
 import { checkShape, type Shape, sizeOf } from "./shape.ts";
 import { checkBackendDType } from "./ops/_operands.ts";
 import type { Tensor } from "./tensor.ts";
-import { describe } from "./core/errors.ts";
+import { checkOptions, describe } from "./core/errors.ts";
 import { hostTensor } from "./core/interpreter.ts";
 
 /**
@@ -352,6 +352,7 @@ export function uniform(
   shape: Shape,
   opts: SampleOptions & { low?: number; high?: number } = {},
 ): Tensor {
+  checkOptions("random.uniform", opts);
   const to = target("random.uniform", k, shape, opts);
   const n = to.n;
   const { low = 0, high = 1 } = opts;
@@ -398,6 +399,7 @@ export function normal(
   shape: Shape,
   opts: SampleOptions & { mean?: number; std?: number } = {},
 ): Tensor {
+  checkOptions("random.normal", opts);
   const to = target("random.normal", k, shape, opts);
   const n = to.n;
   const { mean = 0, std = 1 } = opts;

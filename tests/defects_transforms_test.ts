@@ -364,7 +364,15 @@ testBoth(
       () => zeros([2], "int32" as never),
       /^zeros: .* for a dtype write \{ dtype: "int32" \}$/,
     );
-    refused(() => ones([2], [3] as never), /^ones: .* the shape is the first argument$/);
+    refused(() => ones([2], [3] as never), /^ones: .* the shape goes before the options$/);
+    refused(
+      () => random.uniform(random.key(0), [2], "float16" as never),
+      /^random\.uniform: .* "float16"/,
+    );
+    refused(
+      () => random.normal(random.key(0), [2], [3] as never),
+      /^random\.normal: .* the array \[3\]/,
+    );
     refused(
       () => full([2], 1, 5 as never),
       /^full: options must be an object .* got number \(5\)$/,

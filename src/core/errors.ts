@@ -60,3 +60,27 @@ export function describe(x: unknown): string {
   }
   return `${typeof x} (${String(x)})`;
 }
+
+/**
+ * @internal Refuses an options argument that is not a plain object: a
+ * shape or a dtype passed where `{ shape }` or `{ dtype }` belongs would
+ * otherwise be ignored without a word (untyped callers get no compile-time
+ * check).
+ */
+export function checkOptions(op: string, opts: unknown): void {
+  if (opts !== null && typeof opts === "object" && !Array.isArray(opts)) return;
+  const hint = Array.isArray(opts)
+    ? op === "tensor"
+      ? `; for a shape write tensor(data, { shape: ${JSON.stringify(opts)} })`
+      : op === "arange"
+      ? ""
+      : "; the shape goes before the options"
+    : typeof opts === "string"
+    ? `; for a dtype write { dtype: ${JSON.stringify(opts)} }`
+    : "";
+  throw new TypeError(
+    `${op}: options must be an object such as { dtype, backend }, got ${
+      Array.isArray(opts) ? `the array ${JSON.stringify(opts)}` : describe(opts)
+    }${hint}`,
+  );
+}

@@ -270,7 +270,7 @@ export class Func {
 
   /** `i8x16.shuffle` of the two vectors on the stack: result byte `i` is input byte `lanes[i]` (0–31). */
   shuffle(lanes: readonly number[]): this {
-    if (lanes.length !== 16 || lanes.some((l) => !(l >= 0 && l < 32))) {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l >= 32)) {
       throw new Error("internal: i8x16.shuffle takes 16 lane indices below 32");
     }
     this.code.push(0xfd);
