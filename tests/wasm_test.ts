@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { memoryStats, pad, type Tensor, tensor, tidy, where } from "../mod.ts";
 import { ulps } from "./_helpers.ts";
+import { apply } from "../src/core/interpreter.ts";
 
 /** Values with the special cases every elementwise path must keep. */
 function specials(n: number, seed: number): Float32Array {
@@ -152,6 +153,24 @@ Deno.test("wasm: pad and take of strided views equal the reference, in every dty
     ["pad flipped", (x) => pad(x.flip(0), [[2, 0], [1, 1]])],
     ["pad strided slice", (x) => pad(x.get([1, null, 2], [null, null, 3]), [[1, 1], [2, 2]])],
     ["pad column broadcast", (x) => pad(x.get([null, null], [0, 1]).broadcastTo([6, 5]), [1, 1])],
+    // Steps above 1 (a strided slice's transpose: element by element), rank 3
+    // (the odometer carries over two axes) and rank 0.
+    [
+      "pad with steps",
+      (x) => apply("pad", [x], { shape: [13, 16], starts: [1, 2], steps: [2, 2], fill: 1 }),
+    ],
+    ["pad rank 3", (x) => pad(x.reshape([3, 2, 7]), [[1, 0], [2, 1], [0, 2]])],
+    ["pad rank 3 with steps", (x) =>
+      apply("pad", [x.reshape([2, 3, 7])], {
+        shape: [3, 7, 9],
+        starts: [1, 0, 1],
+        steps: [1, 3, 1],
+        fill: 0,
+      })],
+    [
+      "pad rank 0",
+      (x) => apply("pad", [x.get(2, 3)], { shape: [], starts: [], steps: [], fill: 0 }),
+    ],
     ["take rows of a transposed copy", (x, b) => x.transpose().take(ids([3, -1, 0, 40, -9], b), 0)],
     ["take scalars", (x, b) => x.take(ids([0, 5, -2, 100, -100, 17], b))],
   ];
