@@ -64,18 +64,19 @@ function padFunc(): Func {
   const rowBytes = f.local("i32");
 
   // Fill: whole words, then the last 0–3 bytes from the pattern's low bytes.
+  // `end` counts bytes from dst (not an address, which could wrap at 4 GiB).
   f.get(dst).set(p);
-  f.get(dst).get(outBytes).op("i32.add").set(end);
+  f.get(outBytes).set(end);
   f.block(() =>
     f.loop(() => {
-      f.get(p).i32(4).op("i32.add").get(end).op("i32.gt_u").brIf(1);
+      f.get(p).get(dst).op("i32.sub").i32(4).op("i32.add").get(end).op("i32.gt_u").brIf(1);
       f.get(p).get(pattern).op("i32.store");
       f.get(p).i32(4).op("i32.add").set(p).br(0);
     })
   );
   f.block(() =>
     f.loop(() => {
-      f.get(p).get(end).op("i32.ge_u").brIf(1);
+      f.get(p).get(dst).op("i32.sub").get(end).op("i32.ge_u").brIf(1);
       f.get(p).get(pattern).get(p).get(dst).op("i32.sub").i32(3).op("i32.shl").op("i32.shr_u")
         .op("i32.store8");
       f.get(p).i32(1).op("i32.add").set(p).br(0);

@@ -158,12 +158,13 @@ export function createWasmBackend(): Backend {
     const pattern = new Int32Array(new Host(4 / bytes).fill(convertNumber(fill, dtype)).buffer)[0];
     const run = (view: View) =>
       pad(address(view), out.data.byteOffset, bytes, pattern, view.shape, outShape, starts, steps);
-    if (isContiguous(input) || sizeOf(input.shape) === 0) {
-      run(input);
-      return out;
-    }
-    const dense = allocate(sizeOf(input.shape), dtype);
+    let dense: HostStorage | null = null;
     try {
+      if (isContiguous(input) || sizeOf(input.shape) === 0) {
+        run(input);
+        return out;
+      }
+      dense = allocate(sizeOf(input.shape), dtype);
       kernelFn({
         shape: input.shape,
         buffers: [{ dtype, access: "read" }, { dtype, access: "write" }],
@@ -184,7 +185,7 @@ export function createWasmBackend(): Backend {
       backend.free(out);
       throw err;
     } finally {
-      backend.free(dense);
+      if (dense) backend.free(dense);
     }
   };
 
