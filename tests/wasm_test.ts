@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { memoryStats, pad, type Tensor, tensor, tidy, where } from "../mod.ts";
 import { ulps } from "./_helpers.ts";
 import { apply } from "../src/core/interpreter.ts";
+import { generator } from "../src/creation.ts";
 
 /** Values with the special cases every elementwise path must keep. */
 function specials(n: number, seed: number): Float32Array {
@@ -194,5 +195,64 @@ Deno.test("wasm: pad and take of strided views equal the reference, in every dty
       };
       assert.deepEqual(await run("wasm"), await run("cpu"), `${name}, ${dtype}`);
     }
+  }
+});
+
+Deno.test("wasm: pad is byte for byte the reference on 600 random shapes, views, steps and fills", async () => {
+  const uniform = generator(12345);
+  const int = (lo: number, hi: number) => lo + Math.floor(uniform() * (hi - lo + 1));
+  const dtypes = ["float32", "int32", "float16", "int8", "bool"] as const;
+  // Fills that round, overflow, wrap or are special in some dtype.
+  const fills = [0, -0, 1, -1, 2.5, NaN, Infinity, -Infinity, 6e-5, 70000, 127, 128, -129, 2 ** 31];
+  const views: ((x: Tensor) => Tensor)[] = [
+    (x) => x,
+    (x) => x.ndim >= 2 ? x.transpose() : x,
+    (x) => x.ndim >= 1 ? x.flip(0) : x,
+    (x) => x.ndim >= 1 && x.shape[0] > 1 ? x.get([1, null]) : x, // contiguous, with an offset
+    (x) => x.ndim >= 1 ? x.get([null, null, 2]) : x,
+  ];
+  for (let trial = 0; trial < 600; trial++) {
+    const dtype = dtypes[int(0, 4)];
+    const rank = uniform() < 0.1 ? int(5, 7) : int(0, 4);
+    const shape = Array.from(
+      { length: rank },
+      () => uniform() < 0.08 ? 0 : int(1, rank > 4 ? 2 : 5),
+    );
+    const view = views[int(0, views.length - 1)];
+    const fill = fills[int(0, fills.length - 1)];
+    const starts = shape.map(() => int(0, 3));
+    const steps = shape.map(() => uniform() < 0.5 ? 1 : int(1, 3));
+    const extra = shape.map(() => int(0, 3));
+    const run = async (backend: "wasm" | "cpu") => {
+      const n = shape.reduce((a, d) => a * d, 1);
+      const values = Array.from(
+        { length: n },
+        (_, i) =>
+          dtype === "bool"
+            ? +(i % 3 !== 1)
+            : ((i * 37) % 201) - 100 + (dtype.startsWith("float") ? 0.25 : 0),
+      );
+      const x = tensor(values, { shape, dtype, backend });
+      const live = memoryStats().liveBytes;
+      const y = tidy(() => {
+        const v = view(x);
+        const outShape = v.shape.map((d, k) =>
+          starts[k] + (d === 0 ? 0 : (d - 1) * steps[k] + 1) + extra[k]
+        );
+        return apply("pad", [v], { shape: outShape, starts, steps, fill });
+      });
+      const grown = memoryStats().liveBytes - live;
+      const data = await y.data() as unknown as ArrayBufferView;
+      const bytes = Array.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const out = { shape: y.shape, dtype: y.dtype, bytes, grown };
+      x.dispose();
+      y.dispose();
+      return out;
+    };
+    assert.deepEqual(
+      await run("wasm"),
+      await run("cpu"),
+      `trial ${trial}: ${dtype} ${JSON.stringify({ shape, starts, steps, extra, fill })}`,
+    );
   }
 });
