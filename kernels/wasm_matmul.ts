@@ -54,8 +54,6 @@ interface Tiling {
   readonly nc: number;
   /** Reduction steps per iteration of the micro-kernel's loop. */
   readonly unroll: number;
-  /** Whether the unrolled loop reads A a vector at a time and broadcasts its lanes by shuffles. */
-  readonly laneSplat: boolean;
   /** Whether the micro-kernel multiplies and adds with relaxed SIMD's `f32x4.relaxed_madd`. */
   readonly fused: boolean;
 }
@@ -75,8 +73,8 @@ function hasRelaxedMadd(): boolean {
  * x86-64. Loads count: Deno's V8 bounds-checks every access explicitly, so
  * a 4 × 8 tile (6 loads per 16 SIMD operations) runs about 10% slower than
  * 3 × 12 (6 per 18), tiles that spill (6 × 8, 4 × 12) far slower, and
- * reading A a vector at a time in the 8-step unrolled loop (`laneSplat`:
- * 30 loads per 8 steps instead of 48, each broadcast a shuffle) made 1024³
+ * reading A a vector at a time in the 8-step unrolled loop (30 loads per
+ * 8 steps instead of 48, each broadcast a shuffle) made 1024³
  * about 25% faster on 2 threads (32.4 → 25.9 ms, 2026-12-04). A packed
  * block of A (96 × 256) is 96 KiB and one of B (256 × 264) 264 KiB, both
  * within L2.
@@ -88,7 +86,6 @@ const TILING: Omit<Tiling, "fused"> = {
   mc: 96,
   nc: 264,
   unroll: 8,
-  laneSplat: true,
 };
 
 /** Whether the runtime has relaxed SIMD's fused multiply-add (V8 has shipped it since 2023). */
@@ -250,7 +247,8 @@ function microKernel(t: Tiling): Func {
   /** `for (; kk < end; kk += steps) { steps reduction steps }`. */
   const loop = (end: number, steps: number) =>
     f.forLoop(kk, end, steps, () => {
-      const lanes = t.laneSplat && (steps * t.mr) % 4 === 0;
+      // A vector at a time where the iteration's packed A is whole vectors.
+      const lanes = (steps * t.mr) % 4 === 0;
       for (let u = 0; u < steps; u++) step(u, lanes);
       emitAdd(f, pa, () => f.i32(4 * steps * t.mr));
       emitAdd(f, pb, () => f.i32(4 * steps * t.nr));

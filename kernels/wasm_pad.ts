@@ -11,8 +11,11 @@
  * @module
  */
 
+import { convertNumber, type DType, hostArrayClass } from "../src/dtype.ts";
+import { contiguousStrides, sizeOf } from "../src/shape.ts";
 import { Func, WasmModule } from "../src/wasm/encode.ts";
 import { type Heap, MAX_PAGES } from "../src/wasm/heap.ts";
+import { elementBytes } from "./wasm_fused.ts";
 
 /**
  * `(src, dst, outBytes, pattern, bytes, rowElems, rowStep, rows, outer, params)`:
@@ -136,12 +139,12 @@ function padFunc(): Func {
   return f;
 }
 
-/** The pad kernel on `heap`'s memory, as `Backend.pad` takes its arguments. */
+/** The pad kernel on `heap`'s memory: `Backend.pad` on byte addresses. */
 export type WasmPad = (
   src: number,
   dst: number,
-  dtypeBytes: number,
-  pattern: number,
+  dtype: DType,
+  fill: number,
   inShape: readonly number[],
   outShape: readonly number[],
   starts: readonly number[],
@@ -151,27 +154,25 @@ export type WasmPad = (
 /**
  * Compiles the pad kernel. The returned function writes the parameter
  * block into a scratch block of the heap (kept, grown when a higher rank
- * needs more) and runs the kernel; `pattern` is the fill value's bits
- * repeated to 4 bytes.
+ * needs more) and runs the kernel on a contiguous input at `src`.
  */
 export function createWasmPad(heap: Heap): WasmPad {
   const module = new WasmModule({ shared: true, maxPages: MAX_PAGES });
   module.addFunc("run", padFunc());
   const run = heap.instantiate(module.bytes()).run as PadFn;
   let scratch: { ptr: number; size: number } | null = null;
-  return (src, dst, bytes, pattern, inShape, outShape, starts, steps) => {
+  return (src, dst, dtype, fill, inShape, outShape, starts, steps) => {
+    const bytes = elementBytes(dtype);
+    // The fill value's stored bits, repeated to 4 bytes.
+    const Host = hostArrayClass(dtype);
+    const pattern = new Int32Array(new Host(4 / bytes).fill(convertNumber(fill, dtype)).buffer)[0];
     // Rank 0 is rank 1 of one element.
     const nd = Math.max(1, outShape.length);
     const shapeIn = inShape.length ? inShape : [1];
     const shapeOut = outShape.length ? outShape : [1];
     const start = starts.length ? starts : [0];
     const step = steps.length ? steps : [1];
-    const outStrides = new Array<number>(nd);
-    for (let k = nd - 1, s = 1; k >= 0; k--) {
-      outStrides[k] = s;
-      s *= shapeOut[k];
-    }
-    const outBytes = shapeOut.reduce((a, d) => a * d, 1) * bytes;
+    const outStrides = contiguousStrides(shapeOut);
     const need = 4 * (1 + AXIS_WORDS * (nd - 1));
     if (!scratch || scratch.size < need) {
       if (scratch) heap.release(scratch.ptr, scratch.size);
@@ -186,10 +187,11 @@ export function createWasmPad(heap: Heap): WasmPad {
       words[2 + AXIS_WORDS * k] = step[k] * outStrides[k] * bytes;
       words[3 + AXIS_WORDS * k] = 0;
     }
-    const inCount = shapeIn.reduce((a, d) => a * d, 1);
+    const inCount = sizeOf(shapeIn);
     const rowElems = shapeIn[nd - 1];
     const rows = inCount === 0 ? 0 : inCount / rowElems;
     const rowStep = step[nd - 1] * outStrides[nd - 1] * bytes;
+    const outBytes = sizeOf(shapeOut) * bytes;
     run(src, dst, outBytes, pattern, bytes, rowElems, rowStep, rows, nd - 1, scratch.ptr);
   };
 }

@@ -19,7 +19,7 @@ import {
 } from "./backend.ts";
 import { createHostBackend, type HostArrays } from "./backend_cpu.ts";
 import { type FusedKernel, type KernelNode, storeSizes } from "./compiler/ir.ts";
-import { convertNumber, type DType, type HostArray, hostArrayClass } from "./dtype.ts";
+import { type DType, type HostArray, hostArrayClass } from "./dtype.ts";
 import { contiguousStrides, sizeOf } from "./shape.ts";
 import { Heap, sizeClass } from "./wasm/heap.ts";
 import { elementBytes, renderWasmKernel } from "../kernels/wasm_fused.ts";
@@ -145,41 +145,17 @@ export function createWasmBackend(): Backend {
     return out;
   };
 
-  // Pad: a strided input is first copied densely by a kernel (the pad
-  // kernel reads its input in row-major order).
+  // Pad: a strided input is first copied densely (the pad kernel reads its
+  // input in row-major order).
   const pad = createWasmPad(heap);
   backend.pad = (input, outShape, starts, steps, fill) => {
     const dtype = input.storage.dtype;
+    const dense = isContiguous(input) ? null : backend.map("copy", [input], input.shape, dtype);
     const out = allocate(sizeOf(outShape), dtype);
-    if (out.size === 0) return out;
-    const bytes = elementBytes(dtype);
-    // The fill value's stored bits, repeated to 4 bytes.
-    const Host = hostArrayClass(dtype);
-    const pattern = new Int32Array(new Host(4 / bytes).fill(convertNumber(fill, dtype)).buffer)[0];
-    const run = (view: View) =>
-      pad(address(view), out.data.byteOffset, bytes, pattern, view.shape, outShape, starts, steps);
-    let dense: HostStorage | null = null;
     try {
-      if (isContiguous(input) || sizeOf(input.shape) === 0) {
-        run(input);
-        return out;
-      }
-      dense = allocate(sizeOf(input.shape), dtype);
-      kernelFn({
-        shape: input.shape,
-        buffers: [{ dtype, access: "read" }, { dtype, access: "write" }],
-        params: 0,
-        nodes: [load(input, 0, "out")],
-        stores: [{ node: 0, buffer: 1, space: "out" }],
-        reduce: null,
-        matmul: null,
-      })([address(input), dense.data.byteOffset, 0]);
-      run({
-        storage: dense,
-        offset: 0,
-        shape: input.shape,
-        strides: contiguousStrides(input.shape),
-      });
+      if (out.size === 0) return out;
+      const from = dense ? address({ ...input, storage: dense, offset: 0 }) : address(input);
+      pad(from, out.data.byteOffset, dtype, fill, input.shape, outShape, starts, steps);
       return out;
     } catch (err) {
       backend.free(out);
